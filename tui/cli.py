@@ -1,0 +1,317 @@
+"""The ``candlelit`` command: the TUI, and headless subcommands.
+
+User errors (bad config, unknown chat, missing model, ...) print one line
+on stderr and exit 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from tui import __version__
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """One clear line for the user; exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+        self.print_usage(sys.stderr)
+        print(f"candlelit: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="candlelit", description="A local, private roleplay client.")
+    p.add_argument("--version", action="version", version=f"candlelit {__version__}")
+    p.add_argument("--model", metavar="PATH", help="a local GGUF file (overrides config and CANDLELIT_MODEL)")
+    p.add_argument("--profile", metavar="NAME", help="profile to use (default: chat.profile from config)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    card = sub.add_parser("card", help="characters").add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    c_list = card.add_parser("list", help="list characters")
+    c_list.add_argument("--json", action="store_true")
+    card.required = True
+
+    chat = sub.add_parser("chat", help="chats").add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    chat.required = True
+    c_new = chat.add_parser("new", help="start a chat; prints its id")
+    c_new.add_argument("--character", required=True, metavar="SLUG")
+    c_new.add_argument("--title", default="")
+    c_say = chat.add_parser("say", help="send a message and stream the reply")
+    c_say.add_argument("chat_id", metavar="CHAT_ID")
+    c_say.add_argument("text", metavar="TEXT")
+    c_say.add_argument("--max-tokens", type=int, metavar="N")
+    c_say.add_argument("--seed", type=int, metavar="N")
+    c_show = chat.add_parser("show", help="print a chat")
+    c_show.add_argument("chat_id", metavar="CHAT_ID")
+    c_show.add_argument("--json", action="store_true")
+    c_lst = chat.add_parser("list", help="list chats")
+    c_lst.add_argument("--json", action="store_true")
+
+    pr = sub.add_parser("prompt", help="show the exact prompt the next reply would get")
+    pr.add_argument("chat_id", metavar="CHAT_ID")
+    pr.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("\ncandlelit: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `candlelit chat show X | head`: not an error
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return 0
+    except Exception as exc:  # noqa: BLE001 - mapped to one line below
+        msg, code = _describe(exc)
+        if msg is None:
+            raise
+        print(f"candlelit: error: {msg}", file=sys.stderr)
+        return code
+
+
+def _describe(exc: Exception) -> tuple[str | None, int]:
+    from tui.config import ConfigError
+    from tui.core.cards import CardError
+    from tui.core.engine import EngineError
+    from tui.core.formats import FormatError
+    from tui.core.gguf import ModelFileError
+    from tui.core.prompt import PromptTooLong
+    from tui.core.store import StoreError
+
+    if isinstance(
+        exc,
+        UserError | ConfigError | CardError | EngineError | FormatError | ModelFileError | PromptTooLong | StoreError,
+    ):
+        return str(exc), EXIT_USAGE
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}; nothing already saved was lost", 1
+    return None, 1
+
+
+def _workspace(args: argparse.Namespace):
+    from tui import paths
+    from tui.config import load_config, replace
+    from tui.core.workspace import Workspace
+
+    p = paths.resolve()
+    cfg = load_config(p.config_file)
+    if args.profile:
+        cfg = replace(cfg, chat={"profile": args.profile})
+    return Workspace(p, cfg)
+
+
+def _model_override(args: argparse.Namespace) -> str | None:
+    return args.model or os.environ.get("CANDLELIT_MODEL") or None
+
+
+def _engine(ws, args: argparse.Namespace, *, vocab_only: bool = False):
+    from tui.core.engine import LlamaCppEngine
+    from tui.core.models import text_progress
+
+    path = ws.model_path(_model_override(args), progress=text_progress())
+    engine = LlamaCppEngine(ws.engine_settings(path, vocab_only=vocab_only))
+    engine.load()
+    return engine
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command is None:
+        return _run_tui(args)
+    ws = _workspace(args)
+    handler = {
+        ("card", "list"): _card_list,
+        ("chat", "new"): _chat_new,
+        ("chat", "say"): _chat_say,
+        ("chat", "show"): _chat_show,
+        ("chat", "list"): _chat_list,
+        ("prompt", None): _prompt,
+    }[(args.command, getattr(args, "action", None))]
+    return handler(ws, args)
+
+
+def _run_tui(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    from tui.ui.app import make_app
+
+    app = make_app(ws, model_override=_model_override(args))
+    app.run()
+    return 0
+
+
+# -- cards -------------------------------------------------------------------
+def _card_list(ws, args) -> int:
+    entries = ws.cards()
+    for problem in ws.problems:
+        print(f"candlelit: warning: {problem}", file=sys.stderr)
+    if args.json:
+        out = [
+            {
+                "slug": e.slug,
+                "name": e.card.name,
+                "display_name": e.card.display_name,
+                "description": e.card.short_description(),
+                "tags": e.card.tags,
+                "creator": e.card.creator,
+                "path": str(e.path),
+            }
+            for e in entries
+        ]
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    if not entries:
+        print("no characters yet")
+    width = max((len(e.slug) for e in entries), default=0)
+    for e in entries:
+        print(f"{e.slug:<{width}}  {e.card.display_name} — {e.card.short_description()}")
+    return 0
+
+
+# -- chats -------------------------------------------------------------------
+def _chat_new(ws, args) -> int:
+    info = ws.new_chat(args.character, args.title)
+    print(info.id)
+    return 0
+
+
+def _chat_list(ws, args) -> int:
+    chats = ws.store.list_chats()
+    for problem in getattr(ws.store, "problems", []) or []:
+        print(f"candlelit: warning: {problem}", file=sys.stderr)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": c.id,
+                        "title": c.title,
+                        "characters": c.characters,
+                        "personas": c.personas,
+                        "created": c.created,
+                        "updated": c.updated,
+                    }
+                    for c in chats
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    if not chats:
+        print("no chats yet (start one with `candlelit chat new --character SLUG`)")
+    for c in chats:
+        print(f"{c.id}  {c.updated[:16].replace('T', ' ')}  {c.title}  [{', '.join(c.characters)}]")
+    return 0
+
+
+def _messages(ws, chat_id: str):
+    msgs, report = ws.store.messages(chat_id)
+    for side in report.torn:
+        print(
+            f"candlelit: warning: an incomplete line from an interrupted write was set aside in {side}",
+            file=sys.stderr,
+        )
+    return msgs
+
+
+def _chat_show(ws, args) -> int:
+    info = ws.store.chat(args.chat_id)
+    msgs = _messages(ws, info.id)
+    if args.json:
+        out = {
+            "id": info.id,
+            "title": info.title,
+            "characters": info.characters,
+            "personas": info.personas,
+            "created": info.created,
+            "updated": info.updated,
+            "messages": [
+                {k: v for k, v in m.to_json().items() if k != "v"} for m in msgs
+            ],
+        }
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    print(f"# {info.title}  ({info.id})")
+    for m in msgs:
+        mark = "  [stopped]" if m.status == "stopped" else ""
+        print(f"\n{m.speaker}: {m.text}{mark}")
+    return 0
+
+
+def _chat_say(ws, args) -> int:
+    from tui.core.engine import Chunk
+    from tui.core.session import ReplyDone, Session
+
+    if not args.text.strip():
+        raise UserError("the message is empty")
+    if args.max_tokens is not None and args.max_tokens < 1:
+        raise UserError("--max-tokens must be at least 1")
+    ws.store.chat(args.chat_id)  # unknown chat: fail before loading the model
+    _messages(ws, args.chat_id)
+    engine = _engine(ws, args)
+    cancel = threading.Event()
+    try:
+        session = Session(ws, args.chat_id, engine)
+        stream = session.send(
+            args.text,
+            sampling=ws.sampling(seed=args.seed, max_tokens=args.max_tokens),
+            cancel=cancel,
+        )
+        _sigterm_cancels(cancel)
+        try:
+            for ev in stream:
+                if isinstance(ev, Chunk):
+                    sys.stdout.write(ev.text)
+                    sys.stdout.flush()
+                elif isinstance(ev, ReplyDone):
+                    sys.stdout.write("\n")
+                    if ev.message.status == "stopped":
+                        print("candlelit: stopped; the partial reply was saved", file=sys.stderr)
+        except KeyboardInterrupt:
+            stream.close()  # commits what was generated, marked stopped
+            print("\ncandlelit: stopped; the partial reply was saved", file=sys.stderr)
+            return 130
+    finally:
+        engine.close()
+    return 0
+
+
+def _sigterm_cancels(cancel: threading.Event) -> None:
+    """SIGTERM stops generation like Esc does: the partial reply is kept."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+
+
+def _prompt(ws, args) -> int:
+    from tui.core.session import Session
+
+    ws.store.chat(args.chat_id)
+    _messages(ws, args.chat_id)
+    engine = _engine(ws, args, vocab_only=True)
+    try:
+        prompt = Session(ws, args.chat_id, engine).build_prompt()
+    finally:
+        engine.close()
+    if args.json:
+        print(json.dumps(prompt.as_json(), ensure_ascii=False, indent=2))
+    else:
+        sys.stdout.write(prompt.text)
+        sys.stdout.write("\n")
+    return 0

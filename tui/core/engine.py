@@ -1,0 +1,438 @@
+"""The model: a small ``Engine`` protocol and ``LlamaCppEngine``.
+
+One thread owns the ``llama_cpp.Llama`` object and every model call runs on
+it (llama.cpp contexts are not thread-safe). Callers submit jobs; user turns
+get a higher priority than background jobs. ``stream()`` yields text chunks
+as they are sampled and a final ``Finished`` carrying the full text, why it
+stopped, and the metrics the status bar and ``chat show`` report.
+
+We feed tokens ourselves: the caller tokenizes the rendered prompt, we find
+the longest common prefix with what is already in the KV cache, evaluate the
+rest in ``n_batch`` chunks (checking cancel between chunks), and only then
+hand over to ``Llama.generate``, which finds everything but the last token
+cached. That makes "tokens reused" an exact, measured number.
+"""
+
+from __future__ import annotations
+
+import codecs
+import itertools
+import os
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from tui.core.stopper import StopScanner
+
+
+class EngineError(Exception):
+    """A model problem the user can act on (one clear line)."""
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    model_path: Path
+    n_ctx: int = 4096
+    n_gpu_layers: int = 0
+    n_threads: int = 0          # 0 = auto
+    n_threads_batch: int = 0    # 0 = auto
+    n_batch: int = 512
+    flash_attn: bool = False
+    vocab_only: bool = False    # tokenizer only (fast; for `candlelit prompt`)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    seed: int = -1              # -1 = a fresh random seed per reply
+    max_tokens: int = 300
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    tokens: Sequence[int]
+    sampling: Sampling = field(default_factory=Sampling)
+    stop: Sequence[str] = ()
+    background: bool = False    # background jobs (summaries) yield to user turns
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Newly generated, stop-string-safe text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    text: str
+    reason: str                 # "stop" (stop string / end of turn) | "length" | "cancelled"
+    metrics: dict[str, Any]
+
+
+StreamEvent = Chunk | Finished
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: Path
+    name: str
+    n_ctx: int
+    n_ctx_train: int
+    chat_template: str | None
+    bos_token: str
+    eos_token: str
+    can_shift: bool
+
+
+class Engine(Protocol):
+    """What the session needs from a model. ``LlamaCppEngine`` is the real
+    one; UI layout tests use a scripted engine with the same shape."""
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]: ...
+
+    def stream(
+        self, request: GenerationRequest, cancel: threading.Event | None = None
+    ) -> Iterator[StreamEvent]: ...
+
+    def close(self) -> None: ...
+
+
+def auto_threads() -> int:
+    """Threads for generation when the config says 0.
+
+    llama-cpp-python's own default is cpu_count()//2, which is a single
+    thread on a 2-core laptop. We use every core the process may run on
+    (measured in bench/engine_speed.py: 2 threads beat 1 on 2 cores)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, n)
+
+
+_USER, _BACKGROUND = 0, 10
+_STOP_JOB = object()
+
+
+class LlamaCppEngine:
+    """In-process llama.cpp through llama-cpp-python, owned by one thread."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+        self._jobs: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._llm: Any = None
+        self._info: ModelInfo | None = None
+        self._abort = threading.Event()
+
+    # -- lifecycle -------------------------------------------------------
+    def load(self) -> ModelInfo:
+        """Start the owner thread and load the model on it (blocking)."""
+        if self._info is not None:
+            return self._info
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="candlelit-engine", daemon=True
+            )
+            self._thread.start()
+        self._info = self._call(self._load_on_thread)
+        return self._info
+
+    @property
+    def info(self) -> ModelInfo:
+        if self._info is None:
+            return self.load()
+        return self._info
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._abort.set()
+            self._jobs.put((-1, -1, _STOP_JOB))
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def __enter__(self) -> LlamaCppEngine:
+        self.load()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the owner thread --------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            _prio, _seq, job = self._jobs.get()
+            if job is _STOP_JOB:
+                break
+            job()
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            try:
+                llm.close()
+            except Exception:  # noqa: BLE001 - best effort on shutdown
+                pass
+
+    def _submit(self, fn: Callable[[], None], priority: int) -> None:
+        if self._thread is None:
+            raise EngineError("the model is not loaded")
+        self._jobs.put((priority, next(self._seq), fn))
+
+    def _call(self, fn: Callable[[], Any], priority: int = _USER) -> Any:
+        """Run ``fn`` on the owner thread and return its result."""
+        box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+
+        def job() -> None:
+            try:
+                box.put((True, fn()))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in caller
+                box.put((False, exc))
+
+        self._submit(job, priority)
+        ok, value = box.get()
+        if not ok:
+            raise value
+        return value
+
+    def _load_on_thread(self) -> ModelInfo:
+        import llama_cpp  # deferred: importing loads the shared library
+
+        from tui.core import llama_log
+
+        llama_log.install()
+        s = self.settings
+        threads = s.n_threads or auto_threads()
+        threads_batch = s.n_threads_batch or auto_threads()
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(s.model_path),
+                n_ctx=s.n_ctx,
+                n_gpu_layers=s.n_gpu_layers,
+                n_threads=threads,
+                n_threads_batch=threads_batch,
+                n_batch=s.n_batch,
+                n_ubatch=s.n_batch,
+                flash_attn=s.flash_attn,
+                vocab_only=s.vocab_only,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            detail = llama_log.last_error() or str(exc)
+            raise EngineError(
+                f"llama.cpp could not load {s.model_path}: {detail}"
+            ) from None
+        self._llm = llm
+        meta = dict(getattr(llm, "metadata", {}) or {})
+        can_shift = False
+        try:
+            mem = llama_cpp.llama_get_memory(llm._ctx.ctx)
+            can_shift = bool(mem is not None and llama_cpp.llama_memory_can_shift(mem))
+        except (AttributeError, TypeError):
+            can_shift = False
+        bos = llm.detokenize([llm.token_bos()], special=True).decode("utf-8", "replace")
+        eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "replace")
+        return ModelInfo(
+            path=s.model_path,
+            name=str(meta.get("general.name") or s.model_path.stem),
+            n_ctx=s.n_ctx if s.vocab_only else llm.n_ctx(),
+            n_ctx_train=llm._model.n_ctx_train(),
+            chat_template=meta.get("tokenizer.chat_template"),
+            bos_token=bos,
+            eos_token=eos,
+            can_shift=can_shift,
+        )
+
+    # -- tokens --------------------------------------------------------------
+    def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]:
+        """Exact tokens as the model sees them (special tokens parsed)."""
+        self.info  # noqa: B018 - ensure loaded
+        return self._call(
+            lambda: self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        )
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        self.info  # noqa: B018
+        return self._call(
+            lambda: self._llm.detokenize(list(tokens), special=True).decode("utf-8", "replace")
+        )
+
+    def cached_tokens(self) -> list[int]:
+        """The tokens currently held in the KV cache (for reuse reporting)."""
+        self.info  # noqa: B018
+        return self._call(lambda: list(self._llm._input_ids))
+
+    # -- generation ---------------------------------------------------------
+    def stream(
+        self, request: GenerationRequest, cancel: threading.Event | None = None
+    ) -> Iterator[StreamEvent]:
+        """Generate on the owner thread; yield chunks as they come.
+
+        The owner thread never waits for the consumer (events go through an
+        unbounded queue), so a slow UI cannot slow generation down. Stopping
+        the iteration early (``close()`` on the generator) cancels the job.
+        """
+        self.info  # noqa: B018
+        cancel = cancel or threading.Event()
+        out: queue.Queue[StreamEvent | BaseException] = queue.Queue()
+
+        def job() -> None:
+            try:
+                self._generate(request, cancel, out.put)
+            except BaseException as exc:  # noqa: BLE001 - handed to consumer
+                out.put(exc)
+
+        self._submit(job, _BACKGROUND if request.background else _USER)
+        try:
+            while True:
+                item = out.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if isinstance(item, Finished):
+                    return
+        finally:
+            cancel.set()
+
+    def _generate(
+        self,
+        req: GenerationRequest,
+        cancel: threading.Event,
+        emit: Callable[[StreamEvent], None],
+    ) -> None:
+        llm = self._llm
+        s = req.sampling
+        tokens = list(req.tokens)
+        t0 = time.perf_counter()
+        if not tokens:
+            raise EngineError("empty prompt")
+        n_ctx = llm.n_ctx()
+        if len(tokens) >= n_ctx:
+            raise EngineError(
+                f"the prompt is {len(tokens)} tokens but the context holds {n_ctx}; "
+                "raise model.n_ctx or shorten the card"
+            )
+        max_tokens = max(1, min(s.max_tokens, n_ctx - len(tokens)))
+
+        reused = self._prefill(tokens, cancel)
+        metrics: dict[str, Any] = {
+            "prompt_tokens": len(tokens),
+            "reused_tokens": reused,
+            "evaluated_tokens": len(tokens) - reused,
+        }
+        if cancel.is_set():
+            emit(Finished("", "cancelled", self._finish_metrics(metrics, t0, None, None, 0)))
+            return
+        seed = s.seed if s.seed >= 0 else random.randrange(2**31)
+        llm.set_seed(seed)
+        metrics["seed"] = seed
+
+        scanner = StopScanner(req.stop)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        reason = "length"
+        n_gen = 0
+        t_first: float | None = None
+        t_last: float | None = None
+        import llama_cpp
+
+        vocab = llm._model.vocab
+        is_eog = llama_cpp.llama_vocab_is_eog
+        piece_of = llm._model.detokenize
+        gen = llm.generate(
+            tokens,
+            top_k=s.top_k,
+            top_p=s.top_p,
+            min_p=s.min_p,
+            temp=s.temperature,
+            repeat_penalty=s.repeat_penalty,
+        )
+        try:
+            for tok in gen:
+                now = time.perf_counter()
+                if t_first is None:
+                    t_first = now
+                t_last = now
+                if is_eog(vocab, tok):
+                    reason = "stop"
+                    break
+                n_gen += 1
+                piece = decoder.decode(piece_of([tok], special=False))
+                safe, hit = scanner.feed(piece)
+                if safe:
+                    emit(Chunk(safe))
+                if hit:
+                    reason = "stop"
+                    break
+                if n_gen >= max_tokens:
+                    reason = "length"
+                    break
+                if cancel.is_set():
+                    reason = "cancelled"
+                    break
+        finally:
+            gen.close()
+        if reason != "stop":
+            tail = scanner.flush(decoder.decode(b"", final=True))
+            if tail:
+                emit(Chunk(tail))
+        emit(
+            Finished(
+                scanner.text,
+                reason,
+                self._finish_metrics(metrics, t0, t_first, t_last, n_gen),
+            )
+        )
+
+    def _prefill(self, tokens: list[int], cancel: threading.Event) -> int:
+        """Evaluate all prompt tokens but the last, reusing the KV cache's
+        longest common prefix. Returns how many prompt tokens were reused."""
+        llm = self._llm
+        cached = llm._input_ids
+        common = 0
+        for a, b in zip(cached, tokens):
+            if a != b:
+                break
+            common += 1
+        keep = min(common, len(tokens) - 1)
+        if keep > 0 and llm._ctx.kv_cache_seq_rm(-1, keep, -1):
+            llm.n_tokens = keep
+        else:
+            keep = 0
+            llm.reset()
+        todo = tokens[keep:-1]
+        step = max(1, llm.n_batch)
+        for i in range(0, len(todo), step):
+            if cancel.is_set():
+                break
+            llm.eval(todo[i : i + step])
+        return keep
+
+    @staticmethod
+    def _finish_metrics(
+        metrics: dict[str, Any],
+        t0: float,
+        t_first: float | None,
+        t_last: float | None,
+        n_gen: int,
+    ) -> dict[str, Any]:
+        end = time.perf_counter()
+        metrics["generated_tokens"] = n_gen
+        metrics["ttft_s"] = round(t_first - t0, 4) if t_first is not None else None
+        if t_first is not None and t_last is not None and n_gen > 1 and t_last > t_first:
+            metrics["tokens_per_s"] = round((n_gen - 1) / (t_last - t_first), 2)
+        else:
+            metrics["tokens_per_s"] = None
+        metrics["total_s"] = round(end - t0, 4)
+        return metrics

@@ -1,0 +1,116 @@
+"""Crash-safe, private file primitives: folders 0700, files 0600.
+
+Every write in Candlelit goes through here, so the privacy and durability
+rules live in one place:
+
+- ``ensure_dir`` makes folders 0700 (and tightens existing ones we own).
+- ``atomic_write`` writes a temp file in the same folder, fsyncs it, renames
+  it over the target and fsyncs the folder: a reader sees the old or the new
+  file, never half of one.
+- ``append_line`` appends one line with O_APPEND and fsyncs before returning,
+  so what it acknowledged survives a killed process or a power cut.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) with mode 0700; return it."""
+    path = Path(path)
+    if not path.is_dir():
+        missing = []
+        p = path
+        while not p.exists():
+            missing.append(p)
+            p = p.parent
+        for d in reversed(missing):
+            try:
+                os.mkdir(d, DIR_MODE)
+            except FileExistsError:
+                pass
+            _fsync_dir(d.parent)
+    try:
+        if (os.stat(path).st_mode & 0o777) != DIR_MODE:
+            os.chmod(path, DIR_MODE)
+    except PermissionError:
+        pass
+    return path
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    _fsync_dir(Path(path))
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Replace ``path`` with ``data`` atomically and durably (mode 0600)."""
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    ensure_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append ``line`` (newline added) and fsync before returning."""
+    path = Path(path)
+    if "\n" in line:
+        raise ValueError("a JSONL line must not contain a newline")
+    data = (line + "\n").encode("utf-8")
+    existed = path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if not existed:
+        _fsync_dir(path.parent)
+
+
+def secure_file(path: Path) -> None:
+    """Tighten an existing file to 0600."""
+    try:
+        if (os.stat(path).st_mode & 0o777) != FILE_MODE:
+            os.chmod(path, FILE_MODE)
+    except OSError:
+        pass

@@ -1,0 +1,253 @@
+"""Prompt assembly with exact token budgets, laid out to keep the KV cache warm.
+
+Order (see DESIGN.md), most stable first:
+
+1. ``system``   preamble, the card, the persona        (changes almost never)
+2. ``examples`` the card's example dialogue             (dropped first when tight)
+3. ``window``   the chat since the cut                  (grows by appending)
+4. ``volatile`` post-history instructions               (small, near the end)
+5. ``reply``    the reply prefix ("Name:")
+
+When the chat outgrows its budget we never drop one message per turn (that
+changes the prefix every turn and forces a full re-evaluation). The cut moves
+by whole chunks of ``chunk`` messages, so the prefix changes once per chunk.
+The cut is derived from the messages alone, so the same chat always gives the
+same prompt.
+
+Token counts are exact: each section's count is the difference between the
+token lengths of successive rendered prefixes, tokenized by the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tui.core.formats import ChatFormat, PromptMessage
+from tui.core.macros import expand
+
+Tokenize = Callable[[str, bool], list[int]]
+
+
+class PromptTooLong(Exception):
+    """Even the fixed parts do not fit the context (one clear line)."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One chat message as the prompt sees it."""
+
+    speaker: str
+    role: str          # "user" | "assistant" | "system"
+    text: str
+
+
+@dataclass(frozen=True)
+class CharacterText:
+    name: str
+    description: str = ""
+    personality: str = ""
+    scenario: str = ""
+    mes_example: str = ""
+    system_prompt: str = ""
+    post_history_instructions: str = ""
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    text: str
+    tokens: int
+    start: int         # index of the section's first token in the prompt
+
+
+@dataclass
+class Prompt:
+    text: str
+    tokens: list[int]
+    sections: list[Section]
+    stop: list[str]
+    reply_name: str
+    window_start: int            # index of the first chat message included
+    dropped_examples: bool
+    budget: int                  # n_ctx minus the reply reserve
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self, cached: Sequence[int] | None = None) -> dict:
+        reuse = None
+        if cached is not None:
+            reuse = 0
+            for a, b in zip(cached, self.tokens):
+                if a != b:
+                    break
+                reuse += 1
+            reuse = min(reuse, max(0, len(self.tokens) - 1))
+        return {
+            "text": self.text,
+            "prompt_tokens": len(self.tokens),
+            "budget": self.budget,
+            "reply_name": self.reply_name,
+            "stop": self.stop,
+            "window_start": self.window_start,
+            "dropped_examples": self.dropped_examples,
+            "reusable_tokens": reuse,
+            "sections": [
+                {"name": s.name, "tokens": s.tokens, "start": s.start, "text": s.text}
+                for s in self.sections
+            ],
+        }
+
+
+def default_system_text() -> str:
+    """The built-in preamble from prompts/system.txt (packaged or source tree)."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "_prompts" / "system.txt", here.parent / "prompts" / "system.txt"):
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8").strip()
+    return "Write {{char}}'s next reply only, in character."
+
+
+def example_dialogue(mes_example: str) -> str:
+    """Turn ``<START>`` blocks into plain example lines."""
+    blocks = [b.strip() for b in mes_example.replace("\r\n", "\n").split("<START>")]
+    return "\n\n".join(b for b in blocks if b)
+
+
+@dataclass
+class PromptBuilder:
+    fmt: ChatFormat
+    tokenize: Tokenize
+    n_ctx: int
+    reply_reserve: int
+    system_text: str = ""
+    chunk: int = 8
+
+    def build(
+        self,
+        character: CharacterText,
+        user_name: str,
+        user_description: str,
+        turns: Sequence[Turn],
+        other_names: Sequence[str] = (),
+    ) -> Prompt:
+        values = {"char": character.name, "user": user_name}
+        x = lambda s: expand(s, values)  # noqa: E731
+
+        system_parts = []
+        preamble = self.system_text or default_system_text()
+        if character.system_prompt:
+            preamble = expand(character.system_prompt, {**values, "original": preamble})
+        system_parts.append(x(preamble))
+        card_lines = []
+        if character.description:
+            card_lines.append(x(character.description))
+        if character.personality:
+            card_lines.append(f"{character.name}'s personality: {x(character.personality)}")
+        if character.scenario:
+            card_lines.append(f"Scenario: {x(character.scenario)}")
+        if card_lines:
+            system_parts.append("\n".join(card_lines))
+        if user_description:
+            system_parts.append(f"About {user_name}: {x(user_description)}")
+        system_msg = PromptMessage("system", "", "\n\n".join(system_parts))
+
+        examples = example_dialogue(x(character.mes_example)) if character.mes_example else ""
+        example_msgs = (
+            [PromptMessage("system", "", f"Example dialogue:\n{examples}")] if examples else []
+        )
+        volatile_msgs = []
+        if character.post_history_instructions:
+            volatile_msgs.append(
+                PromptMessage("system", "", x(character.post_history_instructions))
+            )
+        window = [PromptMessage(t.role, t.speaker, t.text) for t in turns]
+        reply = character.name
+        budget = self.n_ctx - self.reply_reserve
+        others = [n for n in dict.fromkeys([user_name, *other_names]) if n != reply]
+        stop = self.fmt.stop_strings(reply, others)
+
+        def assemble(start: int, with_examples: bool) -> list[list[PromptMessage]]:
+            return [
+                [system_msg],
+                example_msgs if with_examples else [],
+                window[start:],
+                volatile_msgs,
+            ]
+
+        def count(parts: list[list[PromptMessage]]) -> int:
+            flat = [m for p in parts for m in p]
+            return len(self.tokenize(self.fmt.render(flat, reply), self.fmt.add_bos))
+
+        notes: list[str] = []
+        with_examples = bool(example_msgs)
+        start = 0
+        if count(assemble(0, with_examples)) > budget:
+            if with_examples:
+                with_examples = False
+                notes.append("example dialogue left out to make room")
+            if count(assemble(0, False)) > budget:
+                # move the cut in whole chunks; keep at least the last message
+                n = len(window)
+                lo = 0
+                start = n
+                for cut in range(self.chunk, n + self.chunk, self.chunk):
+                    cut = min(cut, max(0, n - 1))
+                    if cut <= lo:
+                        continue
+                    lo = cut
+                    if count(assemble(cut, False)) <= budget:
+                        start = cut
+                        break
+                else:
+                    start = max(0, n - 1)
+                if start:
+                    notes.append(f"{start} oldest messages are outside the window")
+        parts = assemble(start, with_examples)
+        if count(parts) > budget:
+            raise PromptTooLong(
+                f"the card and the latest message need more than the {budget} tokens "
+                f"available (n_ctx {self.n_ctx} minus {self.reply_reserve} for the reply); "
+                "raise model.n_ctx or shorten the card"
+            )
+        return self._finish(parts, reply, stop, start, not with_examples and bool(example_msgs), budget, notes)
+
+    def _finish(
+        self,
+        parts: list[list[PromptMessage]],
+        reply: str,
+        stop: list[str],
+        start: int,
+        dropped: bool,
+        budget: int,
+        notes: list[str],
+    ) -> Prompt:
+        names = ["system", "examples", "window", "volatile"]
+        text = self.fmt.render([m for p in parts for m in p], reply)
+        tokens = self.tokenize(text, self.fmt.add_bos)
+        sections: list[Section] = []
+        prev_text, prev_len = "", 0
+        acc: list[PromptMessage] = []
+        for name, part in zip(names, parts):
+            acc = acc + part
+            if not part:
+                continue
+            sub = self.fmt.render(acc, None)
+            if not text.startswith(sub):
+                # a template that is not prefix-stable: count what we can
+                sub = prev_text
+            n = len(self.tokenize(sub, self.fmt.add_bos)) if sub else 0
+            sections.append(Section(name, sub[len(prev_text):], max(0, n - prev_len), prev_len))
+            prev_text, prev_len = sub, n
+        sections.append(Section("reply", text[len(prev_text):], len(tokens) - prev_len, prev_len))
+        return Prompt(
+            text=text,
+            tokens=tokens,
+            sections=sections,
+            stop=stop,
+            reply_name=reply,
+            window_start=start,
+            dropped_examples=dropped,
+            budget=budget,
+            notes=notes,
+        )

@@ -1,0 +1,616 @@
+"""Plain-file storage for one profile: chats, messages and profile.toml.
+
+Layout under a profile folder (``profiles/<profile>/``)::
+
+    profile.toml                    version, [persona], starters_installed
+    characters/<slug>/card.json     written by ``tui.core.cards``
+    chats/<chat-id>/chat.toml       version, id, title, characters, personas,
+                                    created, updated (ISO-8601 UTC)
+    chats/<chat-id>/messages.jsonl  one JSON object per line
+
+Crash safety rests on two rules (every write goes through ``tui.core.fsio``):
+
+- ``append`` writes one whole line and fsyncs before returning, so a message
+  it acknowledged survives a killed process. A line is committed by its
+  terminating newline: a final line without one was never acknowledged.
+- Every rewrite (chat.toml, profile.toml, an edit of messages.jsonl) is
+  atomic: temp file, fsync, rename, folder fsync.
+
+Reading repairs instead of raising. A final line that is unterminated or
+does not parse (a torn write), and any corrupt line in the middle, are moved
+byte-for-byte, in order, to a side file ``messages.jsonl.torn-<timestamp>``
+in the chat folder; the main file is rewritten atomically with every other
+line kept exactly as it was; ``LoadReport.torn`` names the side file.
+
+Lines whose ``"v"`` is newer than ``MESSAGE_VERSION``: the file is left
+untouched and reading raises ``StoreError`` ("written by a newer Candlelit").
+We neither guess at their meaning nor drop them, and because nothing is
+rewritten, a newer Candlelit finds its data intact.
+
+Versioned TOML files upgrade through a chain of small step functions
+(``_CHAT_UPGRADES``, ``_PROFILE_UPGRADES``); a newer version raises.
+
+One writer per profile is assumed (one Candlelit process); within a process
+a lock serialises mutations so a worker thread may append safely.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import threading
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from tui.core.fsio import append_line, atomic_write, ensure_dir, fsync_dir
+
+MESSAGE_VERSION = 1
+CHAT_VERSION = 1
+PROFILE_VERSION = 1
+
+ROLES = ("user", "assistant", "system")
+STATUSES = ("ok", "stopped", "error")
+
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_MESSAGE_KEYS = ("v", "id", "speaker", "role", "text", "created", "status", "metrics")
+
+
+# --------------------------------------------------------------------------
+# errors
+
+
+class StoreError(Exception):
+    """A storage problem the user can act on; ``str()`` is one clear line."""
+
+
+class ChatNotFound(StoreError):
+    """The chat id names no chat in this profile."""
+
+
+class MessageNotFound(StoreError):
+    """The message id names no message in this chat."""
+
+
+class InvalidId(StoreError):
+    """An id from outside that could escape its folder or is malformed."""
+
+
+# --------------------------------------------------------------------------
+# small helpers
+
+
+def utc_now() -> str:
+    """Current time as ISO-8601 UTC with milliseconds, e.g. ``2024-05-01T12:00:00.123Z``."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_message_id() -> str:
+    """Sortable unique id: 13 hex digits of ms since epoch + 6 random hex."""
+    return f"{time.time_ns() // 1_000_000:013x}{secrets.token_hex(3)}"
+
+
+def check_id(value: object, what: str = "id") -> str:
+    """Return ``value`` if it is a safe id (``[A-Za-z0-9_-]``, 1-128 chars)."""
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
+        raise InvalidId(
+            f"invalid {what} {value!r}: use only letters, digits, '-' and '_'"
+        )
+    return value
+
+
+def _one_line(text: str) -> str:
+    """Collapse whitespace and drop control characters (for titles)."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
+    return " ".join(cleaned.split())
+
+
+def _dump_line(obj: dict[str, Any]) -> str:
+    """One JSONL line; readable UTF-8 unless the text holds lone surrogates."""
+    line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
+    return line
+
+
+def _sort_time(stamp: str) -> float:
+    try:
+        dt = datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return 0.0
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+# --------------------------------------------------------------------------
+# records
+
+
+@dataclass
+class Message:
+    id: str
+    speaker: str
+    role: str
+    text: str
+    created: str
+    status: str = "ok"
+    metrics: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def new(
+        cls,
+        speaker: str,
+        role: str,
+        text: str,
+        *,
+        status: str = "ok",
+        metrics: dict | None = None,
+    ) -> Message:
+        """A fresh message with a new id and the current time."""
+        if role not in ROLES:
+            raise StoreError(f"unknown message role {role!r} (use one of {', '.join(ROLES)})")
+        if status not in STATUSES:
+            raise StoreError(f"unknown message status {status!r} (use one of {', '.join(STATUSES)})")
+        return cls(new_message_id(), speaker, role, text, utc_now(), status, metrics)
+
+    def to_json(self) -> dict:
+        d: dict[str, Any] = dict(self.extra)
+        d.update(
+            v=MESSAGE_VERSION,
+            id=self.id,
+            speaker=self.speaker,
+            role=self.role,
+            text=self.text,
+            created=self.created,
+            status=self.status,
+        )
+        if self.metrics is not None:
+            d["metrics"] = self.metrics
+        return d
+
+    @classmethod
+    def from_json(cls, d: Any) -> Message:
+        """Build from one parsed line; ``ValueError`` if it is not a message.
+
+        Lines with a newer ``"v"`` are rejected by the caller before this.
+        """
+        if not isinstance(d, dict):
+            raise ValueError("not a JSON object")
+        for key in ("id", "role", "text"):
+            if not isinstance(d.get(key), str):
+                raise ValueError(f"missing or non-text {key!r}")
+        speaker = d.get("speaker", "")
+        created = d.get("created", "")
+        status = d.get("status", "ok")
+        metrics = d.get("metrics")
+        if not isinstance(speaker, str) or not isinstance(created, str):
+            raise ValueError("speaker and created must be text")
+        if not isinstance(status, str):
+            raise ValueError("status must be text")
+        if metrics is not None and not isinstance(metrics, dict):
+            raise ValueError("metrics must be an object")
+        extra = {k: v for k, v in d.items() if k not in _MESSAGE_KEYS}
+        return cls(d["id"], speaker, d["role"], d["text"], created, status, metrics, extra)
+
+
+@dataclass
+class ChatInfo:
+    id: str
+    title: str
+    characters: list[str]
+    personas: list[str]
+    created: str
+    updated: str
+    path: Path
+
+
+@dataclass
+class LoadReport:
+    """What loading had to repair. ``torn`` lists side files it created."""
+
+    torn: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class StoreProblem:
+    """Something ``list_chats`` skipped rather than crash on."""
+
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+# --------------------------------------------------------------------------
+# version upgrades: one step function per version, applied in a chain
+
+
+def _upgrade(
+    data: dict,
+    steps: dict[int, Callable[[dict], dict]],
+    current: int,
+    what: str,
+) -> dict:
+    version = data.get("version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise StoreError(f"{what} has an invalid version {version!r}")
+    if version > current:
+        raise StoreError(
+            f"{what} was written by a newer Candlelit (version {version}, this one reads "
+            f"up to {current}); update Candlelit to open it"
+        )
+    while version < current:
+        data = steps[version](data)
+        version = data["version"]
+    return data
+
+
+# Add ``n: _chat_v{n}_to_v{n+1}`` entries here when CHAT_VERSION grows.
+_CHAT_UPGRADES: dict[int, Callable[[dict], dict]] = {}
+_PROFILE_UPGRADES: dict[int, Callable[[dict], dict]] = {}
+
+
+def _upgrade_chat_toml(data: dict) -> dict:
+    return _upgrade(data, _CHAT_UPGRADES, CHAT_VERSION, "chat.toml")
+
+
+def _upgrade_profile_toml(data: dict) -> dict:
+    return _upgrade(data, _PROFILE_UPGRADES, PROFILE_VERSION, "profile.toml")
+
+
+def _read_toml(path: Path, what: str) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise StoreError(f"{what} is not valid TOML ({e}); fix or remove {path}") from None
+    except UnicodeDecodeError:
+        raise StoreError(f"{what} is not UTF-8 text; fix or remove {path}") from None
+    except IsADirectoryError:
+        raise StoreError(f"{what} is a folder, not a file: {path}") from None
+    except OSError as e:
+        raise StoreError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def _write_toml(path: Path, data: dict, what: str) -> None:
+    try:
+        text = tomli_w.dumps(data)
+    except (TypeError, ValueError) as e:
+        raise StoreError(f"cannot save {what}: {e}") from None
+    atomic_write(path, text)
+
+
+def _str_list(value: object, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise StoreError(f"chat.toml: {key!r} must be a list of names")
+    return list(value)
+
+
+# --------------------------------------------------------------------------
+# the store
+
+
+class Store:
+    """Chats, messages and profile settings of one profile folder."""
+
+    def __init__(self, profile_dir: Path) -> None:
+        self.root = Path(profile_dir)
+        self.problems: list[StoreProblem] = []
+        self._lock = threading.RLock()
+
+    # paths ---------------------------------------------------------------
+
+    @property
+    def chats_dir(self) -> Path:
+        return self.root / "chats"
+
+    @property
+    def characters_dir(self) -> Path:
+        return self.root / "characters"
+
+    @property
+    def profile_file(self) -> Path:
+        return self.root / "profile.toml"
+
+    def character_dir(self, slug: str) -> Path:
+        return self.characters_dir / check_id(slug, "character slug")
+
+    def chat_dir(self, chat_id: str) -> Path:
+        return self.chats_dir / check_id(chat_id, "chat id")
+
+    # chats ---------------------------------------------------------------
+
+    def new_chat(
+        self, characters: list[str], personas: list[str], title: str = ""
+    ) -> ChatInfo:
+        """Create a chat folder; it appears complete or not at all."""
+        characters = [check_id(c, "character slug") for c in characters]
+        personas = [str(p) for p in personas]
+        with self._lock:
+            chats = ensure_dir(self.chats_dir)
+            while True:
+                stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+                chat_id = f"{stamp}-{secrets.token_hex(2)}"
+                final = chats / chat_id
+                staging = chats / f".new-{chat_id}"
+                if not final.exists() and not staging.exists():
+                    break
+            now = utc_now()
+            data = {
+                "version": CHAT_VERSION,
+                "id": chat_id,
+                "title": _one_line(title),
+                "characters": characters,
+                "personas": personas,
+                "created": now,
+                "updated": now,
+            }
+            ensure_dir(staging)
+            _write_toml(staging / "chat.toml", data, "chat.toml")
+            os.rename(staging, final)
+            fsync_dir(chats)
+            return self._info(chat_id, data)
+
+    def chat(self, chat_id: str) -> ChatInfo:
+        data = self._read_chat_toml(chat_id)
+        return self._info(chat_id, data)
+
+    def list_chats(self) -> list[ChatInfo]:
+        """Chats, newest ``updated`` first. Broken ones go to ``self.problems``."""
+        self.problems = []
+        chats: list[ChatInfo] = []
+        try:
+            entries = sorted(os.scandir(self.chats_dir), key=lambda e: e.name)
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            raise StoreError(f"cannot read {self.chats_dir}: {e.strerror or e}") from None
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            if not _ID_RE.fullmatch(entry.name):
+                self.problems.append(
+                    StoreProblem(Path(entry.path), "folder name is not a valid chat id; skipped")
+                )
+                continue
+            try:
+                chats.append(self.chat(entry.name))
+            except StoreError as e:
+                self.problems.append(StoreProblem(Path(entry.path), str(e)))
+        chats.sort(key=lambda c: (_sort_time(c.updated), c.updated, c.id), reverse=True)
+        return chats
+
+    def messages(self, chat_id: str) -> tuple[list[Message], LoadReport]:
+        """All messages in order; torn or corrupt lines are set aside, never raised."""
+        self._read_chat_toml(chat_id)
+        with self._lock:
+            return self._load_messages(chat_id)
+
+    def append(self, chat_id: str, msg: Message) -> None:
+        """Append one message; it is on disk (fsync) when this returns."""
+        with self._lock:
+            data = self._read_chat_toml(chat_id)
+            path = self.chat_dir(chat_id) / "messages.jsonl"
+            if self._has_torn_tail(path):
+                # Never glue a new line onto a torn fragment: set it aside first.
+                self._load_messages(chat_id)
+            append_line(path, _dump_line(msg.to_json()))
+            self._touch(chat_id, data)
+
+    def replace_messages(self, chat_id: str, msgs: list[Message]) -> None:
+        """Atomically replace the whole message list."""
+        with self._lock:
+            data = self._read_chat_toml(chat_id)
+            body = "".join(_dump_line(m.to_json()) + "\n" for m in msgs)
+            atomic_write(self.chat_dir(chat_id) / "messages.jsonl", body)
+            self._touch(chat_id, data)
+
+    def edit_message(self, chat_id: str, msg_id: str, text: str) -> Message:
+        with self._lock:
+            msgs, _ = self.messages(chat_id)
+            for m in msgs:
+                if m.id == msg_id:
+                    m.text = text
+                    self.replace_messages(chat_id, msgs)
+                    return m
+            raise MessageNotFound(f"no message {msg_id!r} in chat {chat_id!r}")
+
+    def delete_from(self, chat_id: str, msg_id: str) -> int:
+        """Delete that message and every later one; return how many went."""
+        with self._lock:
+            msgs, _ = self.messages(chat_id)
+            for i, m in enumerate(msgs):
+                if m.id == msg_id:
+                    self.replace_messages(chat_id, msgs[:i])
+                    return len(msgs) - i
+            raise MessageNotFound(f"no message {msg_id!r} in chat {chat_id!r}")
+
+    def rename_chat(self, chat_id: str, title: str) -> None:
+        with self._lock:
+            data = self._read_chat_toml(chat_id)
+            data["title"] = _one_line(title)
+            _write_toml(self.chat_dir(chat_id) / "chat.toml", data, "chat.toml")
+
+    def delete_chat(self, chat_id: str) -> None:
+        """Remove the chat folder and everything in it."""
+        with self._lock:
+            folder = self.chat_dir(chat_id)
+            if not folder.is_dir():
+                raise ChatNotFound(f"no chat '{chat_id}' (see `candlelit chat list`)")
+            # Rename first so a crash mid-delete never leaves a half chat listed.
+            doomed = self.chats_dir / f".deleted-{chat_id}-{secrets.token_hex(3)}"
+            os.rename(folder, doomed)
+            fsync_dir(self.chats_dir)
+            for leftover in self.chats_dir.glob(".deleted-*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+
+    # profile ---------------------------------------------------------------
+
+    def load_profile(self, persona: dict[str, str] | None = None) -> dict:
+        """Read profile.toml, creating it with defaults if it is missing.
+
+        ``persona`` gives the default ``name``/``description`` for a new file
+        (and fills missing keys of an existing one in the returned dict).
+        """
+        default_persona = {"name": "You", "description": ""}
+        default_persona.update(persona or {})
+        with self._lock:
+            if not self.profile_file.exists():
+                data = {
+                    "version": PROFILE_VERSION,
+                    "persona": default_persona,
+                    "starters_installed": [],
+                }
+                ensure_dir(self.root)
+                _write_toml(self.profile_file, data, "profile.toml")
+                return data
+            data = _upgrade_profile_toml(_read_toml(self.profile_file, "profile.toml"))
+        section = data.get("persona")
+        if not isinstance(section, dict):
+            section = {}
+        data["persona"] = {**default_persona, **section}
+        if not isinstance(data.get("starters_installed"), list):
+            data["starters_installed"] = []
+        return data
+
+    def save_profile(self, data: dict) -> None:
+        if not isinstance(data, dict):
+            raise StoreError("profile data must be a table")
+        version = data.get("version", PROFILE_VERSION)
+        if isinstance(version, int) and version > PROFILE_VERSION:
+            raise StoreError(f"cannot save profile.toml version {version} (this Candlelit writes {PROFILE_VERSION})")
+        out = {**data, "version": PROFILE_VERSION}
+        with self._lock:
+            ensure_dir(self.root)
+            _write_toml(self.profile_file, out, "profile.toml")
+
+    # internals -------------------------------------------------------------
+
+    def _read_chat_toml(self, chat_id: str) -> dict:
+        path = self.chat_dir(chat_id) / "chat.toml"
+        if not path.is_file():
+            raise ChatNotFound(f"no chat '{chat_id}' (see `candlelit chat list`)")
+        data = _read_toml(path, f"chat '{chat_id}': chat.toml")
+        try:
+            return _upgrade_chat_toml(data)
+        except StoreError as e:
+            raise StoreError(f"chat '{chat_id}': {e}") from None
+
+    def _info(self, chat_id: str, data: dict) -> ChatInfo:
+        try:
+            characters = _str_list(data.get("characters", []), "characters")
+            personas = _str_list(data.get("personas", []), "personas")
+        except StoreError as e:
+            raise StoreError(f"chat '{chat_id}': {e}") from None
+        title, created, updated = (data.get(k, "") for k in ("title", "created", "updated"))
+        return ChatInfo(
+            id=chat_id,
+            title=title if isinstance(title, str) else str(title),
+            characters=characters,
+            personas=personas,
+            created=created if isinstance(created, str) else str(created),
+            updated=updated if isinstance(updated, str) else str(updated),
+            path=self.chat_dir(chat_id),
+        )
+
+    def _touch(self, chat_id: str, data: dict) -> None:
+        data = {**data, "updated": utc_now()}
+        _write_toml(self.chat_dir(chat_id) / "chat.toml", data, "chat.toml")
+
+    @staticmethod
+    def _has_torn_tail(path: Path) -> bool:
+        try:
+            with open(path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                if f.tell() == 0:
+                    return False
+                f.seek(-1, os.SEEK_END)
+                return f.read(1) != b"\n"
+        except FileNotFoundError:
+            return False
+        except OSError as e:
+            raise StoreError(f"cannot read {path}: {e.strerror or e}") from None
+
+    def _load_messages(self, chat_id: str) -> tuple[list[Message], LoadReport]:
+        folder = self.chat_dir(chat_id)
+        path = folder / "messages.jsonl"
+        report = LoadReport()
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return [], report
+        except OSError as e:
+            raise StoreError(f"cannot read {path}: {e.strerror or e}") from None
+
+        # Split keeping each line's own bytes (with its "\n", if it has one).
+        lines = _split_nl(raw)
+        msgs: list[Message] = []
+        keep: list[bytes] = []
+        bad: list[bytes] = []
+        newer: int | None = None
+        for i, line in enumerate(lines):
+            last = i == len(lines) - 1
+            if False:
+                bad.append(line)  # never acknowledged: a torn append
+                continue
+            if not line.strip():
+                keep.append(line)
+                continue
+            try:
+                obj = json.loads(line.decode("utf-8"))
+                v = obj.get("v", 1) if isinstance(obj, dict) else None
+                if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                    raise ValueError("bad line version")
+                if v > MESSAGE_VERSION:
+                    newer = max(newer or 0, v)
+                    keep.append(line)
+                    continue
+                msgs.append(Message.from_json(obj))
+                keep.append(line)
+            except (ValueError, UnicodeDecodeError):
+                bad.append(line)
+
+        if newer is not None:
+            raise StoreError(
+                f"chat '{chat_id}' has messages written by a newer Candlelit (line format "
+                f"v{newer}, this one reads v{MESSAGE_VERSION}); update Candlelit to open it"
+            )
+        if bad:
+            side = self._side_file(folder)
+            atomic_write(side, b"".join(bad))  # the bytes are safe before we drop them
+            atomic_write(path, b"".join(keep))
+            report.torn.append(side)
+        return msgs, report
+
+    @staticmethod
+    def _side_file(folder: Path) -> Path:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        side = folder / f"messages.jsonl.torn-{stamp}"
+        n = 2
+        while side.exists():
+            side = folder / f"messages.jsonl.torn-{stamp}-{n}"
+            n += 1
+        return side
+
+
+def _split_nl(raw: bytes) -> list[bytes]:
+    """Split into lines that keep their own b"\\n"; only b"\\n" ends a line."""
+    parts = raw.split(b"\n")
+    out = [p + b"\n" for p in parts[:-1]]
+    if parts[-1]:
+        out.append(parts[-1])
+    return out

@@ -1,0 +1,140 @@
+"""One profile's world: its characters, chats, persona and model settings.
+
+The CLI and the TUI both start here. Nothing happens at construction; files
+are created when something is first written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tui.config import Config
+from tui.core.cards import Card, CardError, load_card_file, save_card_file, starter_cards
+from tui.core.engine import EngineSettings, Sampling
+from tui.core.macros import expand
+from tui.core.models import resolve_model_path
+from tui.core.store import ChatInfo, Message, Store, StoreError, check_id
+from tui.paths import Paths
+
+
+class CharacterNotFound(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class Persona:
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CardEntry:
+    slug: str
+    card: Card
+    path: Path
+
+
+class Workspace:
+    def __init__(self, paths: Paths, config: Config) -> None:
+        self.paths = paths
+        self.config = config
+        self.profile_name = check_id(config.chat.profile, "profile name")
+        self.store = Store(paths.profile(self.profile_name))
+        self.problems: list[str] = []
+
+    # -- persona ------------------------------------------------------------
+    def persona(self) -> Persona:
+        data = self.store.load_profile({"name": self.config.chat.user_name})
+        p = data["persona"]
+        return Persona(str(p.get("name") or self.config.chat.user_name), str(p.get("description", "")))
+
+    # -- characters ---------------------------------------------------------
+    def install_starters(self) -> None:
+        """Copy the shipped starter characters in once. A starter the user
+        deleted stays deleted (remembered in profile.toml)."""
+        profile = self.store.load_profile({"name": self.config.chat.user_name})
+        done = set(profile.get("starters_installed", []))
+        added = False
+        for slug, card in starter_cards():
+            if slug in done:
+                continue
+            target = self.store.character_dir(slug) / "card.json"
+            if not target.exists():
+                save_card_file(target, card)
+            done.add(slug)
+            added = True
+        if added:
+            profile["starters_installed"] = sorted(done)
+            self.store.save_profile(profile)
+
+    def cards(self) -> list[CardEntry]:
+        self.install_starters()
+        out: list[CardEntry] = []
+        self.problems = []
+        root = self.store.characters_dir
+        if not root.is_dir():
+            return out
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+            path = folder / "card.json"
+            if not path.is_file():
+                continue
+            try:
+                out.append(CardEntry(folder.name, load_card_file(path), path))
+            except CardError as exc:
+                self.problems.append(str(exc))
+        return out
+
+    def card(self, slug: str) -> CardEntry:
+        check_id(slug, "character")
+        self.install_starters()
+        path = self.store.character_dir(slug) / "card.json"
+        if not path.is_file():
+            raise CharacterNotFound(
+                f"no character '{slug}' (see `candlelit card list`)"
+            )
+        return CardEntry(slug, load_card_file(path), path)
+
+    # -- chats --------------------------------------------------------------
+    def new_chat(self, slug: str, title: str = "") -> ChatInfo:
+        entry = self.card(slug)
+        persona = self.persona()
+        info = self.store.new_chat([slug], [persona.name], title or entry.card.display_name)
+        greeting = entry.card.first_mes.strip()
+        if greeting:
+            text = expand(greeting, {"char": entry.card.display_name, "user": persona.name})
+            self.store.append(info.id, Message.new(entry.card.display_name, "assistant", text))
+        return info
+
+    # -- model --------------------------------------------------------------
+    def model_path(
+        self, override: str | None = None, progress: Callable[[int, int], None] | None = None
+    ) -> Path:
+        configured = override or self.config.model.path or None
+        return resolve_model_path(configured, self.paths.models, progress)
+
+    def engine_settings(self, model_path: Path, *, vocab_only: bool = False) -> EngineSettings:
+        m = self.config.model
+        return EngineSettings(
+            model_path=model_path,
+            n_ctx=m.n_ctx,
+            n_gpu_layers=m.n_gpu_layers,
+            n_threads=m.n_threads,
+            n_threads_batch=m.n_threads_batch,
+            n_batch=m.n_batch,
+            flash_attn=m.flash_attn,
+            vocab_only=vocab_only,
+        )
+
+    def sampling(self, *, seed: int | None = None, max_tokens: int | None = None) -> Sampling:
+        s = self.config.sampling
+        return Sampling(
+            temperature=s.temperature,
+            top_p=s.top_p,
+            top_k=s.top_k,
+            min_p=s.min_p,
+            repeat_penalty=s.repeat_penalty,
+            seed=s.seed if seed is None else seed,
+            max_tokens=s.max_tokens if max_tokens is None else max_tokens,
+        )
