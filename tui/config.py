@@ -4,7 +4,7 @@ The user's ``config.toml`` is read-only to Candlelit: it is parsed with
 ``tomllib`` into frozen dataclasses, one per ``[section]``. Validation is
 generic: each field's type hint says what TOML type it takes, and the
 field's ``metadata`` carries its documented rules (``ge``/``gt``/``le``/``lt``
-bounds, ``choices``, ``pattern``, ``nonblank``). Adding a section means adding
+bounds, ``choices``, ``pattern``, ``nonblank``, ``single_line``). Adding a section means adding
 a dataclass and a field on :class:`Config`; nothing else changes.
 
 Every problem is reported as a :class:`ConfigError` whose text is one line,
@@ -111,7 +111,9 @@ class ChatConfig:
         pattern=r"[A-Za-z0-9_-]+",
         pattern_hint="only letters, digits, - and _",
     )
-    user_name: str = _opt("User", "the default persona's display name", nonblank=True)
+    user_name: str = _opt(
+        "User", "the default persona's display name", nonblank=True, single_line=True
+    )
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,8 @@ def _check_rules(where: str, meta: Mapping[str, Any], value: Any, written: Any) 
             raise ValueError(f"{where} must be non-empty and use {hint}, got {_show(value)}")
         if meta.get("nonblank") and not value.strip():
             raise ValueError(f"{where} must not be empty")
+        if meta.get("single_line") and any(ch in value for ch in "\r\n"):
+            raise ValueError(f"{where} must be on one line, got {_show(value)}")
 
 
 def _build_section(name: str, cls: type, raw: Any, *, check_unknown: bool = True) -> Any:

@@ -5,9 +5,10 @@ Usage: python crash_writer.py PROFILE_DIR CHAT_ID SEED [short]
 Prints ``ack <id>`` (flushed) after each ``Store.append`` returns, so the
 parent knows exactly which messages were acknowledged as durable.
 
-With ``short``, ``os.write`` writes at most a few KiB per call. Short writes
-are legal POSIX behaviour that the store must handle (by looping), and they
-widen the window in which a kill leaves a half-written line behind.
+With ``short``, ``os.write`` writes at most a few hundred bytes per call.
+Short writes are legal POSIX behaviour that the store must handle (by
+looping). The child also prints ``mid`` as soon as the first piece of a large
+write is on disk, so the parent can aim its kill into the middle of a line.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from pathlib import Path
 
 from tui.core.store import Message, Store
 
-SHORT_WRITE = 4096
+SHORT_WRITE = 512
+BIG = 64 * 1024
 
 
 def text_for(msg_id: str, seed: int) -> str:
-    """Large text (20 KB to 1 MB) that the parent can rebuild from the id."""
-    size = 20_000 + (int(msg_id[-4:], 16) * 7919 + seed) % 1_000_000
+    """Large text (80 KB to 1 MB) that the parent can rebuild from the id."""
+    size = 80_000 + (int(msg_id[-4:], 16) * 7919 + seed) % 1_000_000
     unit = f"{msg_id} — a quiet evening by the lantern, «ünïcode» ✨ line\n"
     return (unit * (size // len(unit) + 1))[:size]
 
@@ -32,7 +34,10 @@ def _short_writes() -> None:
     real_write = os.write
 
     def write(fd: int, data: bytes) -> int:  # type: ignore[override]
-        return real_write(fd, memoryview(data)[:SHORT_WRITE])
+        n = real_write(fd, memoryview(data)[:SHORT_WRITE])
+        if len(data) >= BIG:  # the start of a message line, with plenty to go
+            real_write(1, b"mid\n")
+        return n
 
     os.write = write  # type: ignore[assignment]
 

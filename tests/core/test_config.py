@@ -258,8 +258,10 @@ def test_profile_name_must_be_a_safe_folder_name(name: str) -> None:
     assert "[chat] profile must be non-empty and use only letters, digits, - and _" in str(err)
 
 
-def test_blank_user_name_is_rejected() -> None:
+def test_blank_or_multiline_user_name_is_rejected() -> None:
     assert str(error_of('[chat]\nuser_name = "   "\n')) == f"{SRC}:2: [chat] user_name must not be empty"
+    err = error_of('[chat]\nuser_name = "Ann\\nBee"\n')
+    assert str(err) == f'{SRC}:2: [chat] user_name must be on one line, got "Ann\\nBee"'
 
 
 # ---------------------------------------------------------------- the line scanner
@@ -344,14 +346,17 @@ def test_escaped_quotes_inside_a_basic_string() -> None:
 
 
 def test_escaped_quotes_and_extra_quotes_in_multiline_strings() -> None:
+    # The string's text contains '"""' (escaped) and a key-like line; the
+    # scanner must not end the string early and report line 3.
     text = (
         "[prompt]\n"
-        'system = """one \\""" two\n'
+        'system = """one \\"""\n'
+        "reply_reserve = 5\n"
         'three "quoted"""""\n'
-        "\n"
         "reply_reserve = -1\n"
     )
-    assert tomllib.loads(text.replace("-1", "1"))["prompt"]["system"] == 'one """ two\nthree "quoted""'
+    system = tomllib.loads(text.replace("-1", "1"))["prompt"]["system"]
+    assert system == 'one """\nreply_reserve = 5\nthree "quoted""'
     assert error_of(text).line == 5
 
 

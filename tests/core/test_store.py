@@ -365,6 +365,7 @@ def test_broken_chat_toml_is_skipped_in_list(store: Store) -> None:
     problem_paths = sorted(p.path for p in store.problems)
     assert problem_paths == sorted([broken.path, odd.path, empty])
     assert all("\n" not in str(p) for p in store.problems)
+    assert [p.message for p in store.problems if p.path == empty] == ["no chat.toml; skipped"]
     with pytest.raises(StoreError, match="not valid TOML"):
         store.chat(broken.id)
 

@@ -61,7 +61,7 @@ def _run_and_kill(
                 acked.append(line.decode().split()[1])
             assert time.monotonic() - started < 20, "writer too slow"
         # Land the kill anywhere inside the next append, not on a boundary.
-        time.sleep(rng.uniform(0, 0.02))
+        time.sleep(rng.uniform(0, 0.008))
         proc.send_signal(signal.SIGKILL)
         # Acks already printed before the kill count too.
         for line in proc.stdout:

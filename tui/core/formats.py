@@ -108,7 +108,7 @@ def _body(message: PromptMessage) -> str:
     _check_role(message.role)
     content = message.content.strip()
     name = _clean_name(message.name)
-    if message.role == "system" or not name:
+    if message.role == "system" or not name or not content:
         return content
     return f"{name}: {content}"
 

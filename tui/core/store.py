@@ -387,6 +387,9 @@ class Store:
                     StoreProblem(Path(entry.path), "folder name is not a valid chat id; skipped")
                 )
                 continue
+            if not os.path.isfile(os.path.join(entry.path, "chat.toml")):
+                self.problems.append(StoreProblem(Path(entry.path), "no chat.toml; skipped"))
+                continue
             try:
                 chats.append(self.chat(entry.name))
             except StoreError as e:
@@ -564,7 +567,7 @@ class Store:
         newer: int | None = None
         for i, line in enumerate(lines):
             last = i == len(lines) - 1
-            if False:
+            if last and not line.endswith(b"\n"):
                 bad.append(line)  # never acknowledged: a torn append
                 continue
             if not line.strip():
