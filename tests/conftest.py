@@ -4,7 +4,6 @@ model is assembled once into the shared cache and loaded once per session."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -53,7 +52,3 @@ def cli_env(home, model_path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-def candlelit_cmd() -> list[str]:
-    return [sys.executable, "-m", "tui"]

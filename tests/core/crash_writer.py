@@ -20,12 +20,12 @@ from pathlib import Path
 from tui.core.store import Message, Store
 
 SHORT_WRITE = 512
-BIG = 64 * 1024
+BIG = 256 * 1024
 
 
 def text_for(msg_id: str, seed: int) -> str:
-    """Large text (80 KB to 1 MB) that the parent can rebuild from the id."""
-    size = 80_000 + (int(msg_id[-4:], 16) * 7919 + seed) % 1_000_000
+    """Large text (300 KB to 1 MB) that the parent can rebuild from the id."""
+    size = 300_000 + (int(msg_id[-4:], 16) * 7919 + seed) % 700_000
     unit = f"{msg_id} — a quiet evening by the lantern, «ünïcode» ✨ line\n"
     return (unit * (size // len(unit) + 1))[:size]
 
