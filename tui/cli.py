@@ -185,8 +185,16 @@ def _card_list(ws, args) -> int:
 
 
 # -- chats -------------------------------------------------------------------
+def _remember(ws, **changes) -> None:
+    """What the app itself remembers goes to state.toml, never config.toml."""
+    from tui.config import update_state
+
+    update_state(ws.paths.state_file, profile=ws.profile_name, **changes)
+
+
 def _chat_new(ws, args) -> int:
     info = ws.new_chat(args.character, args.title)
+    _remember(ws, last_chat=info.id, last_character=args.character)
     print(info.id)
     return 0
 
@@ -275,6 +283,7 @@ def _chat_say(ws, args) -> int:
             cancel=cancel,
         )
         _sigterm_cancels(cancel)
+        _remember(ws, last_chat=args.chat_id)
         try:
             for ev in stream:
                 if isinstance(ev, Chunk):

@@ -126,7 +126,8 @@ def test_bad_model_files(cli_env, tmp_path):
     assert [m["role"] for m in msgs] == ["assistant"]
 
 
-def test_interrupt_keeps_partial_reply(cli_env):
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 0)])
+def test_interrupt_keeps_partial_reply(cli_env, sig, code):
     chat_id = cl(cli_env, "chat", "new", "--character", "the-narrator").stdout.strip()
     proc = subprocess.Popen(
         candlelit_cmd() + ["chat", "say", chat_id, "Describe the inn in great detail.", "--max-tokens", "400", "--seed", "2"],
@@ -134,11 +135,39 @@ def test_interrupt_keeps_partial_reply(cli_env):
     )
     first = proc.stdout.read(1)  # the reply has started streaming
     assert first
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "Traceback" not in err
+    assert proc.returncode == code and "Traceback" not in err
     assert "partial reply was saved" in err
     msgs = json.loads(cl(cli_env, "chat", "show", chat_id, "--json").stdout)["messages"]
     last = msgs[-1]
     assert last["role"] == "assistant" and last["status"] == "stopped" and last["text"]
     assert msgs[-2]["text"] == "Describe the inn in great detail."
+
+
+def test_state_goes_to_state_file_never_config(cli_env, home, tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("# my settings\n[sampling]\ntemperature = 0.7  # warm\n")
+    before = cfg.read_bytes()
+    chat_id = cl(cli_env, "chat", "new", "--character", "mara").stdout.strip()
+    assert cfg.read_bytes() == before
+    state = (home / "state.toml").read_text()
+    assert f'last_chat = "{chat_id}"' in state
+    assert oct((home / "state.toml").stat().st_mode & 0o777) == "0o600"
+
+
+def test_disk_full_is_one_clear_line(home, monkeypatch, capsys):
+    import errno
+
+    from tui import cli
+    from tui.core import fsio
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(home))
+
+    monkeypatch.setattr(fsio.os, "write", full)
+    code = cli.main(["chat", "new", "--character", "mara"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith("candlelit: error: No space left on device")
+    assert "Traceback" not in err
