@@ -69,7 +69,7 @@ and refused to go any further. She had found the trouble quickly enough: a bent
 pivot on the third wheel, nothing that patience and a steady hand could not put
 right.
 
-She worked slowly, listening to the rain begin at last on the skylight. A bell
+She worked slowly while a fine grey rain began to patter on the skylight. A bell
 rang over the door. She looked up, expecting the schoolmaster, and instead saw a tall
 stranger in a travelling coat, shaking water from the brim of his hat. He carried
 a small wooden box under one arm, wrapped in oilcloth and tied with string, and he

@@ -1,61 +1,111 @@
-"""The Textual app. Until the full chat UI lands this is a home screen that
-lists the profile's characters and chats and points to the command line.
+"""The Textual app: one factory, ``make_app``, shared by the CLI and tests.
 
-``make_app`` is the one factory the CLI and the tests share; it does no I/O
-until the app is mounted.
+The model loads in a background thread worker as soon as the app starts;
+the home screen and old chats are usable meanwhile. Nothing is read or
+loaded at import time or in the constructor.
 """
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.containers import Vertical
-from textual.widgets import Footer, Header, Static
+from dataclasses import dataclass
+from pathlib import Path
 
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+
+from tui.core.engine import Engine, EngineError, LlamaCppEngine
+from tui.core.gguf import ModelFileError
 from tui.core.workspace import Workspace
+
+
+@dataclass
+class ModelProgress(Message):
+    text: str
+
+
+@dataclass
+class ModelReady(Message):
+    engine: Engine
+
+
+@dataclass
+class ModelFailed(Message):
+    error: str
 
 
 class CandlelitApp(App[None]):
     TITLE = "Candlelit"
-    SUB_TITLE = "LOCAL"
-    BINDINGS = [Binding("q", "quit", "Quit", id="quit")]
-    CSS = """
-    #home { padding: 1 2; }
-    .heading { text-style: bold; margin-top: 1; }
-    """
+    SUB_TITLE = "LOCAL · private"
+    CSS_PATH = "candlelit.tcss"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding("f1,question_mark", "help", "Help", id="help"),
+    ]
 
-    def __init__(self, ws: Workspace, model_override: str | None = None) -> None:
+    def __init__(self, ws: Workspace, *, model_override: str | None = None, engine: Engine | None = None) -> None:
         super().__init__()
         self.ws = ws
         self.model_override = model_override
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        with Vertical(id="home"):
-            yield Static("Characters", classes="heading")
-            yield Static(id="characters", markup=False)
-            yield Static("Recent chats", classes="heading")
-            yield Static(id="chats", markup=False)
-            yield Static(
-                "The chat screen is coming; meanwhile: candlelit chat new --character SLUG, "
-                "then candlelit chat say CHAT_ID \"text\".",
-                id="hint",
-                markup=False,
-            )
-        yield Footer()
+        self.engine: Engine | None = engine
+        self.model_state = "model ready" if engine else "loading model…"
+        self._owns_engine = engine is None
 
     def on_mount(self) -> None:
-        cards = self.ws.cards()
-        self.query_one("#characters", Static).update(
-            "\n".join(f"{e.card.display_name} ({e.slug}): {e.card.short_description()}" for e in cards)
-            or "no characters yet"
-        )
-        chats = self.ws.store.list_chats()[:10]
-        self.query_one("#chats", Static).update(
-            "\n".join(f"{c.title} — {c.updated[:16].replace('T', ' ')} ({c.id})" for c in chats)
-            or "no chats yet"
-        )
+        from tui.ui.screens.home import HomeScreen
+
+        self.push_screen(HomeScreen())
+        if self.engine is None:
+            self._load_model()
+
+    @work(thread=True, exclusive=True, group="model", exit_on_error=False)
+    def _load_model(self) -> None:
+        try:
+            def progress(done: int, total: int) -> None:
+                pct = int(done * 100 / total) if total else 100
+                self.post_message(ModelProgress(f"assembling default model {pct}%"))
+
+            path: Path = self.ws.model_path(self.model_override, progress=progress)
+            self.post_message(ModelProgress(f"loading {path.name}…"))
+            engine = LlamaCppEngine(self.ws.engine_settings(path))
+            engine.load()
+        except (ModelFileError, EngineError, OSError) as exc:
+            self.post_message(ModelFailed(str(exc)))
+            return
+        self.post_message(ModelReady(engine))
+
+    @on(ModelProgress)
+    def _on_progress(self, msg: ModelProgress) -> None:
+        self.set_model_state(msg.text)
+
+    @on(ModelReady)
+    def _on_ready(self, msg: ModelReady) -> None:
+        self.engine = msg.engine
+        self.set_model_state(f"{msg.engine.info.name}")
+
+    @on(ModelFailed)
+    def _on_failed(self, msg: ModelFailed) -> None:
+        self.set_model_state("no model")
+        self.notify(msg.error, title="Model failed to load", severity="error", timeout=30, markup=False)
+
+    def set_model_state(self, text: str) -> None:
+        self.model_state = text
+        for screen in self.screen_stack:
+            hook = getattr(screen, "model_state_changed", None)
+            if hook:
+                hook(text)
+
+    def action_help(self) -> None:
+        from tui.ui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def on_unmount(self) -> None:
+        if self._owns_engine and self.engine is not None:
+            self.engine.close()
 
 
-def make_app(ws: Workspace, model_override: str | None = None) -> CandlelitApp:
-    return CandlelitApp(ws, model_override)
+def make_app(ws: Workspace, model_override: str | None = None, engine: Engine | None = None) -> CandlelitApp:
+    return CandlelitApp(ws, model_override=model_override, engine=engine)

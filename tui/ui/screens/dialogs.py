@@ -1,0 +1,62 @@
+"""Small modal dialogs: confirm, and ask for a line of text."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+_CSS = """
+ConfirmScreen, AskScreen { align: center middle; }
+#dialog { width: 60; height: auto; border: thick $accent; background: $panel; padding: 1 2; }
+#dialog Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
+#dialog Button { margin-left: 1; }
+"""
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    DEFAULT_CSS = _CSS
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.question, markup=False)
+            with Horizontal():
+                yield Button("Cancel (n)", id="no")
+                yield Button("Yes (y)", id="yes", variant="error")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+class AskScreen(ModalScreen[str | None]):
+    DEFAULT_CSS = _CSS
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="ask.cancel")]
+
+    def __init__(self, question: str, value: str = "") -> None:
+        super().__init__()
+        self.question = question
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.question, markup=False)
+            yield Input(self.value, id="answer")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

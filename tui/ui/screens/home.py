@@ -1,0 +1,136 @@
+"""Home: characters and recent chats. Start, resume, rename, delete."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tui.core.safe_text import neutralize
+from tui.core.store import StoreError
+from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+
+
+class HomeScreen(Screen[None]):
+    BINDINGS = [
+        Binding("n", "new_chat", "New chat", id="home.new"),
+        Binding("r", "rename", "Rename chat", id="home.rename"),
+        Binding("d,delete", "delete", "Delete chat", id="home.delete"),
+        Binding("tab", "app.focus_next", "Next list", show=False, id="home.focus_next"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="home"):
+            yield Static("", id="profile", markup=False)
+            yield Static("Characters  (Enter or n: new chat)", classes="heading")
+            yield OptionList(id="characters")
+            yield Static("Recent chats  (Enter: open · r: rename · d: delete)", classes="heading")
+            yield OptionList(id="chats")
+            yield Static("", id="model-state", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_lists()
+        self.model_state_changed(self.app.model_state)
+        self.query_one("#characters", OptionList).focus()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_lists()
+
+    def model_state_changed(self, text: str) -> None:
+        self.query_one("#model-state", Static).update(f"Model: {text}   (LOCAL — nothing leaves this machine)")
+
+    def refresh_lists(self) -> None:
+        ws = self.app.ws
+        persona = ws.persona()
+        self.query_one("#profile", Static).update(f"Profile: {ws.profile_name} · you are {neutralize(persona.name)}")
+        chats = ws.store.list_chats()
+        counts: dict[str, int] = {}
+        for c in chats:
+            for slug in c.characters:
+                counts[slug] = counts.get(slug, 0) + 1
+        chars = self.query_one("#characters", OptionList)
+        chars.clear_options()
+        for e in ws.cards():
+            n = counts.get(e.slug, 0)
+            label = f"{e.card.display_name} — {e.card.short_description()}  ({n} chat{'s' if n != 1 else ''})"
+            chars.add_option(Option(neutralize(label), id=e.slug))
+        lst = self.query_one("#chats", OptionList)
+        lst.clear_options()
+        for c in chats:
+            when = c.updated[:16].replace("T", " ")
+            label = f"{c.title} · {', '.join(c.characters)} · {when}"
+            lst.add_option(Option(neutralize(label), id=c.id))
+        if not chats:
+            lst.add_option(Option("no chats yet", id="", disabled=True))
+        for ol in (chars, lst):
+            if ol.option_count and ol.highlighted is None:
+                ol.highlighted = 0
+
+    def _highlighted(self, list_id: str) -> str | None:
+        ol = self.query_one(list_id, OptionList)
+        if ol.highlighted is None:
+            return None
+        opt = ol.get_option_at_index(ol.highlighted)
+        return opt.id or None
+
+    @on(OptionList.OptionSelected, "#characters")
+    def _pick_character(self, event: OptionList.OptionSelected) -> None:
+        self._start(event.option.id)
+
+    @on(OptionList.OptionSelected, "#chats")
+    def _pick_chat(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self._open(event.option.id)
+
+    def action_new_chat(self) -> None:
+        slug = self._highlighted("#characters")
+        if slug:
+            self._start(slug)
+
+    def _start(self, slug: str | None) -> None:
+        if not slug:
+            return
+        try:
+            info = self.app.ws.new_chat(slug)
+        except (StoreError, OSError) as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self._open(info.id)
+
+    def _open(self, chat_id: str) -> None:
+        from tui.ui.screens.chat import ChatScreen
+
+        self.app.push_screen(ChatScreen(chat_id))
+
+    def action_rename(self) -> None:
+        chat_id = self._highlighted("#chats")
+        if not chat_id:
+            return
+        info = self.app.ws.store.chat(chat_id)
+
+        def done(title: str | None) -> None:
+            if title and title.strip():
+                self.app.ws.store.rename_chat(chat_id, title.strip())
+                self.refresh_lists()
+
+        self.app.push_screen(AskScreen("New title for this chat:", info.title), done)
+
+    def action_delete(self) -> None:
+        chat_id = self._highlighted("#chats")
+        if not chat_id:
+            return
+        info = self.app.ws.store.chat(chat_id)
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.app.ws.store.delete_chat(chat_id)
+                self.notify("Chat deleted.")
+                self.refresh_lists()
+
+        self.app.push_screen(ConfirmScreen(f"Delete the chat “{info.title}” and all its messages? This cannot be undone."), done)

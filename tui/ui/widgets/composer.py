@@ -1,0 +1,34 @@
+"""The message composer: Enter sends, Shift+Enter or Ctrl+J adds a newline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import events
+from textual.message import Message
+from textual.widgets import TextArea
+
+
+class Composer(TextArea):
+    @dataclass
+    class Submitted(Message):
+        composer: Composer
+        text: str
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.prevent_default()
+            event.stop()
+            text = self.text
+            if text.strip():
+                self.post_message(self.Submitted(self, text))
+            return
+        if event.key in ("shift+enter", "ctrl+j"):
+            event.prevent_default()
+            event.stop()
+            self.insert("\n")
+            return
+        await super()._on_key(event)
