@@ -5,8 +5,16 @@ Layout under a profile folder (``profiles/<profile>/``)::
     profile.toml                    version, [persona], starters_installed
     characters/<slug>/card.json     written by ``tui.core.cards``
     chats/<chat-id>/chat.toml       version, id, title, characters, personas,
-                                    created, updated (ISO-8601 UTC)
+                                    created, updated (ISO-8601 UTC); a branch
+                                    also has parent, parent_message
     chats/<chat-id>/messages.jsonl  one JSON object per line
+
+Swipes (alternative versions of a reply) live inside their message:
+``"swipes"`` lists every alternative, ``"swipe"`` is the index of the chosen
+one and ``"swipe_meta"`` holds each one's status, metrics and finish reason.
+``text`` always equals the chosen swipe, so a reader that knows nothing of
+swipes (and the prompt) sees the chosen version. ``Message.swipes()``,
+``add_swipe``, ``select_swipe`` and ``set_text`` keep that true.
 
 Crash safety rests on two rules (every write goes through ``tui.core.fsio``):
 
@@ -48,7 +56,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tomli_w
 
@@ -63,6 +71,8 @@ STATUSES = ("ok", "stopped", "error")
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _MESSAGE_KEYS = ("v", "id", "speaker", "role", "text", "created", "status", "metrics")
+
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------
@@ -122,6 +132,10 @@ def _dump_line(obj: dict[str, Any]) -> str:
     except UnicodeEncodeError:
         line = json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
     return line
+
+
+def _dump_messages(msgs: list[Message]) -> str:
+    return "".join(_dump_line(m.to_json()) + "\n" for m in msgs)
 
 
 def _sort_time(stamp: str) -> float:
@@ -205,6 +219,102 @@ class Message:
         extra = {k: v for k, v in d.items() if k not in _MESSAGE_KEYS}
         return cls(d["id"], speaker, d["role"], d["text"], created, status, metrics, extra)
 
+    # swipes ------------------------------------------------------------------
+
+    def swipes(self) -> list[str]:
+        """Every alternative of this message (just ``[text]`` when it has none)."""
+        stored = self._stored_swipes()
+        if stored is None:
+            return [self.text]
+        swipes = list(stored)
+        swipes[self.swipe_index()] = self.text  # ``text`` wins over a stale copy
+        return swipes
+
+    def swipe_index(self) -> int:
+        """Index of the chosen alternative in ``swipes()``."""
+        stored = self._stored_swipes()
+        if stored is None:
+            return 0
+        index = self.extra.get("swipe")
+        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(stored):
+            return index
+        return len(stored) - 1
+
+    def _stored_swipes(self) -> list[str] | None:
+        stored = self.extra.get("swipes")
+        if isinstance(stored, list) and stored and all(isinstance(s, str) for s in stored):
+            return stored
+        return None  # none, or hand-broken: treated as none
+
+    def set_text(self, text: str) -> None:
+        """Change the text (and the chosen swipe with it)."""
+        self.text = text
+        if "swipes" in self.extra:
+            self._save_swipes(self.swipes(), self._swipe_meta(), self.swipe_index())
+
+    def add_swipe(
+        self,
+        text: str,
+        *,
+        status: str = "ok",
+        metrics: dict | None = None,
+        finish: str | None = None,
+    ) -> None:
+        """Append ``text`` as a new alternative and choose it."""
+        if status not in STATUSES:
+            raise StoreError(f"unknown message status {status!r} (use one of {', '.join(STATUSES)})")
+        swipes, meta = self.swipes(), self._swipe_meta()
+        swipes.append(text)
+        meta.append(_meta(status, metrics, finish))
+        self._save_swipes(swipes, meta, self.swipe_index())
+        self.select_swipe(len(swipes) - 1)
+
+    def select_swipe(self, index: int) -> None:
+        """Choose alternative ``index``: text, status, metrics and finish follow."""
+        swipes, meta = self.swipes(), self._swipe_meta()
+        if not 0 <= index < len(swipes):
+            raise StoreError(f"no swipe {index} (this message has {len(swipes)})")
+        self._save_swipes(swipes, meta, self.swipe_index())  # remember the current one
+        chosen = meta[index]
+        self.text = swipes[index]
+        status = chosen.get("status", "ok")
+        self.status = status if status in STATUSES else "ok"
+        metrics = chosen.get("metrics")
+        self.metrics = dict(metrics) if isinstance(metrics, dict) else None
+        finish = chosen.get("finish")
+        if isinstance(finish, str):
+            self.extra["finish"] = finish
+        else:
+            self.extra.pop("finish", None)
+        self.extra["swipe"] = index
+
+    def _swipe_meta(self) -> list[dict]:
+        """Per-swipe status/metrics, aligned with ``swipes()``; the chosen
+        one reflects the message's current fields."""
+        n = len(self.swipes())
+        stored = self.extra.get("swipe_meta")
+        meta = [dict(m) if isinstance(m, dict) else {} for m in stored] if isinstance(stored, list) else []
+        meta = (meta + [{} for _ in range(n)])[:n]
+        finish = self.extra.get("finish")
+        meta[self.swipe_index()] = _meta(
+            self.status, self.metrics, finish if isinstance(finish, str) else None
+        )
+        return meta
+
+    def _save_swipes(self, swipes: list[str], meta: list[dict], index: int) -> None:
+        self.extra["swipes"] = list(swipes)
+        self.extra["swipe"] = index
+        self.extra["swipe_meta"] = [dict(m) for m in meta]
+
+
+def _meta(status: str, metrics: dict | None, finish: str | None) -> dict:
+    out: dict[str, Any] = {"status": status}
+    if metrics is not None:
+        out["metrics"] = dict(metrics)
+    if finish is not None:
+        out["finish"] = finish
+    return out
+
 
 @dataclass
 class ChatInfo:
@@ -215,6 +325,8 @@ class ChatInfo:
     created: str
     updated: str
     path: Path
+    parent: str | None = None           # the chat this one was branched from
+    parent_message: str | None = None   # the last message copied from it
 
 
 @dataclass
@@ -335,11 +447,52 @@ class Store:
     # chats ---------------------------------------------------------------
 
     def new_chat(
-        self, characters: list[str], personas: list[str], title: str = ""
+        self,
+        characters: list[str],
+        personas: list[str],
+        title: str = "",
+        *,
+        parent: str | None = None,
+        parent_message: str | None = None,
     ) -> ChatInfo:
         """Create a chat folder; it appears complete or not at all."""
+        return self._create_chat(characters, personas, title, parent, parent_message, [])
+
+    def branch_chat(self, chat_id: str, msg_id: str, title: str | None = None) -> ChatInfo:
+        """A new chat holding ``chat_id``'s messages up to and including
+        ``msg_id`` (ids, swipes and all), recording where it came from.
+
+        The new chat appears complete (chat.toml and messages) or not at all.
+        """
+        check_id(msg_id, "message id")
+        with self._lock:
+            source = self.chat(chat_id)
+            msgs, _ = self.messages(chat_id)
+            for i, m in enumerate(msgs):
+                if m.id == msg_id:
+                    break
+            else:
+                raise MessageNotFound(f"no message {msg_id!r} in chat {chat_id!r}")
+            name = title if title is not None else f"{source.title or chat_id} (branch)"
+            return self._create_chat(
+                source.characters, source.personas, name, chat_id, msg_id, msgs[: i + 1]
+            )
+
+    def _create_chat(
+        self,
+        characters: list[str],
+        personas: list[str],
+        title: str,
+        parent: str | None,
+        parent_message: str | None,
+        msgs: list[Message],
+    ) -> ChatInfo:
         characters = [check_id(c, "character slug") for c in characters]
         personas = [str(p) for p in personas]
+        if parent is not None:
+            check_id(parent, "chat id")
+        if parent_message is not None:
+            check_id(parent_message, "message id")
         with self._lock:
             chats = ensure_dir(self.chats_dir)
             while True:
@@ -359,8 +512,14 @@ class Store:
                 "created": now,
                 "updated": now,
             }
+            if parent is not None:
+                data["parent"] = parent
+            if parent_message is not None:
+                data["parent_message"] = parent_message
             ensure_dir(staging)
             _write_toml(staging / "chat.toml", data, "chat.toml")
+            if msgs:
+                atomic_write(staging / "messages.jsonl", _dump_messages(msgs))
             os.rename(staging, final)
             fsync_dir(chats)
             return self._info(chat_id, data)
@@ -418,19 +577,54 @@ class Store:
         """Atomically replace the whole message list."""
         with self._lock:
             data = self._read_chat_toml(chat_id)
-            body = "".join(_dump_line(m.to_json()) + "\n" for m in msgs)
-            atomic_write(self.chat_dir(chat_id) / "messages.jsonl", body)
+            atomic_write(self.chat_dir(chat_id) / "messages.jsonl", _dump_messages(msgs))
             self._touch(chat_id, data)
 
-    def edit_message(self, chat_id: str, msg_id: str, text: str) -> Message:
+    def modify_messages(self, chat_id: str, change: Callable[[list[Message]], T]) -> T:
+        """Read, let ``change`` edit the list in place, rewrite atomically.
+
+        Runs under the store lock, so nothing else in this process writes the
+        chat in between. Returns what ``change`` returns; if it raises,
+        nothing is written.
+        """
         with self._lock:
             msgs, _ = self.messages(chat_id)
+            result = change(msgs)
+            self.replace_messages(chat_id, msgs)
+            return result
+
+    def update_message(
+        self, chat_id: str, msg_id: str, change: Callable[[Message], None]
+    ) -> Message:
+        """Apply ``change`` to one message and rewrite atomically; return it."""
+
+        def apply(msgs: list[Message]) -> Message:
             for m in msgs:
                 if m.id == msg_id:
-                    m.text = text
-                    self.replace_messages(chat_id, msgs)
+                    change(m)
                     return m
             raise MessageNotFound(f"no message {msg_id!r} in chat {chat_id!r}")
+
+        return self.modify_messages(chat_id, apply)
+
+    def edit_message(self, chat_id: str, msg_id: str, text: str) -> Message:
+        """Replace a message's text (its chosen swipe changes with it)."""
+        return self.update_message(chat_id, msg_id, lambda m: m.set_text(text))
+
+    def search(self, chat_id: str, query: str) -> list[tuple[Message, list[tuple[int, int]]]]:
+        """Messages whose text contains ``query`` (case-insensitive), with the
+        ``(start, end)`` span of every match in ``message.text``. A blank
+        query finds nothing."""
+        if not query.strip():
+            return []
+        pattern = re.compile(re.escape(query), re.IGNORECASE)
+        msgs, _ = self.messages(chat_id)
+        hits: list[tuple[Message, list[tuple[int, int]]]] = []
+        for m in msgs:
+            spans = [match.span() for match in pattern.finditer(m.text)]
+            if spans:
+                hits.append((m, spans))
+        return hits
 
     def delete_from(self, chat_id: str, msg_id: str) -> int:
         """Delete that message and every later one; return how many went."""
@@ -520,6 +714,7 @@ class Store:
         except StoreError as e:
             raise StoreError(f"chat '{chat_id}': {e}") from None
         title, created, updated = (data.get(k, "") for k in ("title", "created", "updated"))
+        parent, parent_message = (data.get(k) for k in ("parent", "parent_message"))
         return ChatInfo(
             id=chat_id,
             title=title if isinstance(title, str) else str(title),
@@ -528,6 +723,8 @@ class Store:
             created=created if isinstance(created, str) else str(created),
             updated=updated if isinstance(updated, str) else str(updated),
             path=self.chat_dir(chat_id),
+            parent=parent if isinstance(parent, str) and parent else None,
+            parent_message=parent_message if isinstance(parent_message, str) and parent_message else None,
         )
 
     def _touch(self, chat_id: str, data: dict) -> None:
