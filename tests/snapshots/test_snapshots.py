@@ -34,7 +34,7 @@ def test_chat_after_a_reply(home, scripted, snap_compare):
         app.screen.query_one("#composer").insert("Best of three?")
         await pilot.press("enter")
         await pilot.pause(0.1)
-        while app.screen.streaming is not None:
+        while app.screen.busy is not None:
             await pilot.pause(0.02)
         await pilot.pause(0.1)
 

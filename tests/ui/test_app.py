@@ -57,7 +57,7 @@ async def test_new_chat_send_and_stream(home, scripted):
         composer = screen.query_one(Composer)
         composer.insert("Hello Mara")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: screen.streaming is None and len(screen.query(MessageView)) == 3)
+        await wait_until(pilot, lambda: screen.busy is None and len(screen.query(MessageView)) == 3)
         views = list(screen.query(MessageView))
         assert views[1].text == "Hello Mara" and views[1].role == "user"
         assert views[2].text == "Pull up a chair; the kettle is on." and views[2].msg_id
@@ -84,7 +84,7 @@ async def test_escape_stops_and_keeps_partial(home, scripted):
         await pilot.press("enter")
         await wait_until(pilot, lambda: screen.streaming is not None and "two" in screen.streaming.text)
         await pilot.press("escape")
-        await wait_until(pilot, lambda: screen.streaming is None)
+        await wait_until(pilot, lambda: screen.busy is None)
         last = list(screen.query(MessageView))[-1]
         assert last.status == "stopped" and last.text.startswith("one two") and "ten" not in last.text
         assert "(stopped)" in str(last.query_one(".mark", Static).render())
@@ -105,7 +105,7 @@ async def test_markup_and_escapes_render_literally(home, scripted):
         screen = app.screen
         screen.query_one(Composer).insert("[i]me[/i] \x1b[2J")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: screen.streaming is None and len(screen.query(MessageView)) == 3)
+        await wait_until(pilot, lambda: screen.busy is None and len(screen.query(MessageView)) == 3)
         views = list(screen.query(MessageView))
         body = views[2].query_one(Markdown)
         shown = body.source
@@ -162,3 +162,27 @@ async def test_delete_and_rename_chat(home, scripted):
         await wait_until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmScreen")
         await pilot.press("y")
         await wait_until(pilot, lambda: w.store.list_chats() == [])
+
+
+async def test_command_palette_offers_screen_actions(home, scripted):
+    app = make_app(ws(), engine=scripted())
+    async with app.run_test(size=(100, 30)) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"New chat", "Rename chat", "Delete chat", "Help"} <= set(titles)
+        chat = app.ws.new_chat("mara")
+        app.push_screen(ChatScreen(chat.id))
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Regenerate", "Continue", "Impersonate", "Search", "Stop / Back"} <= set(titles)
+
+
+async def test_branch_is_listed_with_its_parent(home, scripted):
+    w = ws()
+    chat = w.new_chat("mara", title="Rainy day")
+    first = w.store.messages(chat.id)[0][0]
+    w.store.branch_chat(chat.id, first.id, title="Rainy day, again")
+    app = make_app(w, engine=scripted())
+    async with app.run_test(size=(120, 30)) as pilot:
+        chats = app.screen.query_one("#chats", OptionList)
+        labels = [str(chats.get_option_at_index(i).prompt) for i in range(chats.option_count)]
+        assert any("Rainy day, again" in l and "branch of “Rainy day”" in l for l in labels)

@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from collections.abc import Iterable
+
 from textual import on, work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import Screen
 
 from tui.core.engine import Engine, EngineError, LlamaCppEngine
 from tui.core.gguf import ModelFileError
@@ -95,6 +98,26 @@ class CandlelitApp(App[None]):
             hook = getattr(screen, "model_state_changed", None)
             if hook:
                 hook(text)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette offers every binding of the current screen
+        (and of the focused message), so nothing is keyboard-only."""
+        yield from super().get_system_commands(screen)
+        sources: list = [screen, self]
+        if screen.focused is not None and screen.focused is not screen:
+            sources.insert(0, screen.focused)
+        seen = set()
+        for node in sources:
+            for b in getattr(node, "BINDINGS", []):
+                if not isinstance(b, Binding) or not b.description or b.description in seen:
+                    continue
+                seen.add(b.description)
+                keys = ", ".join(self.get_key_display(Binding(k, "")) for k in b.key.split(","))
+                yield SystemCommand(
+                    b.description,
+                    f"Key: {keys}",
+                    lambda node=node, action=b.action: self.call_later(node.run_action, action),
+                )
 
     def action_help(self) -> None:
         from tui.ui.screens.help import HelpScreen

@@ -1,14 +1,16 @@
 """The chat: messages, a composer, and a status bar.
 
-One turn, one direction: ``Composer.Submitted`` → ``session.send`` in a
+One turn, one direction: ``Composer.Submitted`` → a ``Session`` method in a
 thread worker → chunks are ``post_message``d (the worker never waits for
 the UI) → the streaming ``MessageView`` appends them → ``ReplyDone`` marks
-the reply saved.
+the reply saved. Every generating action (send, regenerate/swipe, continue,
+impersonate) goes through ``_generate``; Esc sets the cancel event.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from textual import on, work
@@ -21,8 +23,10 @@ from textual.widgets import Footer, Header, Static
 
 from tui.core.engine import Chunk
 from tui.core.safe_text import neutralize
-from tui.core.session import ReplyDone, Session
+from tui.core.session import Impersonation, ReplyDone, Session
 from tui.core.store import Message as StoredMessage
+from tui.core.store import StoreError
+from tui.ui.screens.dialogs import AskScreen, ConfirmScreen, EditScreen
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
 from tui.ui.widgets.status_bar import StatusBar
@@ -39,6 +43,11 @@ class TurnDone(Message):
 
 
 @dataclass
+class DraftDone(Message):
+    text: str
+
+
+@dataclass
 class TurnFailed(Message):
     error: str
 
@@ -46,7 +55,10 @@ class TurnFailed(Message):
 class ChatScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "stop_or_back", "Stop / Back", id="chat.stop"),
-        Binding("ctrl+r", "regenerate", "Regenerate", id="chat.regenerate", show=False),
+        Binding("ctrl+r", "regenerate", "Regenerate", id="chat.regenerate"),
+        Binding("ctrl+t", "continue_reply", "Continue", id="chat.continue"),
+        Binding("ctrl+g", "impersonate", "Impersonate", id="chat.impersonate"),
+        Binding("ctrl+f", "search", "Search", id="chat.search"),
     ]
 
     def __init__(self, chat_id: str) -> None:
@@ -55,7 +67,9 @@ class ChatScreen(Screen[None]):
         self.session: Session | None = None
         self.cancel: threading.Event | None = None
         self.streaming: MessageView | None = None
+        self.busy: str | None = None  # what is generating: reply / swipe / continue / impersonate
         self.ready = False  # set once the history is on screen
+        self._search: tuple[str, int] = ("", -1)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -73,88 +87,283 @@ class ChatScreen(Screen[None]):
         msgs, report = ws.store.messages(self.chat_id)
         for side in report.torn:
             self.notify(f"An incomplete line from an interrupted write was set aside in {side}", severity="warning", markup=False)
-        box = self.query_one("#messages", VerticalScroll)
-        await box.mount_all(MessageView(m.speaker, m.text, role=m.role, msg_id=m.id, status=m.status) for m in msgs)
-        box.anchor()
+        await self._show(msgs)
         last = next((m for m in reversed(msgs) if m.metrics), None)
-        status = self.query_one(StatusBar)
-        status.metrics = last.metrics if last else None
-        self.query_one("#typing", Static).update(f"{neutralize(ws.persona().name)} is typing · Enter send · Shift+Enter/Ctrl+J newline · Esc stop")
+        self.query_one(StatusBar).metrics = last.metrics if last else None
+        self.query_one("#typing", Static).update(
+            f"{neutralize(ws.persona().name)} is typing · Enter send · Shift+Enter/Ctrl+J newline · ↑ select messages · F1 help"
+        )
         self.model_state_changed(self.app.model_state)
         self.query_one(Composer).focus()
         self.ready = True
 
+    async def _show(self, msgs: list[StoredMessage]) -> None:
+        session = self._session()
+        if session is not None:
+            msgs = session.messages()  # includes offered greeting swipes
+        box = self.query_one("#messages", VerticalScroll)
+        await box.remove_children()
+        await box.mount_all(MessageView.of(m) for m in msgs)
+        self._mark_last_swipes()
+        box.anchor()
+
     def model_state_changed(self, text: str) -> None:
         status = self.query_one(StatusBar)
         status.model_state = text
-        engine = self.app.engine
-        if engine is not None:
-            status.n_ctx = engine.info.n_ctx
+        if self.app.engine is not None:
+            status.n_ctx = self.app.engine.info.n_ctx
 
     def _session(self) -> Session | None:
         if self.session is None and self.app.engine is not None:
             self.session = Session(self.app.ws, self.chat_id, self.app.engine)
         return self.session
 
-    @on(Composer.Submitted)
-    async def _submitted(self, event: Composer.Submitted) -> None:
-        if self.streaming is not None:
+    def _ready_session(self) -> Session | None:
+        if self.busy is not None:
             self.notify("A reply is still being written; press Esc to stop it.", markup=False)
-            return
+            return None
         session = self._session()
         if session is None:
             self.notify("The model is still loading; your text is kept.", markup=False)
+        return session
+
+    def _views(self) -> list[MessageView]:
+        return list(self.query(MessageView))
+
+    def _mark_last_swipes(self) -> None:
+        views = self._views()
+        for v in views:
+            v.show_swipes = v is views[-1] and v.role == "assistant"
+            v.refresh_mark()
+
+    # -- generating --------------------------------------------------------------
+    @on(Composer.Submitted)
+    async def _submitted(self, event: Composer.Submitted) -> None:
+        session = self._ready_session()
+        if session is None:
             return
         text = event.text
         event.composer.clear()
-        persona = self.app.ws.persona().name
         box = self.query_one("#messages", VerticalScroll)
-        await box.mount(MessageView(persona, text, role="user"))
-        self.streaming = MessageView(session.character.card.display_name, "", role="assistant")
-        await box.mount(self.streaming)
+        await box.mount(MessageView(self.app.ws.persona().name, text, role="user"))
+        view = MessageView(session.character.card.display_name, "", role="assistant")
+        await box.mount(view)
         box.anchor()
+        self._generate("reply", lambda cancel: session.send(text, cancel=cancel), view)
+
+    def _generate(
+        self, kind: str, make: Callable[[threading.Event], Iterator], view: MessageView | None
+    ) -> None:
+        self.busy = kind
+        self.streaming = view
         self.cancel = threading.Event()
-        self.query_one(StatusBar).busy = "writing…"
-        self._run_turn(session, text, self.cancel, event.composer)
+        self.query_one(StatusBar).busy = {"impersonate": "drafting your line…"}.get(kind, "writing…")
+        self._run(make, self.cancel)
 
     @work(thread=True, exclusive=True, group="turn", exit_on_error=False)
-    def _run_turn(self, session: Session, text: str, cancel: threading.Event, composer: Composer) -> None:
+    def _run(self, make: Callable[[threading.Event], Iterator], cancel: threading.Event) -> None:
         try:
-            for ev in session.send(text, cancel=cancel):
+            for ev in make(cancel):
                 if isinstance(ev, Chunk):
                     self.post_message(TokenArrived(ev.text))
                 elif isinstance(ev, ReplyDone):
                     self.post_message(TurnDone(ev.message))
+                elif isinstance(ev, Impersonation):
+                    self.post_message(DraftDone(ev.text))
         except Exception as exc:  # noqa: BLE001 - shown as a notice; nothing typed is lost
             self.post_message(TurnFailed(str(exc) or exc.__class__.__name__))
 
     @on(TokenArrived)
     async def _token(self, msg: TokenArrived) -> None:
-        if self.streaming is not None:
+        if self.busy == "impersonate":
+            self.query_one(Composer).insert(msg.text)
+        elif self.streaming is not None:
             await self.streaming.append(msg.text)
 
     @on(TurnDone)
     async def _done(self, msg: TurnDone) -> None:
-        view, self.streaming = self.streaming, None
+        view, self.streaming, self.busy = self.streaming, None, None
         if view is not None:
-            await view.finish(msg.message.text, msg.message.status, msg.message.id)
+            await view.finish(msg.message)
+        # views mirror the stored messages one to one: give new ones their ids
+        stored, _ = self.app.ws.store.messages(self.chat_id)
+        for v, m in zip(self._views(), stored):
+            v.msg_id = m.id
+        self._mark_last_swipes()
         status = self.query_one(StatusBar)
         status.busy = ""
         status.metrics = msg.message.metrics
 
+    @on(DraftDone)
+    def _draft_done(self, msg: DraftDone) -> None:
+        self.busy = None
+        self.query_one(StatusBar).busy = ""
+        composer = self.query_one(Composer)
+        if composer.text.strip() != msg.text.strip():
+            composer.text = msg.text.strip()
+        composer.focus()
+
     @on(TurnFailed)
     async def _failed(self, msg: TurnFailed) -> None:
-        view, self.streaming = self.streaming, None
-        if view is not None and not view.text:
-            await view.remove()
+        view, self.streaming, self.busy = self.streaming, None, None
         self.query_one(StatusBar).busy = ""
         self.notify(msg.error, title="The reply failed", severity="error", timeout=20, markup=False)
+        if view is not None:
+            await self._reload()
+
+    async def _reload(self) -> None:
+        msgs, _ = self.app.ws.store.messages(self.chat_id)
+        await self._show(msgs)
 
     def action_stop_or_back(self) -> None:
-        if self.streaming is not None and self.cancel is not None:
+        if self.busy is not None and self.cancel is not None:
             self.cancel.set()
+        elif isinstance(self.focused, MessageView):
+            self.query_one(Composer).focus()
         else:
             self.app.pop_screen()
 
-    def action_regenerate(self) -> None:
-        self.notify("Regenerate is not available yet.", markup=False)
+    def _last_ai_view(self) -> MessageView | None:
+        views = self._views()
+        return views[-1] if views and views[-1].role == "assistant" else None
+
+    async def action_regenerate(self) -> None:
+        session = self._ready_session()
+        if session is None:
+            return
+        view = self._last_ai_view()
+        if view is None:
+            view = MessageView(session.character.card.display_name, "", role="assistant")
+            await self.query_one("#messages", VerticalScroll).mount(view)
+        else:
+            await view.restart()
+        self._generate("swipe", lambda cancel: session.regenerate(cancel=cancel), view)
+
+    async def action_continue_reply(self) -> None:
+        session = self._ready_session()
+        view = self._last_ai_view()
+        if session is None:
+            return
+        if view is None:
+            self.notify("There is no reply to continue.", markup=False)
+            return
+        self._generate("continue", lambda cancel: session.continue_reply(cancel=cancel), view)
+
+    def action_impersonate(self) -> None:
+        session = self._ready_session()
+        if session is None:
+            return
+        composer = self.query_one(Composer)
+        composer.clear()
+        self._generate("impersonate", lambda cancel: session.impersonate(cancel=cancel), None)
+
+    async def action_swipe(self, direction: int) -> None:
+        if self.query_one(Composer).text:
+            return  # arrows move the cursor while there is text
+        session = self._ready_session()
+        view = self._last_ai_view()
+        if session is None or view is None:
+            return
+        try:
+            msg = session.swipe(direction)
+        except StoreError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        if msg is None:
+            if direction > 0:
+                await self.action_regenerate()
+            return
+        await view.show_message(msg)
+
+    def action_focus_messages(self) -> None:
+        if self.query_one(Composer).text:
+            return
+        views = self._views()
+        if views:
+            views[-1].focus()
+            views[-1].scroll_visible()
+
+    @on(Composer.Navigate)
+    async def _navigate(self, event: Composer.Navigate) -> None:
+        if event.key == "up":
+            self.action_focus_messages()
+        else:
+            await self.action_swipe(-1 if event.key == "left" else 1)
+
+    # -- actions on one message (the focused one) -----------------------------
+    @on(MessageView.Action)
+    async def _message_action(self, event: MessageView.Action) -> None:
+        view = event.view
+        if event.name in ("up", "down"):
+            views = self._views()
+            i = views.index(view) + (-1 if event.name == "up" else 1)
+            if 0 <= i < len(views):
+                views[i].focus()
+                views[i].scroll_visible()
+            elif i >= len(views):
+                self.query_one(Composer).focus()
+            return
+        if event.name == "copy":
+            self.app.copy_to_clipboard(view.text)
+            self.notify("Copied to the clipboard (OSC 52).", markup=False)
+            return
+        session = self._ready_session()
+        if session is None or view.msg_id is None:
+            return
+        if event.name == "edit":
+            def save(text: str | None) -> None:
+                if text is None or text == view.text:
+                    return
+                try:
+                    msg = session.edit(view.msg_id, text)
+                except StoreError as exc:
+                    self.notify(str(exc), severity="error", markup=False)
+                    return
+                self.run_worker(view.show_message(msg))
+
+            self.app.push_screen(EditScreen(view.text), save)
+        elif event.name == "delete":
+            def really(yes: bool | None) -> None:
+                if yes:
+                    n = session.delete_from(view.msg_id)
+                    self.notify(f"Deleted {n} message{'s' if n != 1 else ''}.", markup=False)
+                    self.run_worker(self._reload())
+
+            after = len(self._views()) - self._views().index(view) - 1
+            extra = f" and the {after} after it" if after else ""
+            self.app.push_screen(ConfirmScreen(f"Delete this message{extra}? This cannot be undone."), really)
+        elif event.name == "branch":
+            info = session.branch(view.msg_id)
+            self.notify(f"Branched into “{info.title}”.", markup=False)
+            self.app.switch_screen(ChatScreen(info.id))
+
+    # -- search -------------------------------------------------------------------
+    def action_search(self) -> None:
+        def run(query: str | None) -> None:
+            if query is None:
+                return
+            self.find(query)
+
+        self.app.push_screen(AskScreen("Search this chat (Enter again: next match):", self._search[0]), run)
+
+    def find(self, query: str) -> int:
+        """Highlight messages matching ``query`` and jump to the next one;
+        returns the number of matching messages."""
+        session = self._session()
+        hits = session.search(query) if session else self.app.ws.store.search(self.chat_id, query)
+        ids = {m.id for m, _spans in hits}
+        views = self._views()
+        matching = [v for v in views if v.msg_id in ids]
+        for v in views:
+            v.set_class(v.msg_id in ids, "match")
+        if not matching:
+            self.notify(f"No messages contain “{query}”." if query.strip() else "Search cleared.", markup=False)
+            self._search = (query, -1)
+            return 0
+        prev_q, prev_i = self._search
+        i = (prev_i + 1) % len(matching) if prev_q == query else 0
+        self._search = (query, i)
+        matching[i].scroll_visible()
+        matching[i].focus()
+        self.notify(f"Match {i + 1} of {len(matching)}", markup=False)
+        return len(matching)

@@ -60,3 +60,36 @@ class AskScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class EditScreen(ModalScreen[str | None]):
+    """Edit a message: Ctrl+S saves, Esc cancels."""
+
+    DEFAULT_CSS = """
+    EditScreen { align: center middle; }
+    EditScreen #dialog { width: 90%; height: 70%; border: thick $accent; background: $panel; padding: 1 2; }
+    EditScreen TextArea { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="edit.save"),
+        Binding("escape", "cancel", "Cancel", id="edit.cancel"),
+    ]
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.original = text
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import TextArea
+
+        with Vertical(id="dialog"):
+            yield Static("Edit message — Ctrl+S save · Esc cancel", markup=False)
+            yield TextArea(self.original, id="editor", soft_wrap=True)
+
+    def action_save(self) -> None:
+        from textual.widgets import TextArea
+
+        self.dismiss(self.query_one("#editor", TextArea).text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -62,9 +62,12 @@ class HomeScreen(Screen[None]):
             chars.add_option(Option(neutralize(label), id=e.slug))
         lst = self.query_one("#chats", OptionList)
         lst.clear_options()
+        titles = {c.id: c.title for c in chats}
         for c in chats:
             when = c.updated[:16].replace("T", " ")
             label = f"{c.title} · {', '.join(c.characters)} · {when}"
+            if c.parent:
+                label += f"  ↳ branch of “{titles.get(c.parent, c.parent)}”"
             lst.add_option(Option(neutralize(label), id=c.id))
         if not chats:
             lst.add_option(Option("no chats yet", id="", disabled=True))
