@@ -186,3 +186,30 @@ async def test_branch_is_listed_with_its_parent(home, scripted):
         chats = app.screen.query_one("#chats", OptionList)
         labels = [str(chats.get_option_at_index(i).prompt) for i in range(chats.option_count)]
         assert any("Rainy day, again" in l and "branch of “Rainy day”" in l for l in labels)
+
+
+async def test_disk_full_keeps_the_typed_text(home, scripted, monkeypatch):
+    import errno
+
+    from tui.core import fsio
+
+    w = ws()
+    chat = w.new_chat("mara")
+    app = make_app(w, engine=scripted())
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.push_screen(ChatScreen(chat.id))
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
+        screen = app.screen
+
+        def full(*a, **k):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(fsio.os, "write", full)
+        screen.query_one(Composer).insert("words I must not lose")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.busy is None and screen.query_one(Composer).text)
+        assert screen.query_one(Composer).text == "words I must not lose"
+        assert len(screen.query(MessageView)) == 1  # only the greeting is shown
+        monkeypatch.undo()
+        assert isinstance(app.screen, ChatScreen)  # still running
+    assert len(w.store.messages(chat.id)[0]) == 1

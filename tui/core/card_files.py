@@ -156,14 +156,15 @@ def read_card_bytes(data: bytes, source: str = "<card>", suffix: str = "") -> Lo
         raise CardFileError(f"{source}: not a PNG image (the file does not start with a PNG signature)")
     if suffix in (".charx", ".zip"):
         raise CardFileError(f"{source}: not a CHARX file (it is not a zip archive)")
-    return LoadedCard(*_card_from_json_bytes(data, source, "the file"), fmt="json")
+    card, warnings = _card_from_json_bytes(data, source, "the file")
+    return LoadedCard(card, "json", warnings=warnings)
 
 
 # --------------------------------------------------------------------------
 # JSON
 
 
-def _card_from_json_bytes(data: bytes, source: str, what: str) -> tuple[Card]:
+def _card_from_json_bytes(data: bytes, source: str, what: str) -> tuple[Card, list[str]]:
     """Decode, parse and check card JSON; ``what`` names where it came from."""
     if len(data) > MAX_JSON_BYTES:
         raise CardFileError(
@@ -175,7 +176,7 @@ def _card_from_json_bytes(data: bytes, source: str, what: str) -> tuple[Card]:
         raise CardFileError(
             f"{source}: {what} is not valid UTF-8 text (bad byte at offset {exc.start})"
         ) from None
-    return (card_from_json_text(text, source),)
+    return _parse_json_text(text, source)
 
 
 def _reject_constant(name: str) -> Any:
@@ -191,6 +192,10 @@ def _parse_float(text: str) -> float:
 
 def card_from_json_text(text: str, source: str = "<card>") -> Card:
     """Parse card JSON text (V1/V2/V3 or our own) under the limits above."""
+    return _parse_json_text(text, source)[0]
+
+
+def _parse_json_text(text: str, source: str) -> tuple[Card, list[str]]:
     if len(text) > MAX_JSON_BYTES:
         raise CardFileError(f"{source}: the card JSON is too large (the limit is {_mib(MAX_JSON_BYTES)})")
     try:
@@ -213,9 +218,10 @@ def card_from_json_text(text: str, source: str = "<card>") -> Card:
                 f"{source}: written by a newer Candlelit (card format {version}); please upgrade"
             )
         del obj["version"]
+    warnings = _spec_warnings(obj, source)
     card = parse_card(obj, source)
     check_card_limits(card, source)
-    return card
+    return card, warnings
 
 
 def _check_tree(obj: Any, source: str) -> None:
@@ -366,11 +372,11 @@ def _is_card_chunk(chunk: PngChunk) -> bool:
     return keyword in CARD_KEYWORDS or keyword.startswith(_LEGACY_ASSET_PREFIX)
 
 
-def _decode_chunk_text(keyword: str, raw: bytes, source: str) -> Card:
+def _decode_chunk_text(keyword: str, raw: bytes, source: str) -> tuple[Card, list[str]]:
     where = f"the PNG's '{keyword}' chunk"
     stripped = raw.strip()
     if stripped.startswith(b"{"):  # some tools store plain JSON
-        return _card_from_json_bytes(stripped, source, where)[0]
+        return _card_from_json_bytes(stripped, source, where)
     compact = re.sub(rb"\s+", b"", stripped)
     if not compact:
         raise CardFileError(f"{source}: {where} is empty")
@@ -379,7 +385,7 @@ def _decode_chunk_text(keyword: str, raw: bytes, source: str) -> Card:
         decoded = base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
         raise CardFileError(f"{source}: {where} is not valid base64") from None
-    return _card_from_json_bytes(decoded, source, f"the text in {where}")[0]
+    return _card_from_json_bytes(decoded, source, f"the text in {where}")
 
 
 def _read_png(data: bytes, source: str) -> LoadedCard:
@@ -409,19 +415,20 @@ def _read_png(data: bytes, source: str) -> LoadedCard:
             continue
         keyword, raw = found[key]
         try:
-            card = _decode_chunk_text(keyword, raw, source)
+            card, spec_warnings = _decode_chunk_text(keyword, raw, source)
         except CardError as exc:
             if first_error is None:
                 first_error = exc
             continue
         if first_error is not None:
             warnings.append(f"{first_error}; the '{keyword}' chunk was used instead")
+        warnings += spec_warnings
         break
     if card is None:
         assert first_error is not None
         raise first_error
     avatar = write_png_chunks([c for c in chunks if not _is_card_chunk(c)])
-    return LoadedCard(card, "png", avatar, "png", warnings + _spec_warnings(card, source))
+    return LoadedCard(card, "png", avatar, "png", warnings)
 
 
 def placeholder_png(size: int = 64, rgb: tuple[int, int, int] = (0x5A, 0x44, 0x32)) -> bytes:
@@ -542,8 +549,7 @@ def _read_charx(data: bytes, source: str) -> LoadedCard:
     if info is None:
         raise CardFileError(f"{source}: no card.json at the root of the CHARX (zip) file")
     raw = _read_entry(zf, info, MAX_JSON_BYTES, source)
-    card = _card_from_json_bytes(raw, source, "card.json")[0]
-    warnings = _spec_warnings(card, source)
+    card, warnings = _card_from_json_bytes(raw, source, "card.json")
     avatar = avatar_ext = None
     icon = main_icon(card)
     path = _embedded_path(icon.get("uri")) if icon else None
@@ -643,9 +649,17 @@ def image_kind_from_name(name: str) -> bool:
     return name.lower().rsplit(".", 1)[-1] in ("png", "jpg", "jpeg", "webp", "gif", "avif")
 
 
-def _spec_warnings(card: Card, source: str) -> list[str]:
-    version = card.top_extra.get("spec_version")
-    del version  # spec_version is part of the envelope, not kept; see below
+def _spec_warnings(obj: dict[str, Any], source: str) -> list[str]:
+    """A V3 card made for a newer spec still imports, with a warning."""
+    if obj.get("spec") != SPEC_V3:
+        return []
+    version = obj.get("spec_version")
+    try:
+        number = float(version) if isinstance(version, (str, int, float)) else 3.0
+    except (ValueError, OverflowError):
+        return []
+    if number > 3.0:
+        return [f"{source}: made for a newer card spec ({version}); features it adds are ignored"]
     return []
 
 

@@ -70,6 +70,7 @@ class ChatScreen(Screen[None]):
         self.busy: str | None = None  # what is generating: reply / swipe / continue / impersonate
         self.ready = False  # set once the history is on screen
         self._search: tuple[str, int] = ("", -1)
+        self._pending: str | None = None  # sent text, until it is safely stored
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -143,6 +144,7 @@ class ChatScreen(Screen[None]):
         if session is None:
             return
         text = event.text
+        self._pending = text
         event.composer.clear()
         box = self.query_one("#messages", VerticalScroll)
         await box.mount(MessageView(self.app.ws.persona().name, text, role="user"))
@@ -183,6 +185,7 @@ class ChatScreen(Screen[None]):
     @on(TurnDone)
     async def _done(self, msg: TurnDone) -> None:
         view, self.streaming, self.busy = self.streaming, None, None
+        self._pending = None
         if view is not None:
             await view.finish(msg.message)
         # views mirror the stored messages one to one: give new ones their ids
@@ -206,8 +209,17 @@ class ChatScreen(Screen[None]):
     @on(TurnFailed)
     async def _failed(self, msg: TurnFailed) -> None:
         view, self.streaming, self.busy = self.streaming, None, None
+        pending, self._pending = self._pending, None
         self.query_one(StatusBar).busy = ""
         self.notify(msg.error, title="The reply failed", severity="error", timeout=20, markup=False)
+        if pending is not None:
+            stored, _ = self.app.ws.store.messages(self.chat_id)
+            user_lines = [m for m in stored if m.role == "user"]
+            if not user_lines or user_lines[-1].text != pending:
+                # it never reached the disk (disk full...): give the text back
+                composer = self.query_one(Composer)
+                if not composer.text:
+                    composer.text = pending
         if view is not None:
             await self._reload()
 

@@ -1,0 +1,178 @@
+"""Regular expressions from untrusted lorebooks, matched in bounded time.
+
+Lorebook keys may be regular expressions, written by whoever made the card.
+Python's ``re`` backtracks: a pattern such as ``(a+)+$`` takes exponential
+time on ``"aaaa…!"`` and cannot be interrupted, so one hostile card could
+freeze the app on every turn. Patterns here run on RE2 (``google-re2``), an
+automaton engine whose matching time is linear in the text, never
+exponential, whatever the pattern.
+
+Linear is not free, so three limits keep the constant small:
+
+- a pattern longer than ``MAX_PATTERN_CHARS`` is refused;
+- a pattern whose compiled program is bigger than ``MAX_PROGRAM_SIZE``
+  instructions is refused (``(.*a){1000}`` is 11 characters but 11,000
+  instructions; RE2 itself refuses repetition counts over 1000);
+- a :class:`SearchBudget` shares a wall-clock allowance between all the
+  searches of one lorebook scan; once spent, remaining searches are skipped.
+
+RE2 has no look-around and no back-references; such a pattern is refused with
+a clear reason (the lorebook spec says an invalid pattern never matches).
+``split_slash_regex`` reads SillyTavern's ``/pattern/flags`` key form.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_PATTERN_CHARS = 500
+MAX_PROGRAM_SIZE = 2500
+_MAX_MEM = 8 << 20          # RE2's memory allowance for one compiled pattern
+_JS_FLAGS = frozenset("dgimsuvy")
+
+
+class RegexRejected(ValueError):
+    """A pattern we will not run; the message is one line saying why."""
+
+
+class BudgetSpent(Exception):
+    """The time allowance of a :class:`SearchBudget` is used up."""
+
+
+@dataclass(frozen=True)
+class SafePattern:
+    """A compiled pattern that matches UTF-8 bytes in linear time."""
+
+    source: str
+    ignore_case: bool = False
+    multiline: bool = False
+    dot_all: bool = False
+    _regexp: Any = field(default=None, repr=False, compare=False)
+
+    def search(self, text: bytes | str) -> bool:
+        """True when the pattern occurs anywhere in ``text``."""
+        if isinstance(text, str):
+            text = encode_text(text)
+        return self._regexp.search(text) is not None
+
+
+def encode_text(text: str) -> bytes:
+    """The UTF-8 bytes RE2 searches (lone surrogates become U+FFFD)."""
+    return text.encode("utf-8", "replace")
+
+
+def _one_line(message: str) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+    return " ".join(text.split()) or "invalid pattern"
+
+
+@functools.lru_cache(maxsize=2048)
+def _compile(pattern: str, flags: str) -> SafePattern | str:
+    """Compile once per (pattern, flags); a refusal is cached as its reason."""
+    if len(pattern) > MAX_PATTERN_CHARS:
+        return f"pattern longer than {MAX_PATTERN_CHARS} characters"
+    if not pattern:
+        return "empty pattern"
+    try:
+        raw = (f"(?{flags})" if flags else "") + pattern
+        encoded = raw.encode("utf-8")
+    except UnicodeEncodeError:
+        return "pattern is not valid text"
+    import re2  # imported on first use: most chats never compile a pattern
+
+    options = re2.Options()
+    options.log_errors = False  # RE2 would otherwise write to stderr, under the TUI
+    options.max_mem = _MAX_MEM
+    try:
+        regexp = re2.compile(encoded, options)
+    except re2.error as exc:
+        reason = _one_line(exc.args[0] if exc.args else "")
+        if "(?<" in reason or "(?=" in reason or "(?!" in reason:
+            reason += " (look-around is not supported)"
+        elif "\\1" in reason or "escape sequence: \\" in reason and any(c.isdigit() for c in reason):
+            reason += " (back-references are not supported)"
+        return f"invalid or unsupported pattern: {reason}"
+    if regexp.programsize > MAX_PROGRAM_SIZE:
+        return "pattern too complex"
+    return SafePattern(pattern, "i" in flags, "m" in flags, "s" in flags, regexp)
+
+
+def compile_safe(
+    pattern: str, *, ignore_case: bool = False, multiline: bool = False, dot_all: bool = False
+) -> SafePattern:
+    """Compile ``pattern`` for RE2; raise :class:`RegexRejected` if refused."""
+    flags = ("i" if ignore_case else "") + ("m" if multiline else "") + ("s" if dot_all else "")
+    result = _compile(pattern, flags)
+    if isinstance(result, str):
+        raise RegexRejected(result)
+    return result
+
+
+def _has_unescaped_slash(pattern: str) -> bool:
+    escaped = False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "/":
+            return True
+    return False
+
+
+def split_slash_regex(key: str) -> tuple[str, str] | None:
+    """``"/pattern/flags"`` -> ``(pattern, flags)``; None when ``key`` is not one.
+
+    Follows SillyTavern: flags are JavaScript's (``dgimsuvy``, each once), and
+    an unescaped ``/`` inside the pattern means the key is plain text.
+    """
+    if len(key) < 3 or key[0] != "/":
+        return None
+    end = key.rfind("/")
+    if end <= 0:
+        return None
+    pattern, flags = key[1:end], key[end + 1:]
+    if not pattern or len(set(flags)) != len(flags) or not set(flags) <= _JS_FLAGS:
+        return None
+    if _has_unescaped_slash(pattern):
+        return None
+    return pattern, flags
+
+
+def compile_slash_regex(key: str) -> SafePattern | None:
+    """Compile a ``/pattern/flags`` key (``i``, ``m``, ``s`` honoured; the
+    others do not change whether a match exists). None if not that form;
+    :class:`RegexRejected` if it is but cannot run."""
+    parts = split_slash_regex(key)
+    if parts is None:
+        return None
+    pattern, flags = parts
+    return compile_safe(pattern, ignore_case="i" in flags, multiline="m" in flags,
+                        dot_all="s" in flags)
+
+
+class SearchBudget:
+    """A wall-clock allowance shared by a series of searches.
+
+    Each search is linear, so one search can overrun the allowance by at most
+    one search's time; after that every search raises :class:`BudgetSpent`.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._left = max(0.0, float(seconds))
+
+    @property
+    def spent(self) -> bool:
+        return self._left <= 0.0
+
+    def search(self, pattern: SafePattern, text: bytes) -> bool:
+        if self.spent:
+            raise BudgetSpent
+        start = time.perf_counter()
+        try:
+            return pattern.search(text)
+        finally:
+            self._left -= time.perf_counter() - start
