@@ -103,3 +103,45 @@ class ScriptedEngine:
 @pytest.fixture
 def scripted():
     return ScriptedEngine
+
+
+class RecordingEngine:
+    """A real engine that remembers every request (and can look at the disk
+    before each one) — a spy, not a fake: generation is real."""
+
+    def __init__(self, engine, before_stream=None) -> None:
+        self.engine = engine
+        self.before_stream = before_stream
+        self.requests: list[GenerationRequest] = []
+
+    @property
+    def info(self):
+        return self.engine.info
+
+    def tokenize(self, text, *, add_bos=True):
+        return self.engine.tokenize(text, add_bos=add_bos)
+
+    def stream(self, request, cancel=None):
+        if self.before_stream is not None:
+            self.before_stream()
+        self.requests.append(request)
+        return self.engine.stream(request, cancel)
+
+    def prompt_text(self, i: int = -1) -> str:
+        return self.engine.detokenize(self.requests[i].tokens)
+
+    def close(self) -> None:
+        pass
+
+
+async def wait_until(pilot, predicate, timeout: float = 5.0) -> None:
+    """Poll the app until ``predicate()`` holds (single pauses are flaky)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        if predicate():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not reached")

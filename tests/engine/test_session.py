@@ -8,6 +8,8 @@ from tui.core.engine import Chunk, Sampling
 from tui.core.session import ReplyDone, Session
 from tui.core.workspace import Workspace
 
+from conftest import RecordingEngine
+
 GREEDY = Sampling(temperature=0.0, seed=3, max_tokens=40)
 
 
@@ -15,38 +17,16 @@ def workspace() -> Workspace:
     return Workspace(paths.resolve(), replace(Config(), chat={"user_name": "Sam"}))
 
 
-class DiskCheckingEngine:
-    """The real engine, but every stream() first records what is on disk."""
-
-    def __init__(self, engine, ws, chat_id):
-        self.engine, self.ws, self.chat_id = engine, ws, chat_id
-        self.seen_on_disk: list[list[str]] = []
-
-    @property
-    def info(self):
-        return self.engine.info
-
-    def tokenize(self, text, *, add_bos=True):
-        return self.engine.tokenize(text, add_bos=add_bos)
-
-    def stream(self, request, cancel=None):
-        msgs, _ = self.ws.store.messages(self.chat_id)
-        self.seen_on_disk.append([m.text for m in msgs])
-        return self.engine.stream(request, cancel)
-
-    def close(self):
-        pass
-
-
 def test_turn_is_durable_streamed_committed_and_cache_warm(home, engine):
     ws = workspace()
     chat = ws.new_chat("mara")
-    spy = DiskCheckingEngine(engine, ws, chat.id)
+    seen_on_disk: list[list[str]] = []
+    spy = RecordingEngine(engine, lambda: seen_on_disk.append([m.text for m in ws.store.messages(chat.id)[0]]))
     s = Session(ws, chat.id, spy)
     assert s.format.name == "transcript"  # the bundled base model
 
     events = list(s.send("Hello Mara, it rained all day.", sampling=GREEDY))
-    assert spy.seen_on_disk[0][-1] == "Hello Mara, it rained all day."  # durable before generation
+    assert seen_on_disk[0][-1] == "Hello Mara, it rained all day."  # durable before generation
     chunks = "".join(e.text for e in events if isinstance(e, Chunk))
     done = events[-1]
     assert isinstance(done, ReplyDone) and done.message.status == "ok"

@@ -22,37 +22,14 @@ from tui.core.session import (
 from tui.core.store import Message, MessageNotFound, Store
 from tui.core.workspace import Workspace
 
+from conftest import RecordingEngine
+
 GREEDY = Sampling(temperature=0.0, seed=3, max_tokens=16)
 WARM = Sampling(temperature=1.0, seed=7, max_tokens=16)
 
 
 def workspace() -> Workspace:
     return Workspace(paths.resolve(), replace(Config(), chat={"user_name": "Sam"}))
-
-
-class Recorder:
-    """The real engine, remembering every request it was given."""
-
-    def __init__(self, engine):
-        self.engine = engine
-        self.requests = []
-
-    @property
-    def info(self):
-        return self.engine.info
-
-    def tokenize(self, text, *, add_bos=True):
-        return self.engine.tokenize(text, add_bos=add_bos)
-
-    def stream(self, request, cancel=None):
-        self.requests.append(request)
-        return self.engine.stream(request, cancel)
-
-    def prompt_text(self, i=-1) -> str:
-        return self.engine.detokenize(self.requests[i].tokens)
-
-    def close(self):
-        pass
 
 
 def fresh_messages(ws: Workspace, chat_id: str) -> list[Message]:
@@ -67,14 +44,14 @@ def written_turn(engine, reply="Rain again? Then sit by the fire, and I will tel
     chat = ws.new_chat("mara")
     ws.store.append(chat.id, Message.new("Sam", "user", "Hello Mara, it rained all day."))
     add_reply(ws, chat.id, reply, **kw)
-    rec = Recorder(engine)
+    rec = RecordingEngine(engine)
     return ws, Session(ws, chat.id, rec), rec
 
 
 def session_after_one_turn(engine, slug="mara"):
     ws = workspace()
     chat = ws.new_chat(slug)
-    rec = Recorder(engine)
+    rec = RecordingEngine(engine)
     s = Session(ws, chat.id, rec)
     events = list(s.send("Hello Mara, it rained all day.", sampling=GREEDY))
     assert isinstance(events[-1], ReplyDone)

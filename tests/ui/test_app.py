@@ -6,6 +6,7 @@ import asyncio
 
 from textual.widgets import Markdown, OptionList, Static
 
+from conftest import wait_until
 from tui import paths
 from tui.config import Config
 from tui.core.workspace import Workspace
@@ -15,16 +16,6 @@ from tui.ui.screens.help import HelpScreen
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
 from tui.ui.widgets.status_bar import StatusBar
-
-
-async def wait_until(pilot, predicate, timeout=5.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while loop.time() < end:
-        if predicate():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not reached")
 
 
 def ws() -> Workspace:

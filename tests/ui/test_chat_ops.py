@@ -6,6 +6,7 @@ import asyncio
 
 from textual.widgets import Input, TextArea
 
+from conftest import wait_until
 from tui import paths
 from tui.config import Config
 from tui.core.workspace import Workspace
@@ -14,16 +15,6 @@ from tui.ui.screens.chat import ChatScreen
 from tui.ui.screens.dialogs import ConfirmScreen, EditScreen
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
-
-
-async def wait_until(pilot, predicate, timeout=5.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while loop.time() < end:
-        if predicate():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not reached")
 
 
 async def open_chat(pilot, app, chat_id):

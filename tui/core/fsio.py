@@ -61,6 +61,14 @@ def fsync_dir(path: Path) -> None:
     _fsync_dir(Path(path))
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write may write less than asked (signals, pipes): loop until done."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Replace ``path`` with ``data`` atomically and durably (mode 0600)."""
     path = Path(path)
@@ -70,10 +78,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
+        _write_all(fd, data)
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -96,10 +101,7 @@ def append_line(path: Path, line: str) -> None:
     existed = path.exists()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
     try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
+        _write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
