@@ -130,3 +130,46 @@ def test_as_json_reports_reusable_prefix():
     assert data["reusable_tokens"] == 50
     assert data["prompt_tokens"] == len(p.tokens)
     assert [s["name"] for s in data["sections"]][0] == "system"
+
+
+def _book():
+    from tui.core.lore import parse_book
+
+    return parse_book(
+        {
+            "name": "Harbour",
+            "entries": [
+                {"keys": [], "content": "The town of Brackwater sits on a cold sea.", "constant": True,
+                 "enabled": True, "insertion_order": 1, "position": "before_char"},
+                {"keys": ["lighthouse"], "content": "The lighthouse keeper is named Orrin.", "enabled": True,
+                 "insertion_order": 5, "position": "after_char"},
+                {"keys": ["ferry"], "content": "The ferry stopped running in 1998.", "enabled": True,
+                 "insertion_order": 6, "position": "before_char"},
+            ],
+        },
+        "test",
+    )
+
+
+def test_lore_constant_in_stable_part_triggered_in_volatile():
+    t = turns(2) + [Turn("Sam", "user", "Who keeps the LIGHTHOUSE these days?")]
+    p = builder().build(MARA, "Sam", "", t, books=[_book()])
+    system = p.sections[0].text
+    assert "Brackwater" in system and system.index("Brackwater") < system.index("runs a bookshop")
+    volatile = next(s for s in p.sections if s.name == "volatile").text
+    assert "Orrin" in volatile and "ferry" not in p.text  # only what the chat mentions
+    assert p.text.index("Orrin") > p.text.index("LIGHTHOUSE")
+
+
+def test_lore_not_triggered_keeps_prompt_free_of_it():
+    p = builder().build(MARA, "Sam", "", turns(3), books=[_book()])
+    assert "Orrin" not in p.text and "Brackwater" in p.text
+    assert [s.name for s in p.sections] == ["system", "examples", "window", "reply"]
+
+
+def test_triggered_lore_does_not_disturb_the_cached_prefix():
+    t = turns(3)
+    before = builder().build(MARA, "Sam", "", t, books=[_book()])
+    after = builder().build(MARA, "Sam", "", t + [Turn("Sam", "user", "Is the lighthouse open?")], books=[_book()])
+    body = before.text[: -len("\nMara:")]
+    assert after.text.startswith(body)  # lore appears after the window, so the prefix is kept

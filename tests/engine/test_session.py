@@ -68,3 +68,33 @@ def test_prompt_shows_persona_card_and_window(home, engine):
     assert "Mara" in p.sections[0].text and "bookseller" in p.sections[0].text
     assert p.stop == ["\nSam:"]
     assert sum(sec.tokens for sec in p.sections) == len(p.tokens)
+
+
+def test_card_lorebook_triggers_on_the_real_model_and_keeps_cache_warm(home, engine):
+    from tui.core.cards import load_card_file, save_card_file
+
+    ws = workspace()
+    ws.install_starters()
+    path = ws.store.character_dir("mara") / "card.json"
+    card = load_card_file(path)
+    card.character_book = {
+        "name": "Shop",
+        "entries": [
+            {"keys": ["lighthouse"], "content": "{{char}} once lived in the lighthouse at Brackwater Point.",
+             "enabled": True, "insertion_order": 10, "extensions": {}},
+        ],
+        "extensions": {},
+    }
+    save_card_file(path, card)
+    chat = ws.new_chat("mara")
+    s = Session(ws, chat.id, engine)
+    first = list(s.send("Hello Mara.", sampling=GREEDY))[-1].message
+    assert "Brackwater" not in s.build_prompt().text
+    list(s.send("Have you ever seen the old lighthouse?", sampling=GREEDY))
+    prompt = s.build_prompt()
+    volatile = next(sec for sec in prompt.sections if sec.name == "volatile")
+    assert "Mara once lived in the lighthouse at Brackwater Point." in volatile.text
+    second = s.messages()[-1]
+    assert second.role == "assistant" and second.text
+    # the lore went after the window: the previous turn's prompt was still reused
+    assert second.metrics["reused_tokens"] >= first.metrics["prompt_tokens"]

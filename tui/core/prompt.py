@@ -5,7 +5,7 @@ Order (see DESIGN.md), most stable first:
 1. ``system``   preamble, the card, the persona        (changes almost never)
 2. ``examples`` the card's example dialogue             (dropped first when tight)
 3. ``window``   the chat since the cut                  (grows by appending)
-4. ``volatile`` post-history instructions               (small, near the end)
+4. ``volatile`` triggered lore, post-history instructions (small, near the end)
 5. ``reply``    the reply prefix ("Name:")
 
 When the chat outgrows its budget we never drop one message per turn (that
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui.core.formats import ChatFormat, PromptMessage
+from tui.core.lore import Lorebook, LoreResult, activate
 from tui.core.macros import expand
 
 Tokenize = Callable[[str, bool], list[int]]
@@ -130,15 +131,29 @@ class PromptBuilder:
         user_description: str,
         turns: Sequence[Turn],
         other_names: Sequence[str] = (),
+        books: Sequence[Lorebook] = (),
     ) -> Prompt:
         values = {"char": character.name, "user": user_name}
         x = lambda s: expand(s, values)  # noqa: E731
+
+        # Lorebooks: constant entries never change, so they sit in the stable
+        # part at their position around the card (cache-friendly and as the
+        # author placed them); entries triggered by keys change with the chat
+        # and go in the small volatile part near the end.
+        lore = self._lore(books, turns, values)
+        def lore_text(constant: bool, position: str) -> str:
+            return "\n".join(
+                x(a.text) for a in lore.activated
+                if a.entry.constant == constant and a.position == position and a.text
+            )
 
         system_parts = []
         preamble = self.system_text or default_system_text()
         if character.system_prompt:
             preamble = expand(character.system_prompt, {**values, "original": preamble})
         system_parts.append(x(preamble))
+        if lore_text(True, "before_char"):
+            system_parts.append(lore_text(True, "before_char"))
         card_lines = []
         if character.description:
             card_lines.append(x(character.description))
@@ -148,6 +163,8 @@ class PromptBuilder:
             card_lines.append(f"Scenario: {x(character.scenario)}")
         if card_lines:
             system_parts.append("\n".join(card_lines))
+        if lore_text(True, "after_char"):
+            system_parts.append(lore_text(True, "after_char"))
         if user_description:
             system_parts.append(f"About {user_name}: {x(user_description)}")
         system_msg = PromptMessage("system", "", "\n\n".join(system_parts))
@@ -157,6 +174,9 @@ class PromptBuilder:
             [PromptMessage("system", "", f"Example dialogue:\n{examples}")] if examples else []
         )
         volatile_msgs = []
+        triggered = "\n".join(t for t in (lore_text(False, "before_char"), lore_text(False, "after_char")) if t)
+        if triggered:
+            volatile_msgs.append(PromptMessage("system", "", triggered))
         if character.post_history_instructions:
             volatile_msgs.append(
                 PromptMessage("system", "", x(character.post_history_instructions))
@@ -179,7 +199,7 @@ class PromptBuilder:
             flat = [m for p in parts for m in p]
             return len(self.tokenize(self.fmt.render(flat, reply), self.fmt.add_bos))
 
-        notes: list[str] = []
+        notes: list[str] = list(lore.warnings)
         with_examples = bool(example_msgs)
         start = 0
         if count(assemble(0, with_examples)) > budget:
@@ -211,6 +231,17 @@ class PromptBuilder:
                 "raise model.n_ctx or shorten the card"
             )
         return self._finish(parts, reply, stop, start, not with_examples and bool(example_msgs), budget, notes)
+
+    def _lore(self, books: Sequence[Lorebook], turns: Sequence[Turn], values: dict[str, str]) -> LoreResult:
+        if not books:
+            return LoreResult()
+        return activate(
+            books,
+            [f"{t.speaker}: {t.text}" for t in turns],
+            lambda text: len(self.tokenize(text, False)),
+            total_budget=max(64, self.n_ctx // 4),
+            macros=values,
+        )
 
     def _finish(
         self,

@@ -24,6 +24,7 @@ a clear reason (the lorebook spec says an invalid pattern never matches).
 from __future__ import annotations
 
 import functools
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ MAX_PATTERN_CHARS = 500
 MAX_PROGRAM_SIZE = 2500
 _MAX_MEM = 8 << 20          # RE2's memory allowance for one compiled pattern
 _JS_FLAGS = frozenset("dgimsuvy")
+_BACKREF_ERROR = re.compile(r"escape sequence: \\[1-9]")
 
 
 class RegexRejected(ValueError):
@@ -90,9 +92,9 @@ def _compile(pattern: str, flags: str) -> SafePattern | str:
         regexp = re2.compile(encoded, options)
     except re2.error as exc:
         reason = _one_line(exc.args[0] if exc.args else "")
-        if "(?<" in reason or "(?=" in reason or "(?!" in reason:
+        if any(op in reason for op in ("(?<", "(?=", "(?!")):
             reason += " (look-around is not supported)"
-        elif "\\1" in reason or "escape sequence: \\" in reason and any(c.isdigit() for c in reason):
+        elif _BACKREF_ERROR.search(reason):
             reason += " (back-references are not supported)"
         return f"invalid or unsupported pattern: {reason}"
     if regexp.programsize > MAX_PROGRAM_SIZE:

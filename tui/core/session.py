@@ -510,6 +510,7 @@ class Session:
             persona.description,
             turns,
             other_names=speakers,
+            books=self.ws.lorebooks(self.character),
         )
 
     def _reply_stream(

@@ -13,6 +13,7 @@ from pathlib import Path
 from tui.config import Config
 from tui.core.cards import Card, CardError, load_card_file, save_card_file, starter_cards
 from tui.core.engine import EngineSettings, Sampling
+from tui.core.lore import Lorebook, LoreError, books_from, load_book_file, save_book_file
 from tui.core.macros import expand
 from tui.core.models import resolve_model_path
 from tui.core.store import ChatInfo, Message, Store, StoreError, check_id
@@ -95,6 +96,37 @@ class Workspace:
                 f"no character '{slug}' (see `candlelit card list`)"
             )
         return CardEntry(slug, load_card_file(path), path)
+
+    # -- lorebooks ------------------------------------------------------------
+    @property
+    def lorebook_dir(self) -> Path:
+        return self.store.root / "lorebooks"
+
+    def standalone_books(self) -> list[tuple[str, Lorebook]]:
+        """Imported lorebooks (profile-wide: active in every chat)."""
+        out: list[tuple[str, Lorebook]] = []
+        if self.lorebook_dir.is_dir():
+            for path in sorted(self.lorebook_dir.glob("*.json")):
+                try:
+                    out.append((path.stem, load_book_file(path)))
+                except LoreError as exc:
+                    self.problems.append(str(exc))
+        return out
+
+    def lorebooks(self, entry: CardEntry) -> list[Lorebook]:
+        """The books a chat with this character scans: its own, then the profile's."""
+        return books_from([entry.card.character_book, *(b for _slug, b in self.standalone_books())])
+
+    def import_lorebook(self, path: Path) -> tuple[str, Lorebook]:
+        from tui.core.cards import slugify
+
+        book = load_book_file(path)
+        base = slugify(book.name or Path(path).stem)
+        slug, n = base, 2
+        while (self.lorebook_dir / f"{slug}.json").exists():
+            slug, n = f"{base}-{n}", n + 1
+        save_book_file(self.lorebook_dir / f"{slug}.json", book)
+        return slug, book
 
     # -- chats --------------------------------------------------------------
     def new_chat(self, slug: str, title: str = "") -> ChatInfo:
