@@ -126,6 +126,7 @@ class Run:
     prompt_tokens: int
     generated: int
     decode_tps: float | None  # (generated-1) / (t_last - t_first)
+    steady_tps: float | None  # 1 / median gap between pieces of text, caller side
     ttft_s: float             # call -> first text, caller side
     total_s: float            # call -> done, caller side
     text: str
@@ -137,6 +138,16 @@ def _decode_rate(n: int, t_first: float | None, t_last: float | None) -> float |
     return (n - 1) / (t_last - t_first)
 
 
+def _steady_rate(stamps: Sequence[float]) -> float | None:
+    """Tokens/s from the median gap between arrivals: a burst of load from
+    another program stretches a few gaps, not the median."""
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    if not gaps:
+        return None
+    mid = statistics.median(gaps)
+    return 1.0 / mid if mid > 0 else None
+
+
 def _stats(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"median": None, "min": None, "max": None}
@@ -146,6 +157,7 @@ def _stats(values: list[float]) -> dict[str, float | None]:
 def _summary(runs: Sequence[Run]) -> dict[str, Any]:
     return {
         "decode_tps": _stats([r.decode_tps for r in runs if r.decode_tps is not None]),
+        "steady_tps": _stats([r.steady_tps for r in runs if r.steady_tps is not None]),
         "ttft_s": _stats([r.ttft_s for r in runs]),
         "total_s": _stats([r.total_s for r in runs]),
         "generated": [r.generated for r in runs],
@@ -225,10 +237,10 @@ class BareSide:
         is_eog = llama_cpp.llama_vocab_is_eog
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         parts: list[str] = []
+        stamps: list[float] = []
         n = 0
         t_first: float | None = None
         t_last: float | None = None
-        ttft: float | None = None
         t0 = time.perf_counter()
         llm.set_seed(seed)
         gen = llm.generate(
@@ -251,8 +263,7 @@ class BareSide:
                 piece = decoder.decode(llm.detokenize([tok]))
                 if piece:
                     parts.append(piece)
-                    if ttft is None:
-                        ttft = time.perf_counter() - t0
+                    stamps.append(time.perf_counter())
                 if n >= n_gen:
                     break
         finally:
@@ -266,7 +277,8 @@ class BareSide:
             prompt_tokens=len(tokens),
             generated=n,
             decode_tps=_decode_rate(n, t_first, t_last),
-            ttft_s=ttft if ttft is not None else end - t0,
+            steady_tps=_steady_rate(stamps),
+            ttft_s=stamps[0] - t0 if stamps else end - t0,
             total_s=end - t0,
             text="".join(parts),
         )
@@ -317,13 +329,13 @@ class EngineSide:
         )
         tokens = self.prompt_tokens[prompt]
         request = GenerationRequest(tokens=tokens, sampling=sampling, stop=())
-        ttft: float | None = None
+        stamps: list[float] = []
         finished: Finished | None = None
         t0 = time.perf_counter()
         for event in self.engine.stream(request):
             if isinstance(event, Chunk):
-                if ttft is None and event.text:
-                    ttft = time.perf_counter() - t0
+                if event.text:
+                    stamps.append(time.perf_counter())
             elif isinstance(event, Finished):
                 finished = event
         end = time.perf_counter()
@@ -337,7 +349,8 @@ class EngineSide:
             prompt_tokens=int(m.get("prompt_tokens", len(tokens))),
             generated=int(m.get("generated_tokens", 0)),
             decode_tps=m.get("tokens_per_s"),
-            ttft_s=ttft if ttft is not None else end - t0,
+            steady_tps=_steady_rate(stamps),
+            ttft_s=stamps[0] - t0 if stamps else end - t0,
             total_s=end - t0,
             text=finished.text,
         )
@@ -368,7 +381,11 @@ class WorkerSide:
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             text=True, encoding="utf-8",
         )
-        hello = self._receive()
+        try:
+            hello = self._receive()
+        except BaseException:
+            self.close()
+            raise
         self.model_name = str(hello["model_name"])
         self.prompt_tokens = [list(t) for t in hello["prompt_tokens"]]
 
@@ -389,14 +406,18 @@ class WorkerSide:
     def run(self, prompt: int, n_gen: int, seed: int, threads: int | None = None) -> Run:
         assert self._proc.stdin is not None
         cmd = {"cmd": "run", "prompt": prompt, "n_gen": n_gen, "seed": seed, "threads": threads}
-        self._proc.stdin.write(json.dumps(cmd) + "\n")
-        self._proc.stdin.flush()
+        try:
+            self._proc.stdin.write(json.dumps(cmd) + "\n")
+            self._proc.stdin.flush()
+        except OSError:  # the worker is gone; _receive says why
+            pass
         return Run(**self._receive()["run"])
 
     def close(self) -> None:
         try:
             if self._proc.poll() is None and self._proc.stdin is not None:
                 self._proc.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
+            if self._proc.stdin is not None:
                 self._proc.stdin.close()
             self._proc.wait(timeout=30)
         except (OSError, subprocess.TimeoutExpired):
@@ -482,7 +503,8 @@ def compare(
                 r = side.run(p, n_gen, seed)
                 results[side.name].append(r)
                 log(f"round {i + 1}/{runs} {side.name:6} prompt {'AB'[p]}: "
-                    f"{_fmt(r.decode_tps, 1)} tok/s, ttft {r.ttft_s:.3f}s, {r.generated} tokens")
+                    f"decode {_fmt(r.decode_tps, 1)} tok/s, steady {_fmt(r.steady_tps, 1)}, "
+                    f"ttft {r.ttft_s:.3f}s, {r.generated} tokens")
         model_name = engine.model_name
     finally:
         bare.close()
@@ -511,6 +533,7 @@ def compare(
         "engine": se,
         "ratio": {
             "decode_tps": _ratio(se["decode_tps"]["median"], sb["decode_tps"]["median"]),
+            "steady_tps": _ratio(se["steady_tps"]["median"], sb["steady_tps"]["median"]),
             "ttft_s": _ratio(se["ttft_s"]["median"], sb["ttft_s"]["median"]),
             "total_s": _ratio(se["total_s"]["median"], sb["total_s"]["median"]),
         },
@@ -555,8 +578,8 @@ def sweep(
             for n in counts if i % 2 == 0 else counts[::-1]:
                 r = one(n)
                 results[n].append(r)
-                log(f"round {i + 1}/{runs} threads {n}: {_fmt(r.decode_tps, 1)} tok/s, "
-                    f"ttft {r.ttft_s:.3f}s")
+                log(f"round {i + 1}/{runs} threads {n}: decode {_fmt(r.decode_tps, 1)} tok/s, "
+                    f"steady {_fmt(r.steady_tps, 1)}, ttft {r.ttft_s:.3f}s")
     finally:
         bare.close()
     return {
@@ -575,6 +598,10 @@ def _fmt(x: float | None, digits: int) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
+def _range(d: dict[str, float | None]) -> str:
+    return f"{_fmt(d['median'], 2)} ({_fmt(d['min'], 1)}-{_fmt(d['max'], 1)})"
+
+
 def print_compare(res: dict[str, Any]) -> None:
     s = res["settings"]
     print(f"model    {res['model_name']} ({res['model']})")
@@ -586,20 +613,21 @@ def print_compare(res: dict[str, Any]) -> None:
     print(f"sides    {res['isolation']}")
     print(f"prompts  {' and '.join(str(n) for n in res['prompt_tokens'])} tokens (alternated)")
     print()
-    print(f"{'side':7} {'decode tok/s med (min-max)':>28} {'ttft s med':>11} "
-          f"{'total s med':>12}  generated")
+    print(f"{'side':7} {'decode tok/s med (min-max)':>27} {'steady tok/s med (min-max)':>27} "
+          f"{'ttft s':>7} {'total s':>8}  generated")
     for side in ("bare", "engine"):
         d = res[side]
-        dt = d["decode_tps"]
-        rng = f"{_fmt(dt['median'], 2)} ({_fmt(dt['min'], 1)}-{_fmt(dt['max'], 1)})"
         print(
-            f"{side:7} {rng:>28} {_fmt(d['ttft_s']['median'], 3):>11} "
-            f"{_fmt(d['total_s']['median'], 3):>12}  {','.join(map(str, d['generated']))}"
+            f"{side:7} {_range(d['decode_tps']):>27} {_range(d['steady_tps']):>27} "
+            f"{_fmt(d['ttft_s']['median'], 3):>7} {_fmt(d['total_s']['median'], 3):>8}  "
+            f"{','.join(map(str, d['generated']))}"
         )
     r = res["ratio"]
     print()
-    print(f"ratio engine/bare ttft: {_fmt(r['ttft_s'], 3)}  total time: {_fmt(r['total_s'], 3)}"
-          "  (lower is faster)")
+    print("decode = (tokens-1)/(last-first token), as the engine reports it; steady = 1/median")
+    print("gap between tokens at the caller; ttft and total are medians, caller side")
+    print(f"ratio engine/bare steady tok/s: {_fmt(r['steady_tps'], 3)}  ttft: {_fmt(r['ttft_s'], 3)}"
+          f"  total time: {_fmt(r['total_s'], 3)}")
     counts = "equal" if res["generated_counts_equal"] else "DIFFERENT"
     full = "" if res["full_count_generated"] else f" (some runs stopped before {s['tokens']})"
     print(f"generated token counts: {counts}{full}; identical text in "
@@ -611,12 +639,12 @@ def print_sweep(res: dict[str, Any]) -> None:
     s = res["settings"]
     print(f"thread sweep, bare loop: tokens={s['tokens']} runs={s['runs']} (+1 warm-up each, "
           f"interleaved) n_ctx={s['n_ctx']} n_batch={s['n_batch']} cpus={s['cpu_count']}")
-    print(f"{'threads':>7} {'decode tok/s med (min-max)':>28} {'ttft s med':>11}")
+    print(f"{'threads':>7} {'decode tok/s med (min-max)':>27} {'steady tok/s med (min-max)':>27} "
+          f"{'ttft s':>7}")
     for n, d in res["threads"].items():
-        dt = d["decode_tps"]
-        rng = f"{_fmt(dt['median'], 2)} ({_fmt(dt['min'], 1)}-{_fmt(dt['max'], 1)})"
         mark = "  <- auto_threads()" if int(n) == res["auto_threads"] else ""
-        print(f"{n:>7} {rng:>28} {_fmt(d['ttft_s']['median'], 3):>11}{mark}")
+        print(f"{n:>7} {_range(d['decode_tps']):>27} {_range(d['steady_tps']):>27} "
+              f"{_fmt(d['ttft_s']['median'], 3):>7}{mark}")
 
 
 # -- CLI -----------------------------------------------------------------------------

@@ -121,6 +121,8 @@ def read_card_file(path: Path) -> tuple[LoadedCard, bytes]:
     try:
         if path.is_dir():
             raise CardFileError(f"{source}: is a folder, not a card file")
+        if path.exists() and not path.is_file():
+            raise CardFileError(f"{source}: not a regular file")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise CardFileError(
@@ -147,10 +149,13 @@ def read_card_bytes(data: bytes, source: str = "<card>", suffix: str = "") -> Lo
         return _read_png(data, source)
     if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _read_charx(data, source)
+    if data[:4] == b"\x89PNG" or b"IHDR" in data[8:16]:
+        raise CardFileError(f"{source}: the PNG is corrupt (its signature is damaged)")
     kind = image_kind(data)
     if kind is not None:
+        label = {"jpg": "a JPEG", "webp": "a WebP", "gif": "a GIF", "avif": "an AVIF"}[kind]
         raise CardFileError(
-            f"{source}: a {kind.upper()} image; Candlelit reads cards from PNG, CHARX and JSON files"
+            f"{source}: {label} image; Candlelit reads cards from PNG, CHARX and JSON files"
         )
     if suffix == ".png":
         raise CardFileError(f"{source}: not a PNG image (the file does not start with a PNG signature)")
@@ -219,7 +224,12 @@ def _parse_json_text(text: str, source: str) -> tuple[Card, list[str]]:
             )
         del obj["version"]
     warnings = _spec_warnings(obj, source)
-    card = parse_card(obj, source)
+    try:
+        card = parse_card(obj, source)
+    except CardFileError:
+        raise
+    except CardError as exc:  # wrong types, missing name: same message, one class
+        raise CardFileError(str(exc)) from None
     check_card_limits(card, source)
     return card, warnings
 
@@ -536,6 +546,13 @@ def _embedded_path(uri: Any) -> str | None:
     return None
 
 
+def _safe_member(name: str) -> bool:
+    """A zip entry name that cannot climb out of a folder it is unpacked into."""
+    parts = name.split("/")
+    return bool(name) and not name.startswith("/") and "\\" not in name and ".." not in parts \
+        and "" not in parts and ":" not in parts[0]
+
+
 def main_icon(card: Card) -> dict[str, Any] | None:
     """The asset the spec names the main icon (or the first icon), if any."""
     icons = [a for a in card.assets or [] if a.get("type") == "icon"]
@@ -598,12 +615,12 @@ def card_to_charx(
     card = copy.deepcopy(card)
     files: dict[str, bytes] = {}
     for name, blob in others or []:
-        if name != "card.json" and not name.endswith("/"):
+        if name != "card.json" and _safe_member(name):
             files[name] = blob
     if icon is not None:
         asset = main_icon(card)
         path = _embedded_path(asset.get("uri")) if asset else None
-        if path is None:
+        if path is None or not _safe_member(path):
             path = f"{DEFAULT_ICON_PATH}.{icon_ext}"
             entry = {"type": "icon", "uri": f"embeded://{path}", "name": "main", "ext": icon_ext}
             if asset is not None:
