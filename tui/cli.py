@@ -53,6 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     c_delete.add_argument("slug", metavar="SLUG")
     card.required = True
 
+    lore = sub.add_parser("lore", help="standalone lorebooks (active in every chat of the profile)").add_subparsers(
+        dest="action", metavar="ACTION", parser_class=_Parser
+    )
+    lore.required = True
+    l_imp = lore.add_parser("import", help="import lorebook files (lorebook_v3, character_book or SillyTavern world info)")
+    l_imp.add_argument("paths", nargs="+", metavar="PATH")
+    l_list = lore.add_parser("list", help="list imported lorebooks")
+    l_list.add_argument("--json", action="store_true")
+    l_del = lore.add_parser("delete", help="delete an imported lorebook")
+    l_del.add_argument("slug", metavar="SLUG")
+
     chat = sub.add_parser("chat", help="chats").add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     chat.required = True
     c_new = chat.add_parser("new", help="start a chat; prints its id")
@@ -153,6 +164,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         ("card", "show"): _card_show,
         ("card", "export"): _card_export,
         ("card", "delete"): _card_delete,
+        ("lore", "import"): _lore_import,
+        ("lore", "list"): _lore_list,
+        ("lore", "delete"): _lore_delete,
         ("chat", "new"): _chat_new,
         ("chat", "say"): _chat_say,
         ("chat", "show"): _chat_show,
@@ -271,6 +285,49 @@ def _card_delete(ws, args) -> int:
     ws.install_starters()  # first, so a deleted starter is remembered and stays deleted
     delete_character(ws.store, args.slug)
     print(f"deleted {args.slug}")
+    return 0
+
+
+# -- lorebooks ---------------------------------------------------------------
+def _lore_import(ws, args) -> int:
+    from pathlib import Path
+
+    from tui.core.lore import LoreError
+
+    failed = 0
+    for raw in args.paths:
+        try:
+            slug, book = ws.import_lorebook(Path(raw))
+        except (LoreError, OSError) as exc:
+            print(f"candlelit: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(slug, flush=True)
+    return EXIT_USAGE if failed else 0
+
+
+def _lore_list(ws, args) -> int:
+    books = ws.standalone_books()
+    for problem in ws.problems:
+        print(f"candlelit: warning: {problem}", file=sys.stderr)
+    if args.json:
+        out = [{"slug": slug, "name": b.name, "entries": len(b.entries)} for slug, b in books]
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    if not books:
+        print("no lorebooks yet (import one with `candlelit lore import PATH`)")
+    for slug, b in books:
+        print(f"{slug}  {b.name or '(unnamed)'} — {len(b.entries)} entries")
+    return 0
+
+
+def _lore_delete(ws, args) -> int:
+    from tui.core.store import check_id
+
+    path = ws.lorebook_dir / f"{check_id(args.slug, 'lorebook')}.json"
+    if not path.is_file():
+        raise UserError(f"no lorebook '{args.slug}' (see `candlelit lore list`)")
+    path.unlink()
     return 0
 
 
