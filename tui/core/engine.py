@@ -418,6 +418,12 @@ class LlamaCppEngine:
         else:
             keep = 0
             llm.reset()
+        # The last prompt token is left for generate(), which decodes it alone.
+        # That costs one single-token decode (~20 ms on the default model) but
+        # makes the first sampled token's logits the same whether the prompt
+        # was cached or not, so a seed gives the same reply on a cache hit
+        # (regenerate) as on a cold start. Evaluating it here instead was
+        # measured: 23 ms faster TTFT, but a cache hit then changed the text.
         todo = tokens[keep:-1]
         step = max(1, llm.n_batch)
         for i in range(0, len(todo), step):
