@@ -45,8 +45,9 @@ def _tmux(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def time_to_frame(cmd: str, marker: str, timeout: float = 20.0) -> float:
     name = f"bench-{os.getpid()}-{time.monotonic_ns()}"
+    _tmux("new-session", "-d", "-s", name, "-x", "100", "-y", "30", "cat")
     t0 = time.perf_counter()
-    _tmux("new-session", "-d", "-s", name, "-x", "100", "-y", "30", cmd)
+    _tmux("respawn-pane", "-k", "-t", name, cmd)
     try:
         while time.perf_counter() - t0 < timeout:
             if marker in _tmux("capture-pane", "-p", "-t", name).stdout:

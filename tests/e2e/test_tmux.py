@@ -41,7 +41,10 @@ def test_start_chat_stream_quit_then_show(cli_env, home, tmp_path):
         f"{k}={shlex.quote(cli_env[k])}" for k in ("CANDLELIT_HOME", "CANDLELIT_CONFIG", "CANDLELIT_CACHE")
     )
     cmd = f"env {env} TERM=xterm-256color {shlex.quote(sys.executable)} -m tui"
-    tmux("new-session", "-d", "-s", name, "-x", "110", "-y", "34", cmd)
+    # create the window first and start the app once its size has settled
+    # (starting it with new-session can race tmux's own initial resize)
+    tmux("new-session", "-d", "-s", name, "-x", "110", "-y", "34", "cat")
+    tmux("respawn-pane", "-k", "-t", name, cmd)
     try:
         wait_for(name, lambda s: "Characters" in s and "Mara" in s and "Model: Gemma 3 270m" in s)
         tmux("send-keys", "-t", name, "Enter")  # the first starter: Mara
