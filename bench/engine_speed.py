@@ -696,6 +696,10 @@ def _resolve_model(arg: str | None) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # the same OpenMP spin settings the engine uses, for both sides (workers inherit them)
+    from tui.core.engine import openmp_defaults
+
+    openmp_defaults()
     from tui.core.engine import EngineError, auto_threads
 
     if args.worker:  # internal: one side in its own process, driven by the parent

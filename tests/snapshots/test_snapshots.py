@@ -50,3 +50,19 @@ def test_model_failed_notice(home, snap_compare):
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_studio_mara(home, scripted, snap_compare):
+    from tui.ui.screens.studio import StudioScreen
+
+    app = make_app(Workspace(paths.resolve(), Config()), engine=scripted(), tokenizer=scripted())
+
+    async def run_before(pilot):
+        app.push_screen(StudioScreen("mara"))
+        while not (isinstance(app.screen, StudioScreen) and app.screen.ready):
+            await pilot.pause(0.02)
+        while "counting" in str(app.screen.query_one("#total").render()):
+            await pilot.pause(0.02)
+        await pilot.pause(0.1)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -123,6 +123,21 @@ def auto_threads() -> int:
     return max(1, n)
 
 
+def openmp_defaults() -> None:
+    """Bound OpenMP spin-waiting before llama.cpp (and libgomp) is loaded.
+
+    llama.cpp's OpenMP workers spin-wait between ops. When another thread or
+    process wants a core (the TUI's event loop, a browser), long spins stall
+    the barrier and speed collapses. Measured on 2 cores, default model, TUI
+    with one busy process beside it: default spinning 3-4 tok/s;
+    OMP_WAIT_POLICY=PASSIVE 11 tok/s but 27 instead of 46 tok/s when quiet;
+    GOMP_SPINCOUNT=10000 12-14 tok/s busy and 46 tok/s quiet. A user's own
+    OMP_WAIT_POLICY / GOMP_SPINCOUNT win.
+    """
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
+
 _USER, _BACKGROUND = 0, 10
 _STOP_JOB = object()
 
@@ -208,13 +223,7 @@ class LlamaCppEngine:
         return value
 
     def _load_on_thread(self) -> ModelInfo:
-        # llama.cpp's OpenMP workers spin-wait by default. With every core busy
-        # generating, any other thread that wants the CPU (the TUI's event
-        # loop, a background job) stalls the spinning barrier: measured in the
-        # TUI on 2 cores, 0.7 tok/s spinning versus 11 tok/s passive. Must be
-        # set before the shared library (and libgomp) is loaded; a user's own
-        # OMP_WAIT_POLICY wins.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        openmp_defaults()
         import llama_cpp  # deferred: importing loads the shared library
 
         from tui.core import llama_log

@@ -7,10 +7,10 @@ loaded at import time or in the constructor.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-from collections.abc import Iterable
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -47,13 +47,20 @@ class CandlelitApp(App[None]):
         Binding("f1,question_mark", "help", "Help", id="help"),
     ]
 
-    def __init__(self, ws: Workspace, *, model_override: str | None = None, engine: Engine | None = None) -> None:
+    def __init__(
+        self, ws: Workspace, *, model_override: str | None = None, engine: Engine | None = None,
+        tokenizer: Engine | None = None,
+    ) -> None:
         super().__init__()
         self.ws = ws
         self.model_override = model_override
         self.engine: Engine | None = engine
         self.model_state = "model ready" if engine else "loading model…"
         self._owns_engine = engine is None
+        self._tokenizer: Engine | None = tokenizer
+        self._owns_tokenizer = tokenizer is None
+        self._tokenizer_failed = False
+        self._tokenizer_lock = threading.Lock()
 
     def on_mount(self) -> None:
         from tui.ui.screens.home import HomeScreen
@@ -99,6 +106,25 @@ class CandlelitApp(App[None]):
             if hook:
                 hook(text)
 
+    def tokenizer(self) -> Engine | None:
+        """The exact tokenizer for live token counts, or None without a model.
+
+        A separate vocab-only llama.cpp instance with its own thread, loaded
+        once on first use: counting never queues behind (or slows) a reply.
+        Blocks while loading, so call it from a thread worker.
+        """
+        with self._tokenizer_lock:
+            if self._tokenizer is None and not self._tokenizer_failed:
+                try:
+                    path = self.ws.model_path(self.model_override)
+                    tokenizer = LlamaCppEngine(self.ws.engine_settings(path, vocab_only=True))
+                    tokenizer.load()
+                except (ModelFileError, EngineError, OSError):
+                    self._tokenizer_failed = True
+                else:
+                    self._tokenizer = tokenizer
+            return self._tokenizer
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The command palette offers every binding of the current screen
         (and of the focused message), so nothing is keyboard-only."""
@@ -128,7 +154,12 @@ class CandlelitApp(App[None]):
     def on_unmount(self) -> None:
         if self._owns_engine and self.engine is not None:
             self.engine.close()
+        if self._owns_tokenizer and self._tokenizer is not None:
+            self._tokenizer.close()
 
 
-def make_app(ws: Workspace, model_override: str | None = None, engine: Engine | None = None) -> CandlelitApp:
-    return CandlelitApp(ws, model_override=model_override, engine=engine)
+def make_app(
+    ws: Workspace, model_override: str | None = None, engine: Engine | None = None,
+    tokenizer: Engine | None = None,
+) -> CandlelitApp:
+    return CandlelitApp(ws, model_override=model_override, engine=engine, tokenizer=tokenizer)

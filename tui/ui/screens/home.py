@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-from textual import on
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 
+from tui.core.cards import CardError
+from tui.core.characters import ImportResult, import_card_file
 from tui.core.safe_text import neutralize
 from tui.core.store import StoreError
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+
+
+@dataclass
+class CardImported(Message):
+    result: ImportResult
+
+
+@dataclass
+class ImportFailed(Message):
+    error: str
 
 
 class HomeScreen(Screen[None]):
@@ -20,6 +36,9 @@ class HomeScreen(Screen[None]):
         Binding("n", "new_chat", "New chat", id="home.new"),
         Binding("r", "rename", "Rename chat", id="home.rename"),
         Binding("d,delete", "delete", "Delete chat", id="home.delete"),
+        Binding("s", "studio", "Studio", id="home.studio"),
+        Binding("c", "create", "New character", id="home.create"),
+        Binding("i", "import_card", "Import card", show=False, id="home.import"),
         Binding("tab", "app.focus_next", "Next list", show=False, id="home.focus_next"),
     ]
 
@@ -137,3 +156,52 @@ class HomeScreen(Screen[None]):
                 self.refresh_lists()
 
         self.app.push_screen(ConfirmScreen(f"Delete the chat “{info.title}” and all its messages? This cannot be undone."), done)
+
+    # -- characters: studio, create, import -------------------------------------
+    def action_studio(self) -> None:
+        from tui.ui.screens.studio import StudioScreen
+
+        slug = self._highlighted("#characters")
+        if slug:
+            self.app.push_screen(StudioScreen(slug))
+
+    def action_create(self) -> None:
+        from tui.ui.screens.studio import StudioScreen
+
+        self.app.push_screen(StudioScreen(None))
+
+    def action_import_card(self) -> None:
+        from tui.ui.screens.studio import pasted_path
+
+        def done(text: str | None) -> None:
+            if text and text.strip():
+                self._import(pasted_path(text))
+
+        self.app.push_screen(
+            AskScreen("Import a character card: type or drop the path of a JSON, PNG or CHARX file."), done
+        )
+
+    @work(thread=True, group="import", exit_on_error=False)
+    def _import(self, path: Path) -> None:
+        try:
+            result = import_card_file(self.app.ws.store, path)
+        except (CardError, StoreError, OSError) as exc:
+            self.post_message(ImportFailed(str(exc)))
+            return
+        self.post_message(CardImported(result))
+
+    @on(CardImported)
+    def _imported(self, msg: CardImported) -> None:
+        self.refresh_lists()
+        chars = self.query_one("#characters", OptionList)
+        try:
+            chars.highlighted = chars.get_option_index(msg.result.slug)
+        except OptionDoesNotExist:
+            pass  # not listed (unreadable): nothing to highlight
+        self.notify(f"Imported “{msg.result.card.display_name}”.", markup=False)
+        for warning in msg.result.warnings:
+            self.notify(warning, severity="warning", timeout=20, markup=False)
+
+    @on(ImportFailed)
+    def _import_failed(self, msg: ImportFailed) -> None:
+        self.notify(msg.error, title="Import failed", severity="error", timeout=30, markup=False)
