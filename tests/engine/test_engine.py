@@ -101,3 +101,18 @@ def test_not_a_model_is_a_clear_error(tmp_path):
     with pytest.raises(EngineError, match="could not load"):
         eng.load()
     eng.close()
+
+
+def test_close_stops_a_reply_in_progress(model_path):
+    import time
+
+    eng = LlamaCppEngine(EngineSettings(model_path=model_path, n_ctx=1024))
+    eng.load()
+    req = GenerationRequest(eng.tokenize("Once upon a time"), Sampling(temperature=0, seed=1, max_tokens=1000))
+    stream = eng.stream(req)
+    next(stream)  # generating now
+    t0 = time.perf_counter()
+    eng.close()
+    assert time.perf_counter() - t0 < 5  # 1000 tokens would take far longer
+    rest = list(stream)
+    assert isinstance(rest[-1], Finished) and rest[-1].reason == "cancelled"

@@ -152,7 +152,7 @@ class LlamaCppEngine:
         self._thread: threading.Thread | None = None
         self._llm: Any = None
         self._info: ModelInfo | None = None
-        self._abort = threading.Event()
+        self._running: threading.Event | None = None  # cancel event of the job in progress
 
     # -- lifecycle -------------------------------------------------------
     def load(self) -> ModelInfo:
@@ -175,7 +175,9 @@ class LlamaCppEngine:
 
     def close(self) -> None:
         if self._thread is not None:
-            self._abort.set()
+            running = self._running
+            if running is not None:
+                running.set()  # stop a reply in progress instead of waiting for it
             self._jobs.put((-1, -1, _STOP_JOB))
             self._thread.join(timeout=30)
             self._thread = None
@@ -305,10 +307,13 @@ class LlamaCppEngine:
         out: queue.Queue[StreamEvent | BaseException] = queue.Queue()
 
         def job() -> None:
+            self._running = cancel
             try:
                 self._generate(request, cancel, out.put)
             except BaseException as exc:  # noqa: BLE001 - handed to consumer
                 out.put(exc)
+            finally:
+                self._running = None
 
         self._submit(job, _BACKGROUND if request.background else _USER)
         try:

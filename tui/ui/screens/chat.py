@@ -108,6 +108,10 @@ class ChatScreen(Screen[None]):
         self._mark_last_swipes()
         box.anchor()
 
+    def on_unmount(self) -> None:
+        if self.cancel is not None:
+            self.cancel.set()  # leaving the chat stops its reply; the partial text is kept
+
     def model_state_changed(self, text: str) -> None:
         status = self.query_one(StatusBar)
         status.model_state = text

@@ -25,26 +25,23 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, Footer, Header, Input, OptionList, Static, TextArea
-from textual.widgets.option_list import Option
+from textual.widgets import Button, Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
 
 from tui.core.card_files import check_card_limits
 from tui.core.cards import Card, CardError, card_to_json, save_card_file, slugify
 from tui.core.characters import EXPORT_FORMATS, avatar_path, export_card
 from tui.core.content_guard import ContentRefused, guard_card
-from tui.core.engine import EngineError
 from tui.core.fsio import DIR_MODE, ensure_dir
-from tui.core.lore import LoreEntry, Lorebook, LoreError, book_to_dict, parse_book
 from tui.core.safe_text import neutralize
 from tui.core.store import StoreError
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 from tui.ui.widgets.greeting_row import GreetingRow
-from tui.ui.widgets.lore_entry_dialog import LoreEntryDialog, kept, split_list
+from tui.ui.widgets.lore_entry_dialog import kept, split_list
+from tui.ui.widgets.lore_section import LoreSection
 
 # (card attribute, label) — one-line inputs, then multi-line text areas.
 LINE_FIELDS = (
@@ -111,8 +108,6 @@ class StudioScreen(Screen[None]):
     StudioScreen .pair { height: auto; }
     StudioScreen .cell { width: 1fr; height: auto; }
     StudioScreen TextArea { height: 7; }
-    StudioScreen #lore { height: auto; max-height: 10; border: round $panel; }
-    StudioScreen #lore:focus { border: round $accent; }
     StudioScreen .buttons { height: auto; margin-top: 1; }
     StudioScreen .buttons Button { margin-right: 1; }
     StudioScreen #total { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
@@ -127,9 +122,6 @@ class StudioScreen(Screen[None]):
         super().__init__()
         self.slug = slug
         self.card = Card(name="")
-        self.book: Lorebook | None = None
-        self.lore_error: str | None = None
-        self.lore_edited = False
         self.ready = False  # the form is filled and counted once
         self.counts: dict[str, int] = {}  # text -> tokens (cache)
         self.no_tokenizer: str | None = None
@@ -148,11 +140,6 @@ class StudioScreen(Screen[None]):
             self.app.call_later(self.app.pop_screen)
             self.notify(str(exc), title="Cannot open the character", severity="error", markup=False)
             return False
-        if self.card.character_book is not None:
-            try:
-                self.book = parse_book(copy.deepcopy(self.card.character_book), "this card's lorebook")
-            except LoreError as exc:
-                self.lore_error = str(exc)
         return True
 
     def _shown_text(self, field: str) -> str:
@@ -184,12 +171,7 @@ class StudioScreen(Screen[None]):
                 yield Button("Add greeting", id="add-greeting")
             for field, _label in TEXT_FIELDS[4:]:
                 yield from self._text_field(field)
-            yield Static("Lorebook", id="lore-heading", classes="section", markup=False)
-            yield OptionList(id="lore")
-            with Horizontal(classes="buttons"):
-                yield Button("Add entry", id="add-lore")
-                yield Button("Edit entry", id="edit-lore")
-                yield Button("Remove entry", id="remove-lore", variant="warning")
+            yield LoreSection(self.card.character_book, self.count_of)
         yield Static("", id="total", markup=False)
         yield Footer()
 
@@ -206,7 +188,6 @@ class StudioScreen(Screen[None]):
             return
         self._set_title()
         self._show_avatar()
-        self._fill_lore()
         self._saved = card_to_json(self.collect())
         self.query_one("#f-name", Input).focus()
         self.refresh_counts()
@@ -248,9 +229,8 @@ class StudioScreen(Screen[None]):
                 setattr(card, field, self._value(field))
         card.name = " ".join(card.name.split())
         card.nickname = card.nickname.strip()
-        card.alternate_greetings = [row.text for row in self._greetings()]
-        if self.lore_edited and self.book is not None:
-            card.character_book = book_to_dict(self.book)
+        card.alternate_greetings = [row.text for row in self._greetings() if row.text.strip()]
+        card.character_book = self.query_one(LoreSection).character_book()
         return card
 
     def is_dirty(self) -> bool:
@@ -262,9 +242,8 @@ class StudioScreen(Screen[None]):
         texts = {f"label-{f}": self._value(f) for f, _l in LINE_FIELDS + TEXT_FIELDS}
         for row in self._greetings():
             texts[row.id or ""] = row.text
-        if self.book is not None:
-            for i, entry in enumerate(self.book.entries):
-                texts[f"lore:{i}"] = entry.content
+        for i, entry in enumerate(self.query_one(LoreSection).entries):
+            texts[f"lore:{i}"] = entry.content
         return texts
 
     @on(Input.Changed)
@@ -301,8 +280,8 @@ class StudioScreen(Screen[None]):
                 if worker.is_cancelled:
                     break
                 out[text] = len(tokenizer.tokenize(text, add_bos=False))
-        except EngineError as exc:
-            self.post_message(NoTokenizer(str(exc)))
+        except Exception as exc:  # noqa: BLE001 - counting is advisory: say so, never crash
+            self.post_message(NoTokenizer(str(exc) or exc.__class__.__name__))
             return
         self.post_message(Counted(out))
 
@@ -334,7 +313,7 @@ class StudioScreen(Screen[None]):
                 self.query_one(f"#{key}", Static).update(f"{labels[key[6:]]}  {self.count_of(text)}")
         for i, row in enumerate(self._greetings(), 1):
             row.set_label(f"Greeting {i}  {self.count_of(row.text)}")
-        self._refresh_lore_labels()
+        self.query_one(LoreSection).refresh_labels()
         total = self.query_one("#total", Static)
         if self.no_tokenizer is not None:
             total.update(f"Token counts: no tokenizer ({self.no_tokenizer})")
@@ -344,104 +323,10 @@ class StudioScreen(Screen[None]):
         else:
             total.update("Total: counting…")
 
-    # -- lorebook ----------------------------------------------------------------
-    def _fill_lore(self) -> None:
-        lst = self.query_one("#lore", OptionList)
-        highlighted = lst.highlighted
-        lst.clear_options()
-        if self.lore_error:
-            lst.add_option(Option(Content(neutralize(f"Cannot edit: {self.lore_error}")), disabled=True))
-            return
-        entries = self.book.entries if self.book else []
-        for i, entry in enumerate(entries):
-            lst.add_option(Option(self._lore_label(entry), id=f"lore-{i}"))
-        if not entries:
-            lst.add_option(Option("no entries (Add entry to start a lorebook)", id="", disabled=True))
-        elif highlighted is not None:
-            lst.highlighted = min(highlighted, len(entries) - 1)
-        else:
-            lst.highlighted = 0
-
-    def _lore_label(self, entry: LoreEntry) -> Content:
-        keys = ", ".join(entry.keys) or "(no keys)"
-        first = " ".join(entry.content.split())
-        first = first if len(first) <= 50 else first[:49] + "…"
-        flags = [] if entry.enabled else ["off"]
-        if entry.constant:
-            flags.append("always on")
-        mark = f"  [{', '.join(flags)}]" if flags else ""
-        return Content(neutralize(f"{keys} — {first}{mark}  {self.count_of(entry.content)}"))
-
-    def _refresh_lore_labels(self) -> None:
-        if self.book is None or self.lore_error:
-            return
-        lst = self.query_one("#lore", OptionList)
-        for i, entry in enumerate(self.book.entries):
-            if i < lst.option_count:
-                lst.replace_option_prompt_at_index(i, self._lore_label(entry))
-        n = sum(self.counts.get(e.content, 0) for e in self.book.entries)
-        self.query_one("#lore-heading", Static).update(
-            f"Lorebook  ({len(self.book.entries)} entries, {_tokens(n)})"
-        )
-
+    @on(LoreSection.Changed)
     def _lore_changed(self) -> None:
-        self.lore_edited = True
-        self._fill_lore()
         self.refresh_counts()
         self._count_now()
-
-    def _lore_index(self) -> int | None:
-        lst = self.query_one("#lore", OptionList)
-        if self.book is None or lst.highlighted is None or lst.highlighted >= len(self.book.entries):
-            return None
-        return lst.highlighted
-
-    def add_lore_entry(self) -> None:
-        if self.lore_error:
-            self.notify(self.lore_error, severity="error", markup=False)
-            return
-
-        def done(entry: LoreEntry | None) -> None:
-            if entry is None:
-                return
-            if self.book is None:
-                self.book = Lorebook()
-            self.book.entries.append(entry)
-            self._lore_changed()
-            self.query_one("#lore", OptionList).highlighted = len(self.book.entries) - 1
-
-        self.app.push_screen(LoreEntryDialog(LoreEntry(), "New lorebook entry"), done)
-
-    def edit_lore_entry(self) -> None:
-        i = self._lore_index()
-        if i is None or self.book is None:
-            return
-        book = self.book
-
-        def done(entry: LoreEntry | None) -> None:
-            if entry is not None:
-                book.entries[i] = entry
-                self._lore_changed()
-
-        self.app.push_screen(LoreEntryDialog(book.entries[i]), done)
-
-    def remove_lore_entry(self) -> None:
-        i = self._lore_index()
-        if i is None or self.book is None:
-            return
-        book = self.book
-
-        def done(yes: bool | None) -> None:
-            if yes:
-                del book.entries[i]
-                self._lore_changed()
-
-        self.app.push_screen(ConfirmScreen(f"Remove the lorebook entry “{book.entries[i].label}”?"), done)
-
-    @on(OptionList.OptionSelected, "#lore")
-    def _pick_lore(self, event: OptionList.OptionSelected) -> None:
-        if event.option.id:
-            self.edit_lore_entry()
 
     # -- buttons -----------------------------------------------------------------
     @on(Button.Pressed)
@@ -457,12 +342,6 @@ class StudioScreen(Screen[None]):
             row = next(a for a in button.ancestors if isinstance(a, GreetingRow))
             await row.remove()
             self.refresh_counts()
-        elif button.id == "add-lore":
-            self.add_lore_entry()
-        elif button.id == "edit-lore":
-            self.edit_lore_entry()
-        elif button.id == "remove-lore":
-            self.remove_lore_entry()
 
     # -- save / export / back ------------------------------------------------------
     def action_save(self) -> bool:
@@ -497,10 +376,10 @@ class StudioScreen(Screen[None]):
             self.notify(str(exc), title="Not saved", severity="error", timeout=20, markup=False)
             return False
         self.card = card
-        if self.lore_edited and card.character_book is not None:
-            # read back what was written, so the next save starts from it
-            self.book = parse_book(copy.deepcopy(card.character_book), "this card's lorebook")
-        self.lore_edited = False
+        section = self.query_one(LoreSection)
+        if section.edited:  # read back what was written, so the next save starts from it
+            section.load(card.character_book)
+            section.fill()
         self._saved = card_to_json(self.collect())
         self._set_title()
         self._show_avatar()
