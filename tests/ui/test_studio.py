@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,11 @@ def card_json(w: Workspace, slug: str) -> dict:
 
 async def test_studio_opens_mara_with_every_field_and_counts(home, scripted):
     w, app, _ = start(scripted)
+
+    def not_here(*_a, **_k):
+        raise AssertionError("counted through the generating engine")
+
+    app.engine.tokenize = not_here  # counting has a tokenizer of its own
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_studio(pilot, app)  # mara is the first character
         card = w.card("mara").card
@@ -252,6 +258,18 @@ async def test_export_png_then_reimport(home, scripted, tmp_path):
         await pilot.press("enter")
         await wait_until(pilot, lambda: any(n.startswith("|Exported to") for n in notices))
         assert app.screen is screen
+        # again, as JSON over the same file: asks before replacing it
+        await pilot.press("ctrl+e")
+        await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
+        app.screen.query_one(Input).value = " JSON "
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, AskScreen) and "JSON" in app.screen.question)
+        app.screen.query_one(Input).value = str(out)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await wait_until(pilot, lambda: app.screen is screen)
+        assert out.read_bytes().startswith(b"\x89PNG")  # kept
     assert out.read_bytes().startswith(b"\x89PNG")
     assert os.stat(out).st_mode & 0o777 == 0o600
     again = import_card_file(w.store, out)
@@ -364,7 +382,8 @@ async def test_without_a_model_counts_say_no_tokenizer(home, scripted):
 
 @pytest.mark.model
 async def test_counts_are_exact_with_the_real_tokenizer(home, scripted, model_path, engine):
-    """No injected tokenizer: the app loads its own vocab-only model."""
+    """No injected tokenizer: the app loads its own vocab-only model, which
+    counts exactly like the full model and never waits for its thread."""
     w = ws()
     _, app, _ = start(scripted, w, tokenizer=None, model_override=str(model_path))
     async with app.run_test(size=SIZE) as pilot:
@@ -375,10 +394,64 @@ async def test_counts_are_exact_with_the_real_tokenizer(home, scripted, model_pa
             exact = len(engine.tokenize(getattr(card, field), add_bos=False))
             assert label(screen, field) == f"{title}  ({exact} tokens)"
             assert exact != len(getattr(card, field))  # not a character count
-        text = "Rain on the windows, lamps on — and tea. 🍵"
-        screen.query_one("#f-scenario", TextArea).text = text
-        exact = len(engine.tokenize(text, add_bos=False))
-        await wait_until(pilot, lambda: label(screen, "scenario") == f"Scenario  ({exact} tokens)", timeout=30)
         tokenizer = app.tokenizer()
-        assert tokenizer is not None and tokenizer is not app.engine and tokenizer is not engine
-        assert tokenizer.settings.vocab_only
+        assert tokenizer is not None and tokenizer is not engine and tokenizer.settings.vocab_only
+        # Occupy the generating model's thread (as a long reply would): counting goes on.
+        gate = threading.Event()
+        engine._submit(lambda: gate.wait(30), 0)
+        try:
+            text = "Rain on the windows, lamps on — and tea. 🍵"
+            screen.query_one("#f-scenario", TextArea).text = text
+            await wait_until(pilot, lambda: label(screen, "scenario").startswith("Scenario  (")
+                             and "counting" not in label(screen, "scenario")
+                             and screen.counts.get(text) is not None, timeout=30)
+            assert not gate.is_set()
+        finally:
+            gate.set()
+        exact = len(engine.tokenize(text, add_bos=False))
+        assert label(screen, "scenario") == f"Scenario  ({exact} tokens)"
+
+
+async def test_an_unreadable_lorebook_is_shown_and_kept_verbatim(home, scripted):
+    w = ws()
+    w.cards()
+    path = w.store.character_dir("mara") / "card.json"
+    obj = json.loads(path.read_text(encoding="utf-8"))
+    obj["data"]["character_book"] = {"entries": [{"keys": ["a"], "content": "x", "position": "sideways"}]}
+    path.write_text(json.dumps(obj), encoding="utf-8")
+    _, app, notices = start(scripted, w)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_studio(pilot, app)
+        lore = screen.query_one("#lore", OptionList)
+        assert "Cannot edit" in str(lore.get_option_at_index(0).prompt)
+        screen.query_one("#add-lore").press()
+        await wait_until(pilot, lambda: any("position" in n for n in notices))
+        screen.query_one("#f-personality", TextArea).text = "Calm."
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: not screen.is_dirty())
+    saved = card_json(w, "mara")["data"]
+    assert saved["personality"] == "Calm."
+    assert saved["character_book"] == obj["data"]["character_book"]
+
+
+async def test_avatar_placeholder_names_the_image_file(home, scripted):
+    from tui.core.card_files import placeholder_png
+
+    w = ws()
+    w.cards()
+    (w.store.character_dir("vesper") / "avatar.png").write_bytes(placeholder_png())
+    _, app, _ = start(scripted, w)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(StudioScreen("vesper"))
+        await wait_until(pilot, lambda: isinstance(app.screen, StudioScreen) and app.screen.ready)
+        avatar = str(app.screen.query_one("#avatar", Static).render())
+        assert avatar.startswith("VH\n") and "(avatar: avatar.png)" in avatar
+
+
+async def test_a_missing_character_is_an_error_not_a_crash(home, scripted):
+    _, app, notices = start(scripted)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
+        app.push_screen(StudioScreen("ghost"))
+        await wait_until(pilot, lambda: any("no character 'ghost'" in n for n in notices))
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))

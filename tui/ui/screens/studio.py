@@ -8,7 +8,8 @@ made visible) is written back as it was unless the user changed it.
 Token counts use ``app.tokenizer()``: a vocab-only llama.cpp instance of
 its own, so counting never waits behind a reply. Counting runs ~0.3 s after
 typing stops, in a thread worker; results are cached by text, so a stale
-result is harmless and unchanged fields are never counted twice.
+result is harmless and unchanged fields are never counted twice. A field
+is counted as written (``{{char}}`` and other macros unexpanded), without BOS.
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ class StudioScreen(Screen[None]):
         self._saved = ""  # card_to_json of what is on disk (or the blank new card)
         self._timer: Timer | None = None
         self._greeting_ids = 0
+        self._load_error = ""
 
     # -- building the form ---------------------------------------------------
     def _load(self) -> bool:
@@ -137,8 +139,7 @@ class StudioScreen(Screen[None]):
         try:
             self.card = copy.deepcopy(self.app.ws.card(self.slug).card)
         except (CardError, StoreError, OSError) as exc:
-            self.app.call_later(self.app.pop_screen)
-            self.notify(str(exc), title="Cannot open the character", severity="error", markup=False)
+            self._load_error = str(exc)
             return False
         return True
 
@@ -185,6 +186,8 @@ class StudioScreen(Screen[None]):
 
     def on_mount(self) -> None:
         if not self._loaded:
+            self.notify(self._load_error, title="Cannot open the character", severity="error", markup=False)
+            self.call_after_refresh(self._leave)
             return
         self._set_title()
         self._show_avatar()
@@ -422,9 +425,13 @@ class StudioScreen(Screen[None]):
             if not text or not text.strip():
                 return
             out = pasted_path(text)
+
+            def replace(yes: bool | None) -> None:
+                if yes:
+                    self._export(slug, fmt, out)
+
             if out.exists() and not out.is_dir():
-                self.app.push_screen(ConfirmScreen(f"{out} exists. Replace it?"),
-                                     lambda yes: self._export(slug, fmt, out) if yes else None)
+                self.app.push_screen(ConfirmScreen(f"{out} exists. Replace it?"), replace)
             else:
                 self._export(slug, fmt, out)
 
@@ -448,6 +455,9 @@ class StudioScreen(Screen[None]):
     @on(ExportFailed)
     def _export_failed(self, msg: ExportFailed) -> None:
         self.notify(msg.error, title="Export failed", severity="error", timeout=20, markup=False)
+
+    def _leave(self) -> None:
+        self.app.pop_screen()  # not returned: a callback must not await its own screen's removal
 
     def action_back(self) -> None:
         if not self.is_dirty():
