@@ -54,9 +54,15 @@ class HomeScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#characters", OptionList).focus()
+        # Fill the lists after the first full paint: updating widgets during
+        # mount could leave the first frame half-drawn in a real terminal
+        # (seen in tmux with Textual 8.2.8; headless runs were fine).
+        self.call_after_refresh(self._fill)
+
+    def _fill(self) -> None:
         self.refresh_lists()
         self.model_state_changed(self.app.model_state)
-        self.query_one("#characters", OptionList).focus()
 
     def on_screen_resume(self) -> None:
         self.refresh_lists()

@@ -189,10 +189,16 @@ class StudioScreen(Screen[None]):
             self.notify(self._load_error, title="Cannot open the character", severity="error", markup=False)
             self.call_after_refresh(self._leave)
             return
-        self._set_title()
-        self._show_avatar()
         self._saved = card_to_json(self.collect())
         self.query_one("#f-name", Input).focus()
+        # Fill titles and counts after the first full paint: updating many
+        # labels during mount left the first frame half-drawn in real
+        # terminals (seen in tmux; headless snapshots were fine).
+        self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        self._set_title()
+        self._show_avatar()
         self.refresh_counts()
         self._count_now()
         self.ready = True
