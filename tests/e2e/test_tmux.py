@@ -74,3 +74,22 @@ def test_start_chat_stream_quit_then_show(cli_env, home, tmp_path):
     # what was streamed on screen is what was stored
     first_words = " ".join(reply.split()[:3])
     assert first_words in " ".join(done.split())
+
+
+def test_screens_are_fully_drawn_in_a_real_terminal(cli_env, home):
+    """Regression: screens that updated many widgets while mounting drew
+    only those widgets in a real terminal (the rest of the frame stayed
+    from the previous screen)."""
+    name = f"candlelit-{uuid.uuid4().hex[:8]}"
+    env = " ".join(f"{k}={shlex.quote(cli_env[k])}" for k in ("CANDLELIT_HOME", "CANDLELIT_CONFIG", "CANDLELIT_CACHE"))
+    tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", "cat")
+    tmux("respawn-pane", "-k", "-t", name, f"env {env} TERM=xterm-256color {shlex.quote(sys.executable)} -m tui")
+    try:
+        wait_for(name, lambda s: "Recent chats" in s and "Profile: default" in s, timeout=30)
+        tmux("send-keys", "-t", name, "s")  # Studio for the highlighted character
+        s = wait_for(name, lambda s: "Studio · Ctrl+S save" in s, timeout=10)
+        assert "Description" in s and "Recent chats" not in s and "Profile: default" not in s
+        tmux("send-keys", "-t", name, "Escape")
+        wait_for(name, lambda s: "Recent chats" in s and "Studio" not in s.splitlines()[0], timeout=10)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
