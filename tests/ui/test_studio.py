@@ -439,11 +439,13 @@ async def test_avatar_placeholder_names_the_image_file(home, scripted):
 
     w = ws()
     w.cards()
-    (w.store.character_dir("vesper") / "avatar.png").write_bytes(placeholder_png())
+    # unreadable (a real image is drawn instead: tests/ui/test_avatar.py)
+    (w.store.character_dir("vesper") / "avatar.png").write_bytes(placeholder_png()[:40])
     _, app, _ = start(scripted, w)
     async with app.run_test(size=SIZE) as pilot:
         app.push_screen(StudioScreen("vesper"))
         await wait_until(pilot, lambda: isinstance(app.screen, StudioScreen) and app.screen.ready)
+        await wait_until(pilot, lambda: app.screen.query_one("#avatar").problem is not None)
         avatar = str(app.screen.query_one("#avatar", Static).render())
         assert avatar.startswith("VH\n") and "(avatar: avatar.png)" in avatar
 

@@ -40,6 +40,7 @@ from tui.core.fsio import DIR_MODE, ensure_dir
 from tui.core.safe_text import neutralize
 from tui.core.store import StoreError
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.ui.widgets.avatar import AvatarView
 from tui.ui.widgets.greeting_row import GreetingRow
 from tui.ui.widgets.lore_entry_dialog import kept, split_list
 from tui.ui.widgets.lore_section import LoreSection
@@ -154,7 +155,7 @@ class StudioScreen(Screen[None]):
         yield Header()
         with VerticalScroll(id="form"):
             with Horizontal(id="top"):
-                yield Static("", id="avatar", markup=False)
+                yield AvatarView(id="avatar")
                 with Vertical(id="identity"):
                     for pair in (LINE_FIELDS[:2], LINE_FIELDS[2:3], LINE_FIELDS[3:]):
                         with Horizontal(classes="pair"):
@@ -212,7 +213,7 @@ class StudioScreen(Screen[None]):
         initials = "".join(w[0] for w in words[:2]).upper() or "?"
         avatar = avatar_path(self.app.ws.store, self.slug) if self.slug else None
         note = f"(avatar: {avatar.name})" if avatar else "(no avatar)"
-        self.query_one("#avatar", Static).update(neutralize(f"{initials}\n\n{note}"))
+        self.query_one("#avatar", AvatarView).show(avatar, neutralize(f"{initials}\n\n{note}"))
 
     # -- reading the form ------------------------------------------------------
     def _value(self, field: str) -> str:
