@@ -89,7 +89,14 @@ def test_screens_are_fully_drawn_in_a_real_terminal(cli_env, home):
         tmux("send-keys", "-t", name, "s")  # Studio for the highlighted character
         s = wait_for(name, lambda s: "Studio · Ctrl+S save" in s, timeout=10)
         assert "Description" in s and "Recent chats" not in s and "Profile: default" not in s
-        tmux("send-keys", "-t", name, "Escape")
-        wait_for(name, lambda s: "Recent chats" in s and "Studio" not in s.splitlines()[0], timeout=10)
+        back = lambda s: "Recent chats" in s and "Studio" not in s.splitlines()[0]  # noqa: E731
+        for _ in range(3):  # a lone ESC byte can be taken for the start of a sequence on a busy machine
+            tmux("send-keys", "-t", name, "Escape")
+            try:
+                wait_for(name, back, timeout=4)
+                break
+            except AssertionError:
+                continue
+        wait_for(name, back, timeout=4)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)

@@ -116,3 +116,39 @@ def test_close_stops_a_reply_in_progress(model_path):
     assert time.perf_counter() - t0 < 5  # 1000 tokens would take far longer
     rest = list(stream)
     assert isinstance(rest[-1], Finished) and rest[-1].reason == "cancelled"
+
+
+def test_loading_never_redirects_our_stdout_stderr(model_path):
+    """llama-cpp-python silences loading by pointing fds 1 and 2 at /dev/null;
+    in the TUI that lost frames and, with two loads at once, could leave the
+    app drawing into /dev/null. Watch the fds while two engines load at once."""
+    import os
+    import threading
+
+    null = os.stat(os.devnull)
+    seen_null = []
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            for fd in (1, 2):
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) == (null.st_dev, null.st_ino):
+                    seen_null.append(fd)
+
+    before = [os.fstat(fd).st_ino for fd in (1, 2)]
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    engines = [LlamaCppEngine(EngineSettings(model_path=model_path, n_ctx=512)),
+               LlamaCppEngine(EngineSettings(model_path=model_path, n_ctx=512, vocab_only=True))]
+    loaders = [threading.Thread(target=e.load) for e in engines]
+    for t in loaders:
+        t.start()
+    for t in loaders:
+        t.join()
+    stop.set()
+    watcher.join()
+    for e in engines:
+        e.close()
+    assert not seen_null
+    assert [os.fstat(fd).st_ino for fd in (1, 2)] == before

@@ -11,6 +11,15 @@ the longest common prefix with what is already in the KV cache, evaluate the
 rest in ``n_batch`` chunks (checking cancel between chunks), and only then
 hand over to ``Llama.generate``, which finds everything but the last token
 cached. That makes "tokens reused" an exact, measured number.
+
+Preemption: a user job never waits for a background one. Submitting a user
+generation (or any other user-priority job) while a background generation
+runs sets that job's cancel event, so it ends within a token (or one prefill
+batch) with reason ``"cancelled"`` and ``metrics["preempted"] = True``; a
+background job that starts while a user job is waiting is cancelled before
+it evaluates anything. Quick read-only calls (``tokenize``, ``detokenize``,
+``cached_tokens``) do not preempt: a running background job serves them
+between tokens, so counting tokens never kills a summary.
 """
 
 from __future__ import annotations
@@ -142,6 +151,19 @@ _USER, _BACKGROUND = 0, 10
 _STOP_JOB = object()
 
 
+class _QuickJob:
+    """A read-only call that may run either from the queue or between the
+    tokens of a background job, whichever comes first (exactly once)."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self._fn = fn
+        self._taken = threading.Lock()
+
+    def __call__(self) -> None:
+        if self._taken.acquire(blocking=False):
+            self._fn()
+
+
 class LlamaCppEngine:
     """In-process llama.cpp through llama-cpp-python, owned by one thread."""
 
@@ -153,6 +175,12 @@ class LlamaCppEngine:
         self._llm: Any = None
         self._info: ModelInfo | None = None
         self._running: threading.Event | None = None  # cancel event of the job in progress
+        # preemption bookkeeping, guarded by _lock
+        self._lock = threading.Lock()
+        self._users_waiting = 0                         # user jobs queued, not started
+        self._background: threading.Event | None = None  # cancel event of a running background job
+        self._preempted = False
+        self._quick: queue.SimpleQueue[_QuickJob] = queue.SimpleQueue()
 
     # -- lifecycle -------------------------------------------------------
     def load(self) -> ModelInfo:
@@ -196,6 +224,7 @@ class LlamaCppEngine:
             if job is _STOP_JOB:
                 break
             job()
+            self._serve_quick()  # also drops entries already run from the queue
         llm, self._llm = self._llm, None
         if llm is not None:
             try:
@@ -204,12 +233,30 @@ class LlamaCppEngine:
                 pass
 
     def _submit(self, fn: Callable[[], None], priority: int) -> None:
+        """Queue ``fn``; a user job preempts a running background generation."""
         if self._thread is None:
             raise EngineError("the model is not loaded")
-        self._jobs.put((priority, next(self._seq), fn))
+        job = fn
+        if priority == _USER:
 
-    def _call(self, fn: Callable[[], Any], priority: int = _USER) -> Any:
-        """Run ``fn`` on the owner thread and return its result."""
+            def job() -> None:
+                with self._lock:
+                    self._users_waiting -= 1
+                fn()
+
+            with self._lock:
+                self._users_waiting += 1
+                if self._background is not None and not self._background.is_set():
+                    self._preempted = True
+                    self._background.set()
+        self._jobs.put((priority, next(self._seq), job))
+
+    def _call(self, fn: Callable[[], Any], priority: int = _USER, *, quick: bool = False) -> Any:
+        """Run ``fn`` on the owner thread and return its result.
+
+        ``quick`` marks a short read-only call (no KV cache or sampler use):
+        it does not preempt a background generation, which runs it between
+        tokens instead."""
         box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
 
         def job() -> None:
@@ -218,7 +265,14 @@ class LlamaCppEngine:
             except BaseException as exc:  # noqa: BLE001 - re-raised in caller
                 box.put((False, exc))
 
-        self._submit(job, priority)
+        if quick:
+            if self._thread is None:
+                raise EngineError("the model is not loaded")
+            once = _QuickJob(job)
+            self._quick.put(once)  # served between tokens of a background job
+            self._jobs.put((priority, next(self._seq), once))  # or from the queue
+        else:
+            self._submit(job, priority)
         ok, value = box.get()
         if not ok:
             raise value
@@ -278,19 +332,21 @@ class LlamaCppEngine:
         """Exact tokens as the model sees them (special tokens parsed)."""
         self.info  # noqa: B018 - ensure loaded
         return self._call(
-            lambda: self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+            lambda: self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True),
+            quick=True,
         )
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         self.info  # noqa: B018
         return self._call(
-            lambda: self._llm.detokenize(list(tokens), special=True).decode("utf-8", "replace")
+            lambda: self._llm.detokenize(list(tokens), special=True).decode("utf-8", "replace"),
+            quick=True,
         )
 
     def cached_tokens(self) -> list[int]:
         """The tokens currently held in the KV cache (for reuse reporting)."""
         self.info  # noqa: B018
-        return self._call(lambda: list(self._llm._input_ids))
+        return self._call(lambda: list(self._llm._input_ids), quick=True)
 
     # -- generation ---------------------------------------------------------
     def stream(
@@ -308,12 +364,31 @@ class LlamaCppEngine:
 
         def job() -> None:
             self._running = cancel
+            if request.background:
+                with self._lock:
+                    self._background = cancel
+                    self._preempted = False
+                    if self._users_waiting:  # a user job came in meanwhile
+                        self._preempted = True
+                        cancel.set()
+
+            def emit(ev: StreamEvent) -> None:
+                if request.background and isinstance(ev, Finished) and ev.reason == "cancelled":
+                    with self._lock:
+                        if self._preempted:
+                            ev.metrics["preempted"] = True
+                out.put(ev)
+
             try:
-                self._generate(request, cancel, out.put)
+                self._generate(request, cancel, emit)
             except BaseException as exc:  # noqa: BLE001 - handed to consumer
                 out.put(exc)
             finally:
                 self._running = None
+                if request.background:
+                    with self._lock:
+                        self._background = None
+                        self._preempted = False
 
         self._submit(job, _BACKGROUND if request.background else _USER)
         try:
@@ -347,7 +422,8 @@ class LlamaCppEngine:
             )
         max_tokens = max(1, min(s.max_tokens, n_ctx - len(tokens)))
 
-        reused = self._prefill(tokens, cancel)
+        between = self._serve_quick if req.background else None
+        reused = self._prefill(tokens, cancel, between)
         metrics: dict[str, Any] = {
             "prompt_tokens": len(tokens),
             "reused_tokens": reused,
@@ -402,6 +478,8 @@ class LlamaCppEngine:
                 if cancel.is_set():
                     reason = "cancelled"
                     break
+                if between is not None:
+                    between()
         finally:
             gen.close()
         if reason != "stop":
@@ -416,7 +494,21 @@ class LlamaCppEngine:
             )
         )
 
-    def _prefill(self, tokens: list[int], cancel: threading.Event) -> int:
+    def _serve_quick(self) -> None:
+        """Run quick read-only calls that came in while a background job runs."""
+        while True:
+            try:
+                once = self._quick.get_nowait()
+            except queue.Empty:
+                return
+            once()
+
+    def _prefill(
+        self,
+        tokens: list[int],
+        cancel: threading.Event,
+        between: Callable[[], None] | None = None,
+    ) -> int:
         """Evaluate all prompt tokens but the last, reusing the KV cache's
         longest common prefix. Returns how many prompt tokens were reused."""
         llm = self._llm
@@ -443,6 +535,8 @@ class LlamaCppEngine:
         for i in range(0, len(todo), step):
             if cancel.is_set():
                 break
+            if between is not None:
+                between()
             llm.eval(todo[i : i + step])
         return keep
 
