@@ -123,7 +123,8 @@ class Card:
 # Parsing
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """How a JSON value reads in an error message ("a number", "a list"...)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -137,6 +138,9 @@ def _describe(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+_describe = describe_value
 
 
 def _text(value: Any, key: str, source: str) -> str:

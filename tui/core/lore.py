@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tui.core.cards import describe_value
 from tui.core.fsio import atomic_write
 from tui.core.macros import expand
 from tui.core.safe_regex import (
@@ -233,20 +234,7 @@ class LoreResult:
 # Reading values
 
 
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+_describe = describe_value  # one wording for JSON types in every error message
 
 
 class _Reader:
