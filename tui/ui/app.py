@@ -21,6 +21,7 @@ from textual.screen import Screen
 from tui.core.engine import Engine, EngineError, LlamaCppEngine
 from tui.core.gguf import ModelFileError
 from tui.core.workspace import Workspace
+from tui.ui.bindings import described_bindings
 
 
 @dataclass
@@ -132,18 +133,12 @@ class CandlelitApp(App[None]):
         sources: list = [screen, self]
         if screen.focused is not None and screen.focused is not screen:
             sources.insert(0, screen.focused)
-        seen = set()
-        for node in sources:
-            for b in getattr(node, "BINDINGS", []):
-                if not isinstance(b, Binding) or not b.description or b.description in seen:
-                    continue
-                seen.add(b.description)
-                keys = ", ".join(self.get_key_display(Binding(k, "")) for k in b.key.split(","))
-                yield SystemCommand(
-                    b.description,
-                    f"Key: {keys}",
-                    lambda node=node, action=b.action: self.call_later(node.run_action, action),
-                )
+        for node, b, keys in described_bindings(self, sources, ", "):
+            yield SystemCommand(
+                b.description,
+                f"Key: {keys}",
+                lambda node=node, action=b.action: self.call_later(node.run_action, action),
+            )
 
     def action_help(self) -> None:
         from tui.ui.screens.help import HelpScreen

@@ -9,6 +9,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui.ui.bindings import described_bindings
+
 EXTRA = [
     ("Enter", "Send the message"),
     ("Shift+Enter / Ctrl+J", "New line in the composer"),
@@ -25,16 +27,10 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         lines = ["Keys", ""]
-        seen = set()
         stack = [s for s in self.app.screen_stack if s is not self]
         below = stack[-1] if stack else None
-        for source in (below, self.app):
-            for b in getattr(source, "BINDINGS", []):
-                if not isinstance(b, Binding) or b.description in seen or not b.description:
-                    continue
-                seen.add(b.description)
-                keys = " / ".join(self.app.get_key_display(Binding(k, "")) for k in b.key.split(","))
-                lines.append(f"{keys:<24} {b.description}")
+        for _node, b, keys in described_bindings(self.app, (below, self.app)):
+            lines.append(f"{keys:<24} {b.description}")
         lines += [f"{k:<24} {d}" for k, d in EXTRA]
         with VerticalScroll(id="help"):
             yield Static("\n".join(lines), markup=False)
