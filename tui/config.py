@@ -122,6 +122,27 @@ class PromptConfig:
 
     system: str = _opt("", 'system preamble; "" = the built-in one')
     reply_reserve: int = _opt(0, "tokens kept free for the reply; 0 = sampling.max_tokens", ge=0)
+    memory_budget: int = _opt(0, "tokens for the summary and facts; 0 = n_ctx / 8", ge=0)
+    window_budget: int = _opt(
+        0, "tokens for recent messages before the oldest are folded into memory; 0 = the rest", ge=0
+    )
+    volatile_budget: int = _opt(0, "tokens kept for triggered lore and notes; 0 = n_ctx / 16", ge=0)
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """``[memory]``: the rolling summary and the KV cache around it."""
+
+    enabled: bool = _opt(True, "fold old messages into a summary and facts as the chat grows")
+    fold_fraction: float = _opt(
+        0.25, "share of the window folded at once (the cut moves once per chunk)", gt=0.0, le=1.0
+    )
+    carry_over: bool = _opt(False, "start new chats with the character's last chat's memory")
+    context_shift: bool = _opt(
+        True, "after a summary, shift the cached window instead of re-reading it (where supported)"
+    )
+    save_state: bool = _opt(True, "save the chat's KV cache on exit so reopening answers fast")
+    state_max_mb: int = _opt(512, "largest KV state file kept per chat, in MiB", ge=0)
 
 
 @dataclass(frozen=True)
@@ -132,6 +153,7 @@ class Config:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
 
 
 # --------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from tui.core import kv_ops
 from tui.core.stopper import StopScanner
 
 
@@ -53,6 +54,8 @@ class EngineSettings:
     n_batch: int = 512
     flash_attn: bool = False
     vocab_only: bool = False    # tokenizer only (fast; for `candlelit prompt`)
+    context_shift: bool = True  # keep the window by shifting it when memory changes
+    keep_cache_mb: int = 1024   # largest chat cache copied aside around a background job
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,8 @@ class GenerationRequest:
     tokens: Sequence[int]
     sampling: Sampling = field(default_factory=Sampling)
     stop: Sequence[str] = ()
-    background: bool = False    # background jobs (summaries) yield to user turns
+    background: bool = False    # background jobs (summaries) yield to user turns;
+                                # they leave the chat's KV cache as they found it
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class ModelInfo:
     bos_token: str
     eos_token: str
     can_shift: bool
+    shift_note: str = ""        # why shifting is off on this model ("" when it is on)
 
 
 class Engine(Protocol):
@@ -181,6 +186,8 @@ class LlamaCppEngine:
         self._background: threading.Event | None = None  # cancel event of a running background job
         self._preempted = False
         self._quick: queue.SimpleQueue[_QuickJob] = queue.SimpleQueue()
+        self._shift_ok = False
+        self._aside: kv_ops.Snapshot | None = None  # the chat's cache while background jobs run
 
     # -- lifecycle -------------------------------------------------------
     def load(self) -> ModelInfo:
@@ -289,18 +296,21 @@ class LlamaCppEngine:
         threads = s.n_threads or auto_threads()
         threads_batch = s.n_threads_batch or auto_threads()
         try:
-            llm = llama_cpp.Llama(
-                model_path=str(s.model_path),
-                n_ctx=s.n_ctx,
-                n_gpu_layers=s.n_gpu_layers,
-                n_threads=threads,
-                n_threads_batch=threads_batch,
-                n_batch=s.n_batch,
-                n_ubatch=s.n_batch,
-                flash_attn=s.flash_attn,
-                vocab_only=s.vocab_only,
-                verbose=False,
-            )
+            # two sequences in one unified cache: the scratch sequence lets a
+            # context shift evaluate new memory in front of the kept window
+            with kv_ops.two_sequences():
+                llm = llama_cpp.Llama(
+                    model_path=str(s.model_path),
+                    n_ctx=s.n_ctx,
+                    n_gpu_layers=s.n_gpu_layers,
+                    n_threads=threads,
+                    n_threads_batch=threads_batch,
+                    n_batch=s.n_batch,
+                    n_ubatch=s.n_batch,
+                    flash_attn=s.flash_attn,
+                    vocab_only=s.vocab_only,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             detail = llama_log.last_error() or str(exc)
             raise EngineError(
@@ -308,12 +318,13 @@ class LlamaCppEngine:
             ) from None
         self._llm = llm
         meta = dict(getattr(llm, "metadata", {}) or {})
-        can_shift = False
-        try:
-            mem = llama_cpp.llama_get_memory(llm._ctx.ctx)
-            can_shift = bool(mem is not None and llama_cpp.llama_memory_can_shift(mem))
-        except (AttributeError, TypeError):
-            can_shift = False
+        can_shift, shift_note = False, "tokenizer only"
+        if not s.vocab_only:
+            try:
+                can_shift, shift_note = kv_ops.shift_support(llm)
+            except (AttributeError, TypeError) as exc:
+                can_shift, shift_note = False, f"cannot check shifting: {exc}"
+        self._shift_ok = can_shift and s.context_shift
         bos = llm.detokenize([llm.token_bos()], special=True).decode("utf-8", "replace")
         eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "replace")
         return ModelInfo(
@@ -325,6 +336,7 @@ class LlamaCppEngine:
             bos_token=bos,
             eos_token=eos,
             can_shift=can_shift,
+            shift_note=shift_note,
         )
 
     # -- tokens --------------------------------------------------------------
@@ -344,9 +356,14 @@ class LlamaCppEngine:
         )
 
     def cached_tokens(self) -> list[int]:
-        """The tokens currently held in the KV cache (for reuse reporting)."""
+        """The chat's tokens held in the KV cache (for reuse reporting)."""
         self.info  # noqa: B018
-        return self._call(lambda: list(self._llm._input_ids), quick=True)
+
+        def read() -> list[int]:
+            aside = self._aside
+            return list(aside.tokens) if aside is not None else list(self._llm._input_ids)
+
+        return self._call(read, quick=True)
 
     # -- generation ---------------------------------------------------------
     def stream(
@@ -380,6 +397,10 @@ class LlamaCppEngine:
                 out.put(ev)
 
             try:
+                if request.background:
+                    self._set_chat_aside()
+                else:
+                    self._bring_chat_back()
                 self._generate(request, cancel, emit)
             except BaseException as exc:  # noqa: BLE001 - handed to consumer
                 out.put(exc)
@@ -423,12 +444,8 @@ class LlamaCppEngine:
         max_tokens = max(1, min(s.max_tokens, n_ctx - len(tokens)))
 
         between = self._serve_quick if req.background else None
-        reused = self._prefill(tokens, cancel, between)
-        metrics: dict[str, Any] = {
-            "prompt_tokens": len(tokens),
-            "reused_tokens": reused,
-            "evaluated_tokens": len(tokens) - reused,
-        }
+        metrics: dict[str, Any] = {"prompt_tokens": len(tokens)}
+        metrics.update(self._prefill(tokens, cancel, between, shift=not req.background))
         if cancel.is_set():
             emit(Finished("", "cancelled", self._finish_metrics(metrics, t0, None, None, 0)))
             return
@@ -508,18 +525,26 @@ class LlamaCppEngine:
         tokens: list[int],
         cancel: threading.Event,
         between: Callable[[], None] | None = None,
-    ) -> int:
-        """Evaluate all prompt tokens but the last, reusing the KV cache's
-        longest common prefix. Returns how many prompt tokens were reused."""
+        *,
+        shift: bool = True,
+    ) -> dict[str, int]:
+        """Evaluate all prompt tokens but the last, reusing the KV cache.
+
+        The cache's longest common prefix is kept; with context shift on, a
+        later run of the cache that the new prompt still contains (the
+        window after a summary cycle) is kept too and moved into place.
+        Returns exact counts: ``reused_tokens`` (not evaluated, shifted
+        included), ``shifted_tokens`` and ``evaluated_tokens``."""
         llm = self._llm
         cached = llm._input_ids
-        common = 0
-        for a, b in zip(cached, tokens):
-            if a != b:
-                break
-            common += 1
+        common = kv_ops.common_prefix(cached, tokens)
         keep = min(common, len(tokens) - 1)
-        if keep > 0 and llm._ctx.kv_cache_seq_rm(-1, keep, -1):
+        shifted = inserted = 0
+        plan = kv_ops.plan_shift(cached, tokens) if (shift and self._shift_ok) else None
+        if plan is not None:
+            kv_ops.apply_shift(llm, tokens, plan)
+            keep, shifted, inserted = plan.kept, plan.length, plan.new_tokens
+        elif keep > 0 and llm._ctx.kv_cache_seq_rm(-1, keep, -1):
             llm.n_tokens = keep
         else:
             keep = 0
@@ -532,13 +557,113 @@ class LlamaCppEngine:
         # measured: 23 ms faster TTFT, but a cache hit then changed the text.
         todo = tokens[keep:-1]
         step = max(1, llm.n_batch)
+        done = 0
         for i in range(0, len(todo), step):
             if cancel.is_set():
                 break
             if between is not None:
                 between()
             llm.eval(todo[i : i + step])
-        return keep
+            done += len(todo[i : i + step])
+        reused = keep - inserted
+        return {
+            "reused_tokens": reused,
+            "shifted_tokens": shifted,
+            "evaluated_tokens": len(tokens) - reused,
+            "prefilled_tokens": inserted + done,
+        }
+
+    # -- cache management (resume, background pre-evaluation) --------------
+    def _set_chat_aside(self) -> None:
+        """Before the first of a run of background jobs (a summary, then its
+        facts), copy the chat's cache aside. The jobs then share the cache
+        among themselves (the facts prompt continues the summary prompt)."""
+        if self._aside is None and self._llm.n_tokens > 0:
+            self._aside = kv_ops.snapshot(self._llm, self.settings.keep_cache_mb << 20)
+
+    def _bring_chat_back(self) -> None:
+        """Before anything for the chat, put its cache back if background
+        jobs used the context meanwhile."""
+        snap, self._aside = self._aside, None
+        if snap is not None and not kv_ops.restore(self._llm, snap):
+            self._llm.reset()
+
+    def warm(self, tokens: Sequence[int], cancel: threading.Event | None = None) -> dict[str, Any]:
+        """Evaluate a prompt in the background so the next reply finds it
+        cached (the exact alternative to a context shift). A user turn
+        preempts it; what was evaluated by then stays cached."""
+        self.info  # noqa: B018
+        cancel = cancel or threading.Event()
+        toks = list(tokens)
+
+        def job() -> dict[str, Any]:
+            with self._lock:
+                self._background = cancel
+                if self._users_waiting:
+                    cancel.set()
+            try:
+                self._bring_chat_back()
+                t0 = time.perf_counter()
+                if len(toks) < 2:
+                    return {"evaluated_tokens": 0, "seconds": 0.0}
+                out: dict[str, Any] = dict(self._prefill(toks, cancel, self._serve_quick))
+                out["cancelled"] = cancel.is_set()
+                out["seconds"] = round(time.perf_counter() - t0, 4)
+                return out
+            finally:
+                with self._lock:
+                    self._background = None
+                    self._preempted = False
+
+        return self._call(job, _BACKGROUND)
+
+    def cache_key(self) -> str:
+        """What a saved cache depends on: the model file, the context and
+        llama.cpp's build. A state file made under another key is stale."""
+        import hashlib
+
+        import llama_cpp
+
+        s = self.settings
+        st = s.model_path.stat()
+        parts = [
+            str(s.model_path.resolve()), str(st.st_size), str(st.st_mtime_ns),
+            str(self.info.n_ctx), str(s.n_batch), str(s.flash_attn),
+            str(getattr(llama_cpp, "__version__", "?")), "seq-v1",
+        ]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+    def state_size(self) -> int:
+        """Bytes a state file of the current chat cache would take."""
+        self.info  # noqa: B018
+        def job() -> int:
+            self._bring_chat_back()
+            return kv_ops.seq_state_size(self._llm) if self._llm.n_tokens else 0
+
+        return self._call(job)
+
+    def save_state(self, path: Path) -> int:
+        """Write the cache to ``path`` (created 0600 by the caller)."""
+        self.info  # noqa: B018
+        def job() -> int:
+            self._bring_chat_back()
+            return kv_ops.save_file(self._llm, path) if self._llm.n_tokens else 0
+
+        return self._call(job)
+
+    def load_state(self, path: Path) -> int:
+        """Load a cache written by ``save_state``; returns its token count (0 on failure)."""
+        self.info  # noqa: B018
+
+        def job() -> int:
+            self._aside = None
+            toks = kv_ops.load_file(self._llm, path)
+            if toks is None:
+                self._llm.reset()
+                return 0
+            return len(toks)
+
+        return self._call(job, _BACKGROUND)
 
     @staticmethod
     def _finish_metrics(

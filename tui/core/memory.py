@@ -33,7 +33,9 @@ raises (``MemoryFileError``), so an older Candlelit never rewrites it.
 
 Prompt templates (``prompts/summary.txt``, ``prompts/facts.txt``) use
 ``{user}``, ``{char}``, ``{summary}``, ``{pinned}``, ``{chunk}`` and
-``{facts}``; a line whose placeholders are all empty is left out, so
+``{facts}``; the facts template may also use ``{summary_prompt}`` and
+``{paragraph}`` (the summary prompt and the model's answer to it), which
+the shipped one does so the engine reuses the chunk from its cache; a line whose placeholders are all empty is left out, so
 "Story so far: {summary}" disappears in a chat's first fold.
 """
 
@@ -42,7 +44,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -311,17 +313,46 @@ def carry_over(m: Memory) -> Memory:
     )
 
 
-def memory_prompt_text(m: Memory) -> str:
-    """The memory as plain text for the prompt ("" when there is none)."""
-    parts = []
-    story = " ".join(p.strip() for p in m.summary.split("\n\n") if p.strip())
-    if story:
-        parts.append(f"Story so far: {story}")
-    if m.pinned_summary.strip():
-        parts.append(m.pinned_summary.strip())
-    if m.facts:
-        parts.append("Facts:\n" + "\n".join(f"- {_one_line(f.text)}" for f in m.facts))
-    return "\n\n".join(parts)
+def memory_prompt_text(
+    m: Memory,
+    budget: int | None = None,
+    count: Callable[[str], int] | None = None,
+) -> str:
+    """The memory as plain text for the prompt ("" when there is none).
+
+    With a token ``budget`` (and ``count``, the model's token counter) the
+    text is trimmed to fit: the oldest summary paragraphs go first, then the
+    oldest unpinned facts. Pinned text and pinned facts are always kept;
+    memory.md itself keeps everything."""
+    paragraphs = [" ".join(p.split()) for p in m.summary.split("\n\n") if p.strip()]
+    facts = list(m.facts)
+
+    def render() -> str:
+        parts = []
+        if paragraphs:
+            parts.append("Story so far: " + " ".join(paragraphs))
+        if m.pinned_summary.strip():
+            parts.append(m.pinned_summary.strip())
+        if facts:
+            parts.append("Facts:\n" + "\n".join(f"- {_one_line(f.text)}" for f in facts))
+        return "\n\n".join(parts)
+
+    text = render()
+    if budget is None or count is None:
+        return text
+    while text and count(text) > budget:
+        if len(paragraphs) > 1 or (paragraphs and not any(not f.pinned for f in facts)):
+            paragraphs.pop(0)
+        else:
+            idx = next((i for i, f in enumerate(facts) if not f.pinned), None)
+            if idx is None:
+                if not paragraphs:
+                    break  # only pinned text is left: never dropped
+                paragraphs.pop(0)
+            else:
+                facts.pop(idx)
+        text = render()
+    return text
 
 
 # --------------------------------------------------------------------------
@@ -419,9 +450,9 @@ _FALLBACK_TEMPLATES = {
         "Conversation between {user} and {char}.\nStory so far: {summary}\n"
         "Always true: {pinned}\n\nConversation:\n{chunk}\nSummary:"
     ),
-    "facts": "Conversation between {user} and {char}.\n\nConversation:\n{chunk}\nFacts:\n-",
+    "facts": "{summary_prompt} {paragraph}\nFacts:\n-",
 }
-_PLACEHOLDER_RE = re.compile(r"\{(user|char|summary|pinned|chunk|facts)\}")
+_PLACEHOLDER_RE = re.compile(r"\{(user|char|summary|pinned|chunk|facts|summary_prompt|paragraph)\}")
 
 
 def load_template(name: str) -> str:
@@ -638,12 +669,17 @@ def summarize(
         "facts": "\n".join(f"- {_one_line(f.text)}" for f in memory.facts if not f.pinned),
     }
     speakers = list(dict.fromkeys([user_name, char_name, *(m.speaker for m in messages_to_fold)]))
-    stop = ["\n\n", "\nConversation:", *(f"\n{n}:" for n in speakers if n)]
+    stop = ["\n\n", "\nConversation:", "\nFacts:", *(f"\n{n}:" for n in speakers if n)]
 
-    fin = _generate(engine, render_template(tmpl["summary"], values), sampling, stop, cancel)
+    # The facts prompt (by default) continues the summary prompt after the
+    # model's summary, so the engine reuses the whole chunk from its cache
+    # and the facts cost only their own generation.
+    values["summary_prompt"] = render_template(tmpl["summary"], values)
+    fin = _generate(engine, values["summary_prompt"], sampling, stop, cancel)
     paragraph = _clean_summary(fin.text, fin.reason == "length")
     if not paragraph:
         raise SummaryFailed("the model wrote an empty summary; the memory was not updated")
+    values["paragraph"] = " ".join(fin.text.split()) if fin.reason != "length" else paragraph
 
     facts_prompt = render_template(tmpl["facts"], values)
     fin = _generate(engine, facts_prompt, sampling, stop, cancel)

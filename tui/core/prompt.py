@@ -4,9 +4,14 @@ Order (see DESIGN.md), most stable first:
 
 1. ``system``   preamble, the card, the persona        (changes almost never)
 2. ``examples`` the card's example dialogue             (dropped first when tight)
-3. ``window``   the chat since the cut                  (grows by appending)
-4. ``volatile`` triggered lore, post-history instructions (small, near the end)
-5. ``reply``    the reply prefix ("Name:")
+3. ``memory``   summary and facts (tui.core.memory)     (changes once per fold)
+4. ``window``   the chat since the cut                  (grows by appending)
+5. ``volatile`` triggered lore, post-history instructions (small, near the end)
+6. ``reply``    the reply prefix ("Name:")
+
+The caller passes only the messages not yet folded into memory. The chunked
+cut below is the last resort when even those do not fit (a fold is late or
+failed); ``Prompt.window_start`` then says how many were left out.
 
 When the chat outgrows its budget we never drop one message per turn (that
 changes the prefix every turn and forces a full re-evaluation). The cut moves
@@ -75,6 +80,9 @@ class Prompt:
     budget: int                  # n_ctx minus the reply reserve
     notes: list[str] = field(default_factory=list)
 
+    def section_tokens(self, name: str) -> int:
+        return sum(s.tokens for s in self.sections if s.name == name)
+
     def as_json(self, cached: Sequence[int] | None = None) -> dict:
         reuse = None
         if cached is not None:
@@ -132,6 +140,7 @@ class PromptBuilder:
         turns: Sequence[Turn],
         other_names: Sequence[str] = (),
         books: Sequence[Lorebook] = (),
+        memory_text: str = "",
     ) -> Prompt:
         values = {"char": character.name, "user": user_name}
         x = lambda s: expand(s, values)  # noqa: E731
@@ -173,6 +182,9 @@ class PromptBuilder:
         example_msgs = (
             [PromptMessage("system", "", f"Example dialogue:\n{examples}")] if examples else []
         )
+        memory_msgs = (
+            [PromptMessage("system", "", x(memory_text.strip()))] if memory_text.strip() else []
+        )
         volatile_msgs = []
         triggered = "\n".join(t for t in (lore_text(False, "before_char"), lore_text(False, "after_char")) if t)
         if triggered:
@@ -191,6 +203,7 @@ class PromptBuilder:
             return [
                 [system_msg],
                 example_msgs if with_examples else [],
+                memory_msgs,
                 window[start:],
                 volatile_msgs,
             ]
@@ -253,7 +266,7 @@ class PromptBuilder:
         budget: int,
         notes: list[str],
     ) -> Prompt:
-        names = ["system", "examples", "window", "volatile"]
+        names = ["system", "examples", "memory", "window", "volatile"]
         text = self.fmt.render([m for p in parts for m in p], reply)
         tokens = self.tokenize(text, self.fmt.add_bos)
         sections: list[Section] = []

@@ -35,6 +35,8 @@ from tui.core.cards import Card
 from tui.core.engine import Chunk, Engine, Finished, GenerationRequest, Sampling
 from tui.core.formats import ChatFormat, PromptMessage, choose_format, get_format
 from tui.core.macros import expand
+from tui.core.memory import Memory
+from tui.core.memory_jobs import ChatMemory, Upkeep
 from tui.core.models import is_default_model
 from tui.core.prompt import CharacterText, Prompt, PromptBuilder, Turn
 from tui.core.store import ChatInfo, Message, MessageNotFound, StoreError
@@ -198,6 +200,7 @@ class Session:
         self.character = ws.card(self.info.characters[0])
         self._format: ChatFormat | None = None
         self._generating = threading.Lock()
+        self.mem = ChatMemory(self)
 
     @property
     def chat_id(self) -> str:
@@ -234,6 +237,26 @@ class Session:
     def build_prompt(self) -> Prompt:
         """The prompt for the character's next reply to the current history."""
         return self._prompt(self.messages())
+
+    # -- memory (the Memory screen's controller; see tui.core.memory_jobs) -----
+    def memory(self) -> Memory:
+        return self.mem.memory()
+
+    def save_memory(self, m: Memory) -> None:
+        self.mem.save(m)
+
+    @property
+    def memory_busy(self) -> bool:
+        return self.mem.busy
+
+    def maintain_memory(self, cancel: threading.Event | None = None) -> Upkeep:
+        """Fold old messages into memory if the window is over budget (blocking;
+        run it off the UI thread). A user turn preempts it."""
+        return self.mem.maintain(cancel)
+
+    def resummarize(self) -> None:
+        """Rewrite the summary of everything folded so far, in the background."""
+        threading.Thread(target=self.mem.resummarize, name="candlelit-resummarize", daemon=True).start()
 
     # -- generating ---------------------------------------------------------
 
@@ -502,8 +525,10 @@ class Session:
             reply_reserve=reserve,
             system_text=cfg.prompt.system,
         )
-        turns = [Turn(m.speaker, m.role, m.text) for m in msgs if m.text.strip()]
-        speakers = [t.speaker for t in turns if t.role == "user"]
+        count = lambda text: len(self.engine.tokenize(text, add_bos=False))  # noqa: E731
+        memory_text, unfolded = self.mem.prompt_parts([m for m in msgs if m.text.strip()], count)
+        turns = [Turn(m.speaker, m.role, m.text) for m in unfolded]
+        speakers = [m.speaker for m in msgs if m.role == "user"]
         return builder.build(
             character_text(self.character),
             persona.name,
@@ -511,6 +536,7 @@ class Session:
             turns,
             other_names=speakers,
             books=self.ws.lorebooks(self.character),
+            memory_text=memory_text,
         )
 
     def _reply_stream(

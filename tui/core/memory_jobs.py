@@ -1,0 +1,224 @@
+"""When and how one chat's memory is updated, and its cache kept warm.
+
+``ChatMemory`` belongs to a ``Session``. After each reply the caller runs
+``maintain()`` off the UI thread (the TUI in a worker, the CLI inline):
+
+1. while the unfolded window is over its budget, fold the oldest chunk into
+   memory.md (``tui.core.memory.fold``: background jobs on the engine
+   thread, preempted by any user turn, old memory kept on any failure);
+2. after a fold, evaluate the new prompt in the background (``warm``), so
+   the next reply finds it cached. With context shift on, that costs only
+   the new memory text; with it off, the window is re-read exactly.
+
+Budgets (``[prompt]``): memory gets ``memory_budget`` tokens (n_ctx/8 by
+default); the window may grow to ``window_budget`` (by default what is left
+after the stable part, memory, ``volatile_budget`` and the reply reserve).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tui.core import kv_state
+from tui.core.memory import (
+    Memory,
+    SummaryError,
+    fold,
+    load_memory,
+    memory_path,
+    memory_prompt_text,
+    plan_fold,
+    save_memory,
+    summarize,
+    window_start,
+)
+from tui.core.store import Message
+
+if TYPE_CHECKING:
+    from tui.core.prompt import Prompt
+    from tui.core.session import Session
+
+MAX_FOLDS_PER_RUN = 4
+
+
+@dataclass
+class Upkeep:
+    """What one ``maintain()`` run did."""
+
+    folds: int = 0
+    failed: str = ""                       # why a fold did not happen ("" = fine)
+    warm: dict[str, Any] = field(default_factory=dict)
+
+
+class ChatMemory:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._busy = threading.Lock()
+        self.last: Upkeep | None = None
+
+    @property
+    def chat_dir(self):  # noqa: ANN201 - Path
+        return self.session.ws.store.chat_dir(self.session.chat_id)
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.locked()
+
+    # -- reading and editing (the Memory screen) -------------------------------
+    def memory(self) -> Memory:
+        return load_memory(self.chat_dir)
+
+    def save(self, m: Memory) -> None:
+        save_memory(self.chat_dir, m)
+
+    # -- budgets ---------------------------------------------------------------
+    def memory_budget(self, n_ctx: int) -> int:
+        return self.session.ws.config.prompt.memory_budget or max(32, n_ctx // 8)
+
+    def volatile_budget(self, n_ctx: int) -> int:
+        return self.session.ws.config.prompt.volatile_budget or max(16, n_ctx // 16)
+
+    def prompt_parts(self, msgs: list[Message], count) -> tuple[str, list[Message]]:  # noqa: ANN001
+        """Memory text for the prompt and the messages not folded yet."""
+        n_ctx = self.session.engine.info.n_ctx
+        if not self.session.ws.config.memory.enabled:
+            return "", msgs
+        m = self.memory()
+        start = window_start([x.id for x in msgs], m.folded_upto)
+        text = memory_prompt_text(m, self.memory_budget(n_ctx), count)
+        return text, msgs[start:]
+
+    def window_budget(self, prompt: Prompt) -> int:
+        cfg = self.session.ws.config.prompt
+        if cfg.window_budget:
+            return cfg.window_budget
+        n_ctx = self.session.engine.info.n_ctx
+        fixed = prompt.section_tokens("system") + prompt.section_tokens("examples")
+        rest = prompt.budget - fixed - self.memory_budget(n_ctx) - self.volatile_budget(n_ctx)
+        return max(64, rest)
+
+    def plan(self):  # noqa: ANN201 - FoldPlan | None
+        s = self.session
+        if not s.ws.config.memory.enabled:
+            return None
+        msgs = [m for m in s.messages() if m.text.strip()]
+        m = self.memory()
+        unfolded = msgs[window_start([x.id for x in msgs], m.folded_upto):]
+        if len(unfolded) < 3:
+            return None
+        prompt = s.build_prompt()
+        count = lambda t: len(s.engine.tokenize(t, add_bos=False))  # noqa: E731
+        tokens = [count(f"{x.speaker}: {x.text}\n") for x in unfolded]
+        n_ctx = s.engine.info.n_ctx
+        return plan_fold(
+            [x.id for x in unfolded],
+            tokens,
+            self.window_budget(prompt),
+            s.ws.config.memory.fold_fraction,
+            max_chunk_tokens=max(64, n_ctx // 2),
+        ), unfolded
+
+    # -- the background work ----------------------------------------------------
+    def maintain(self, cancel: threading.Event | None = None, *, warm: bool = True) -> Upkeep:
+        """Fold while over budget, then pre-evaluate the next prompt."""
+        out = Upkeep()
+        if not self._busy.acquire(blocking=False):
+            out.failed = "memory is already being updated"
+            return out
+        try:
+            s = self.session
+            for _ in range(MAX_FOLDS_PER_RUN):
+                planned = self.plan()
+                if planned is None or planned[0] is None:
+                    break
+                plan, unfolded = planned
+                chunk = [x for x in unfolded if x.id in set(plan.ids)]
+                try:
+                    fold(
+                        s.engine, self.chat_dir, chunk, s.character.card.display_name,
+                        s.ws.persona().name, cancel=cancel,
+                    )
+                except SummaryError as exc:
+                    out.failed = str(exc)
+                    break
+                out.folds += 1
+                if cancel is not None and cancel.is_set():
+                    break
+            if warm and out.folds and not (cancel is not None and cancel.is_set()):
+                out.warm = self.warm(cancel)
+        finally:
+            self._busy.release()
+        self.last = out
+        return out
+
+    def resummarize(self, cancel: threading.Event | None = None) -> Upkeep:
+        """Write the summary of everything folded so far again, chunk by chunk.
+
+        The new memory is built aside and saved in one write at the end
+        (pinned text and every fact kept); if it is cancelled, fails, or
+        memory.md is edited meanwhile, the old memory stays as it was."""
+        out = Upkeep()
+        if not self._busy.acquire(blocking=False):
+            out.failed = "memory is already being updated"
+            return out
+        try:
+            s = self.session
+            path = memory_path(self.chat_dir)
+            before = path.read_text(encoding="utf-8") if path.exists() else None
+            old = self.memory()
+            msgs = [m for m in s.messages() if m.text.strip()]
+            folded = msgs[: window_start([x.id for x in msgs], old.folded_upto)]
+            if not folded:
+                out.failed = "nothing has been folded into memory yet"
+                return out
+            count = lambda t: len(s.engine.tokenize(t, add_bos=False))  # noqa: E731
+            n_ctx = s.engine.info.n_ctx
+            limit = max(64, int(self.window_budget(s.build_prompt()) * s.ws.config.memory.fold_fraction))
+            limit = min(limit, max(64, n_ctx // 2))
+            new = Memory(pinned_summary=old.pinned_summary, facts=list(old.facts))
+            chunk: list[Message] = []
+            size = 0
+            try:
+                for i, msg in enumerate(folded):
+                    chunk.append(msg)
+                    size += count(f"{msg.speaker}: {msg.text}\n")
+                    if size >= limit or i == len(folded) - 1:
+                        new = summarize(
+                            s.engine, new, chunk, s.character.card.display_name,
+                            s.ws.persona().name, cancel=cancel,
+                        )
+                        out.folds += 1
+                        chunk, size = [], 0
+            except SummaryError as exc:
+                out.failed = str(exc)
+                return out
+            now = path.read_text(encoding="utf-8") if path.exists() else None
+            if now != before:
+                out.failed = "memory.md was edited meanwhile; the new summary was not saved"
+                return out
+            save_memory(self.chat_dir, new)
+        finally:
+            self._busy.release()
+        self.last = out
+        return out
+
+    def warm(self, cancel: threading.Event | None = None) -> dict[str, Any]:
+        engine = self.session.engine
+        if not hasattr(engine, "warm"):
+            return {}
+        return engine.warm(self.session.build_prompt().tokens, cancel)
+
+    # -- resume -------------------------------------------------------------------
+    def save_cache(self) -> int:
+        cfg = self.session.ws.config.memory
+        if not cfg.save_state:
+            kv_state.discard(self.chat_dir)
+            return 0
+        return kv_state.save(self.session.engine, self.chat_dir, cfg.state_max_mb << 20)
+
+    def restore_cache(self) -> int:
+        if not self.session.ws.config.memory.save_state:
+            return 0
+        return kv_state.restore(self.session.engine, self.chat_dir)
