@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     c_new = chat.add_parser("new", help="start a chat; prints its id")
     c_new.add_argument("--character", required=True, metavar="SLUG")
     c_new.add_argument("--title", default="")
+    c_new.add_argument(
+        "--carry-memory", action="store_true",
+        help="start with the memory of this character's most recent chat ([memory] carry_over)",
+    )
     c_say = chat.add_parser("say", help="send a message and stream the reply")
     c_say.add_argument("chat_id", metavar="CHAT_ID")
     c_say.add_argument("text", metavar="TEXT")
@@ -83,6 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("prompt", help="show the exact prompt the next reply would get")
     pr.add_argument("chat_id", metavar="CHAT_ID")
     pr.add_argument("--json", action="store_true")
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    bench.required = True
+    b_ttft = bench.add_parser(
+        "ttft", help="time to first token over a long chat: ours vs a naive rolling window, and resume"
+    )
+    b_ttft.add_argument("--turns", type=int, default=300, metavar="N")
+    b_ttft.add_argument("--n-ctx", type=int, default=1024, metavar="N")
+    b_ttft.add_argument("--no-shift", action="store_true", help="exact pre-evaluation instead of context shift")
+    b_ttft.add_argument("--json", action="store_true")
     return p
 
 
@@ -172,6 +186,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         ("chat", "show"): _chat_show,
         ("chat", "list"): _chat_list,
         ("prompt", None): _prompt,
+        ("bench", "ttft"): _bench_ttft,
     }[(args.command, getattr(args, "action", None))]
     return handler(ws, args)
 
@@ -340,7 +355,8 @@ def _remember(ws, **changes) -> None:
 
 
 def _chat_new(ws, args) -> int:
-    info = ws.new_chat(args.character, args.title)
+    carry = args.carry_memory or ws.config.memory.carry_over
+    info = ws.new_chat(args.character, args.title, carry_memory=carry)
     _remember(ws, last_chat=info.id, last_character=args.character)
     print(info.id)
     return 0
@@ -424,6 +440,7 @@ def _chat_say(ws, args) -> int:
     cancel = threading.Event()
     try:
         session = Session(ws, args.chat_id, engine)
+        session.mem.restore_cache()  # the last run's KV cache: the reply starts warm
         stream = session.send(
             args.text,
             sampling=ws.sampling(seed=args.seed, max_tokens=args.max_tokens),
@@ -444,6 +461,14 @@ def _chat_say(ws, args) -> int:
             stream.close()  # commits what was generated, marked stopped
             print("\ncandlelit: stopped; the partial reply was saved", file=sys.stderr)
             return 130
+        if not cancel.is_set():
+            try:
+                upkeep = session.maintain_memory(cancel)
+            except KeyboardInterrupt:
+                upkeep = None  # memory.md is only written whole: nothing half-done
+            if upkeep is not None and upkeep.folds:
+                print(f"candlelit: memory updated ({upkeep.folds} fold(s) into memory.md)", file=sys.stderr)
+            session.mem.save_cache()
     finally:
         engine.close()
     return 0
@@ -460,14 +485,32 @@ def _prompt(ws, args) -> int:
 
     ws.store.chat(args.chat_id)
     _messages(ws, args.chat_id)
+    from tui.core import kv_state
+
     engine = _engine(ws, args, vocab_only=True)
     try:
         prompt = Session(ws, args.chat_id, engine).build_prompt()
     finally:
         engine.close()
     if args.json:
-        print(json.dumps(prompt.as_json(), ensure_ascii=False, indent=2))
+        # reuse is reported against the chat's saved KV cache (what the next
+        # `chat say` or the TUI restores); null when there is none
+        cached = kv_state.saved_tokens(ws.store.chat_dir(args.chat_id))
+        print(json.dumps(prompt.as_json(cached), ensure_ascii=False, indent=2))
     else:
         sys.stdout.write(prompt.text)
         sys.stdout.write("\n")
     return 0
+
+
+def _bench_ttft(ws, args) -> int:
+    from tui.bench import ttft
+
+    argv = ["--turns", str(args.turns), "--n-ctx", str(args.n_ctx)]
+    if args.no_shift:
+        argv.append("--no-shift")
+    if args.json:
+        argv.append("--json")
+    if args.model:
+        argv += ["--model", args.model]
+    return ttft.main(argv)

@@ -361,7 +361,8 @@ class LlamaCppEngine:
 
         def read() -> list[int]:
             aside = self._aside
-            return list(aside.tokens) if aside is not None else list(self._llm._input_ids)
+            toks = aside.tokens if aside is not None else self._llm._input_ids
+            return [int(t) for t in toks]
 
         return self._call(read, quick=True)
 

@@ -101,7 +101,8 @@ class ShiftPlan:
 
     @property
     def kept(self) -> int:
-        return self.common + self.length
+        """Prompt tokens in the cache once the plan is carried out."""
+        return self.insert_end + self.length
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -142,7 +143,7 @@ def plan_shift(
             if best is not None and best.length >= min_keep:
                 break
         q += 1
-    if best is None or best.length < min_keep or best.new_tokens >= best.length:
+    if best is None or best.length < min_keep:
         return None
     if best.src == best.insert_end == p:
         return None  # nothing moves: that is plain prefix reuse
@@ -210,7 +211,7 @@ def snapshot(llm: Any, max_bytes: int) -> Snapshot | None:
     got = llama_cpp.llama_state_seq_get_data(llm._ctx.ctx, buf, size, 0)
     if got <= 0:
         return None
-    return Snapshot(list(llm.input_ids[: llm.n_tokens]), buf, int(got))
+    return Snapshot([int(t) for t in llm.input_ids[: llm.n_tokens]], buf, int(got))
 
 
 def restore(llm: Any, snap: Snapshot) -> bool:

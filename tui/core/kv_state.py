@@ -69,7 +69,12 @@ def save(engine: Any, chat_dir: Path, max_bytes: int) -> int:
             return 0
         discard(chat_dir)  # the old pair goes first: never a new file under an old key
         os.replace(tmp, folder / STATE_FILE)
-        meta = {"version": 1, "key": engine.cache_key(), "bytes": actual}
+        meta = {
+            "version": 1,
+            "key": engine.cache_key(),
+            "bytes": actual,
+            "tokens": engine.cached_tokens(),
+        }
         atomic_write(folder / META_FILE, tomli_w.dumps(meta))
         return actual
     except BaseException:
@@ -98,3 +103,16 @@ def restore(engine: Any, chat_dir: Path) -> int:
     if n <= 0:
         discard(chat_dir)
     return n
+
+
+def saved_tokens(chat_dir: Path) -> list[int] | None:
+    """The tokens of the chat's saved cache (for reuse reports), or None."""
+    meta_path = state_dir(chat_dir) / META_FILE
+    try:
+        meta = tomllib.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    toks = meta.get("tokens")
+    if not isinstance(toks, list) or not all(isinstance(t, int) for t in toks):
+        return None
+    return toks

@@ -84,14 +84,28 @@ class Prompt:
         return sum(s.tokens for s in self.sections if s.name == name)
 
     def as_json(self, cached: Sequence[int] | None = None) -> dict:
-        reuse = None
+        """The prompt as JSON. With ``cached`` (the tokens in the KV cache),
+        ``reusable_tokens`` is the common prefix the engine keeps as is,
+        ``shiftable_tokens`` what a context shift would keep on top, and each
+        section says how many of its tokens would not be evaluated again."""
+        from tui.core.kv_ops import common_prefix, plan_shift
+
+        reuse = shift = None
+        kept: list[tuple[int, int]] = []  # [start, end) spans not evaluated again
         if cached is not None:
-            reuse = 0
-            for a, b in zip(cached, self.tokens):
-                if a != b:
-                    break
-                reuse += 1
-            reuse = min(reuse, max(0, len(self.tokens) - 1))
+            reuse = min(common_prefix(cached, self.tokens), max(0, len(self.tokens) - 1))
+            kept.append((0, reuse))
+            plan = plan_shift(cached, self.tokens)
+            shift = plan.length if plan is not None else 0
+            if plan is not None:
+                kept.append((plan.insert_end, plan.insert_end + plan.length))
+
+        def cached_in(sec: Section) -> int | None:
+            if cached is None:
+                return None
+            lo, hi = sec.start, sec.start + sec.tokens
+            return sum(max(0, min(hi, b) - max(lo, a)) for a, b in kept)
+
         return {
             "text": self.text,
             "prompt_tokens": len(self.tokens),
@@ -101,8 +115,15 @@ class Prompt:
             "window_start": self.window_start,
             "dropped_examples": self.dropped_examples,
             "reusable_tokens": reuse,
+            "shiftable_tokens": shift,
             "sections": [
-                {"name": s.name, "tokens": s.tokens, "start": s.start, "text": s.text}
+                {
+                    "name": s.name,
+                    "tokens": s.tokens,
+                    "start": s.start,
+                    "cached_tokens": cached_in(s),
+                    "text": s.text,
+                }
                 for s in self.sections
             ],
         }

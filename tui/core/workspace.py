@@ -17,6 +17,7 @@ from tui.core.lore import Lorebook, LoreError, books_from, load_book_file, save_
 from tui.core.macros import expand
 from tui.core.models import resolve_model_path
 from tui.core.store import ChatInfo, Message, Store, StoreError, check_id
+from tui.core.memory import carry_over, load_memory, save_memory
 from tui.paths import Paths
 
 
@@ -129,10 +130,21 @@ class Workspace:
         return slug, book
 
     # -- chats --------------------------------------------------------------
-    def new_chat(self, slug: str, title: str = "") -> ChatInfo:
+    def new_chat(self, slug: str, title: str = "", *, carry_memory: bool = False) -> ChatInfo:
+        """A new chat with the card's greeting. ``carry_memory``: start with the
+        summary, pinned text and facts of this character's most recent chat
+        that has any (nothing of that chat's window comes along)."""
         entry = self.card(slug)
         persona = self.persona()
+        source = None
+        if carry_memory:
+            for c in self.store.list_chats():  # most recent first
+                if slug in c.characters and not load_memory(c.path).is_empty:
+                    source = load_memory(c.path)
+                    break
         info = self.store.new_chat([slug], [persona.name], title or entry.card.display_name)
+        if source is not None:
+            save_memory(info.path, carry_over(source))
         greeting = entry.card.first_mes.strip()
         if greeting:
             text = expand(greeting, {"char": entry.card.display_name, "user": persona.name})

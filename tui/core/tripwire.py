@@ -1,0 +1,221 @@
+"""Tripwire: spot real identifying data in a message before it is sent.
+
+Roleplay is fiction; a real email address, phone number, street address,
+card number, IBAN, US social security number or a name the user put on a
+personal deny-list is a sign that something real slipped in. :func:`scan`
+finds such spans so the UI can offer "send anyway, edit, or cancel".
+
+Everything is local regular expressions plus checksums; nothing is logged
+or stored. Patterns lean towards few false alarms on ordinary prose: times
+("at 10:30"), years ("in 1999"), dates and small counts ("3 cats") are not
+phone numbers; card numbers must pass the Luhn check and IBANs the mod-97
+check. The patterns are fixed and written to run in linear time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = ["Hit", "KINDS", "scan"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One span of ``text[start:end]`` that looks like real identifying data."""
+
+    kind: str
+    start: int
+    end: int
+    label: str
+
+
+LABELS = {
+    "email": "an email address",
+    "card": "a payment card number",
+    "iban": "a bank account number (IBAN)",
+    "ssn": "a US social security number",
+    "phone": "a phone number",
+    "address": "a street address",
+    "name": "a name on your private list",
+}
+KINDS = tuple(LABELS)
+
+# --------------------------------------------------------------------------
+# patterns
+
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+)
+
+# 13-19 digits, optionally grouped by single spaces or dashes.
+_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+
+# Two letters, two check digits, then 11-30 letters/digits, optionally in
+# groups of four separated by single spaces.
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
+
+_SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])")
+
+_SEP = r"[ .-]"
+_PHONE_PATTERNS = (
+    # International: +CC or 00CC, then groups (an area code may be bracketed).
+    re.compile(
+        r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}"
+        r"(?:[ .-]?\(\d{1,4}\)|[ .-]?\d{1,5}){2,6}(?![\w])"
+    ),
+    # North American: (555) 123-4567, 555-123-4567, 555.123.4567, 555 123 4567.
+    re.compile(
+        r"(?<![\w+(.-])(?:1" + _SEP + r"?)?(?:\(\d{3}\) ?|\d{3}" + _SEP + r")"
+        r"\d{3}" + _SEP + r"\d{4}(?![\w]|[.-]\d)"
+    ),
+    # National with a trunk 0: 020 7946 0958, 07700 900123, 06 12 34 56 78.
+    re.compile(r"(?<![\w+.-])0\d{1,4}(?:[ .-]?\d{2,4}){2,4}(?![\w]|[.-]\d)"),
+    # Local seven digits with a dash or dot: 555-0123.
+    re.compile(r"(?<![\w+.-])\d{3}[.-]\d{4}(?![\w]|[.-]\d)"),
+)
+_DATE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
+
+_STREET_WORDS = (
+    "Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Boulevard|Blvd|Drive|Dr|Court|Ct|"
+    "Place|Pl|Way|Terrace|Close|Crescent|Square|Sq|Highway|Hwy|Parkway|Pkwy|"
+    "Circle|Cir|Row|Mews|Gardens|Grove|Alley"
+)
+_ADDRESS_PATTERNS = (
+    # 221B Baker Street, 12 Elm St., 1600 Pennsylvania Avenue NW
+    re.compile(
+        r"(?<![\w-])\d{1,5}[A-Za-z]?,? (?:[A-Z][\w'.-]*\.? ){1,4}"
+        r"(?:" + _STREET_WORDS + r")\b\.?"
+    ),
+    # Hauptstraße 5, Lindenweg 12a
+    re.compile(
+        r"\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|gasse|weg|allee|platz|ring|damm)"
+        r" \d{1,4}[a-z]?\b"
+    ),
+    # 12 rue de la Paix, 3 avenue Victor Hugo
+    re.compile(
+        r"(?<![\w-])\d{1,4}(?: ?(?:bis|ter))?,? (?:rue|avenue|boulevard|bd|place|"
+        r"allée|chemin|impasse|quai) (?:de la |de l'|du |des |de |d')?[A-ZÀ-Ý][\w'-]+"
+    ),
+)
+
+# Country code -> IBAN length, for countries where the length is well known.
+_IBAN_LENGTHS = {
+    "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24,
+    "DE": 22, "DK": 18, "EE": 20, "ES": 24, "FI": 18, "FR": 27, "GB": 22,
+    "GR": 27, "HR": 21, "HU": 28, "IE": 22, "IS": 26, "IT": 27, "LI": 21,
+    "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MT": 31, "NL": 18, "NO": 15,
+    "PL": 28, "PT": 25, "RO": 24, "SE": 24, "SI": 19, "SK": 24, "SM": 27,
+    "TR": 26,
+}
+
+# --------------------------------------------------------------------------
+# checks
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def _luhn_ok(number: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _card_ok(span: str) -> bool:
+    digits = _digits(span)
+    if not 13 <= len(digits) <= 19 or len(set(digits)) == 1:
+        return False
+    separators = {ch for ch in span if not ch.isdigit()}
+    if len(separators) > 1:
+        return False
+    if separators:
+        groups = re.split(r"[ -]", span)
+        if any(len(g) < 3 for g in groups):
+            return False
+    return _luhn_ok(digits)
+
+
+def _iban_ok(span: str) -> bool:
+    compact = span.replace(" ", "")
+    if not 15 <= len(compact) <= 34:
+        return False
+    if compact[:2] in _IBAN_LENGTHS and len(compact) != _IBAN_LENGTHS[compact[:2]]:
+        return False
+    rotated = compact[4:] + compact[:4]
+    numeric = "".join(str(int(ch, 36)) for ch in rotated)
+    return int(numeric) % 97 == 1
+
+
+def _phone_ok(span: str) -> bool:
+    digits = _digits(span)
+    if span.startswith(("+", "00")):
+        return 8 <= len(digits) <= 15
+    if _DATE.match(span):
+        return False
+    return len(digits) == 7 or 9 <= len(digits) <= 12
+
+
+# --------------------------------------------------------------------------
+# scanning
+
+
+def _deny_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
+    words = sorted({" ".join(n.split()) for n in names if n and n.strip()}, key=len, reverse=True)
+    if not words:
+        return None
+    alternatives = "|".join(r"\s+".join(re.escape(part) for part in w.split(" ")) for w in words)
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+
+
+def _candidates(text: str, deny_names: Iterable[str]) -> list[Hit]:
+    found: list[Hit] = []
+
+    def add(kind: str, pattern: re.Pattern[str], check: object = None) -> None:
+        for m in pattern.finditer(text):
+            span = m.group(0).rstrip(" .-")
+            if check is None or check(span):  # type: ignore[operator]
+                found.append(Hit(kind, m.start(), m.start() + len(span), LABELS[kind]))
+
+    add("email", _EMAIL)
+    add("card", _CARD, _card_ok)
+    add("iban", _IBAN, _iban_ok)
+    add("ssn", _SSN)
+    for pattern in _PHONE_PATTERNS:
+        add("phone", pattern, _phone_ok)
+    for pattern in _ADDRESS_PATTERNS:
+        add("address", pattern)
+    deny = _deny_pattern(deny_names)
+    if deny is not None:
+        add("name", deny)
+    return found
+
+
+def scan(text: str, deny_names: Iterable[str] = ()) -> list[Hit]:
+    """Spans of ``text`` that look like real identifying data, in text order.
+
+    Overlapping findings are merged by priority (email, card, IBAN, SSN,
+    phone, address, deny-listed name): each character is reported at most
+    once. ``deny_names`` match whole words, case-insensitively, with any
+    whitespace between the words of a multi-word name.
+    """
+    priority = {kind: i for i, kind in enumerate(KINDS)}
+    candidates = _candidates(text, deny_names)
+    candidates.sort(key=lambda h: (priority[h.kind], h.start, -(h.end - h.start)))
+    taken: list[Hit] = []
+    for hit in candidates:
+        if hit.end <= hit.start:
+            continue
+        if any(hit.start < t.end and t.start < hit.end for t in taken):
+            continue
+        taken.append(hit)
+    return sorted(taken, key=lambda h: h.start)
