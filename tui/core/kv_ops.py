@@ -118,7 +118,9 @@ def plan_shift(
     cached: Sequence[int], tokens: Sequence[int], *, min_keep: int = 32
 ) -> ShiftPlan | None:
     """Find the longest run of the new prompt (after the common prefix) that
-    is still in the cache further on, worth keeping by shifting.
+    is still in the cache further on, worth keeping by shifting (one run:
+    after a fold that is the window; a longest-run search, not the first
+    match, so a summary paragraph that survived does not win over it).
 
     The last prompt token is never part of the run (generation decodes it).
     Returns None when plain prefix reuse is as good."""
@@ -133,16 +135,18 @@ def plan_shift(
     q = p
     while q + _KGRAM <= end:
         hits = index.get(tuple(tokens[q : q + _KGRAM]))
-        if hits:
-            for r in hits[:16]:
-                n = _KGRAM
-                while q + n < end and r + n < len(cached) and tokens[q + n] == cached[r + n]:
-                    n += 1
-                if best is None or n > best.length:
-                    best = ShiftPlan(p, q, r, n)
-            if best is not None and best.length >= min_keep:
-                break
-        q += 1
+        if not hits:
+            q += 1
+            continue
+        longest = 0
+        for r in hits[:16]:
+            n = _KGRAM
+            while q + n < end and r + n < len(cached) and tokens[q + n] == cached[r + n]:
+                n += 1
+            longest = max(longest, n)
+            if best is None or n > best.length:
+                best = ShiftPlan(p, q, r, n)
+        q += max(1, longest - _KGRAM + 1)  # runs inside this one are shorter
     if best is None or best.length < min_keep:
         return None
     if best.src == best.insert_end == p:

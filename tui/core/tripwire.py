@@ -15,7 +15,7 @@ check. The patterns are fixed and written to run in linear time.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 __all__ = ["Hit", "KINDS", "scan"]
@@ -51,11 +51,14 @@ _EMAIL = re.compile(
 )
 
 # 13-19 digits, optionally grouped by single spaces or dashes.
-_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+_CARD = re.compile(r"(?<![\d+-])\d(?:[ -]?\d){12,18}(?![\d-])")
 
-# Two letters, two check digits, then 11-30 letters/digits, optionally in
-# groups of four separated by single spaces.
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
+# Two letters, two check digits, then 11-30 letters/digits: either compact
+# or in groups of four separated by single spaces (the last group shorter).
+_IBAN = re.compile(
+    r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}"
+    r"(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?)(?![A-Za-z0-9])"
+)
 
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])")
 
@@ -63,8 +66,8 @@ _SEP = r"[ .-]"
 _PHONE_PATTERNS = (
     # International: +CC or 00CC, then groups (an area code may be bracketed).
     re.compile(
-        r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}"
-        r"(?:[ .-]?\(\d{1,4}\)|[ .-]?\d{1,5}){2,6}(?![\w])"
+        r"(?<![\w+])(?:\+|00)"
+        r"(?>[1-9]\d{0,2}(?:[ .-]?(?:\(\d{1,4}\)|\d{1,5})){1,6})(?!\w)"
     ),
     # North American: (555) 123-4567, 555-123-4567, 555.123.4567, 555 123 4567.
     re.compile(
@@ -76,6 +79,7 @@ _PHONE_PATTERNS = (
     # Local seven digits with a dash or dot: 555-0123.
     re.compile(r"(?<![\w+.-])\d{3}[.-]\d{4}(?![\w]|[.-]\d)"),
 )
+_LOCAL7 = re.compile(r"\d{3}[.-]\d{4}")
 _DATE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
 
 _STREET_WORDS = (
@@ -86,9 +90,11 @@ _STREET_WORDS = (
 _ADDRESS_PATTERNS = (
     # 221B Baker Street, 12 Elm St., 1600 Pennsylvania Avenue NW
     re.compile(
-        r"(?<![\w-])\d{1,5}[A-Za-z]?,? (?:[A-Z][\w'.-]*\.? ){1,4}"
-        r"(?:" + _STREET_WORDS + r")\b\.?"
+        r"(?<![\w.,-])\d{1,5}[A-Za-z]?,? (?!(?:The|A|An|And|Or|Of|In|On|At|To) )"
+        r"(?:[A-Z][\w'.-]*\.? ){1,4}(?:" + _STREET_WORDS + r")\b\.?"
     ),
+    # 42 oak street (one lower-case word before a spelled-out street word)
+    re.compile(r"(?<![\w.,-])\d{1,5}[a-z]? [a-z]{3,} (?:street|avenue|boulevard|lane)\b"),
     # Hauptstraße 5, Lindenweg 12a
     re.compile(
         r"\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|gasse|weg|allee|platz|ring|damm)"
@@ -131,22 +137,19 @@ def _luhn_ok(number: str) -> bool:
     return total % 10 == 0
 
 
-def _card_ok(span: str) -> bool:
+def _card_ok(span: str) -> int:
     digits = _digits(span)
     if not 13 <= len(digits) <= 19 or len(set(digits)) == 1:
-        return False
+        return 0
     separators = {ch for ch in span if not ch.isdigit()}
     if len(separators) > 1:
-        return False
-    if separators:
-        groups = re.split(r"[ -]", span)
-        if any(len(g) < 3 for g in groups):
-            return False
-    return _luhn_ok(digits)
+        return 0
+    if separators and any(len(g) < 3 for g in re.split(r"[ -]", span)):
+        return 0
+    return len(span) if _luhn_ok(digits) else 0
 
 
-def _iban_ok(span: str) -> bool:
-    compact = span.replace(" ", "")
+def _iban_valid(compact: str) -> bool:
     if not 15 <= len(compact) <= 34:
         return False
     if compact[:2] in _IBAN_LENGTHS and len(compact) != _IBAN_LENGTHS[compact[:2]]:
@@ -156,13 +159,31 @@ def _iban_ok(span: str) -> bool:
     return int(numeric) % 97 == 1
 
 
-def _phone_ok(span: str) -> bool:
+def _iban_ok(span: str) -> int:
+    """Length of the longest valid IBAN at the start of ``span`` (0 if none).
+
+    A grouped IBAN may be followed by an unrelated short capitalised word,
+    so trailing groups are dropped one at a time until the checksum holds.
+    """
+    while True:
+        if _iban_valid(span.replace(" ", "")):
+            return len(span)
+        cut = span.rfind(" ")
+        if cut < 0:
+            return 0
+        span = span[:cut]
+
+
+def _phone_ok(span: str) -> int:
     digits = _digits(span)
     if span.startswith(("+", "00")):
-        return 8 <= len(digits) <= 15
+        return len(span) if 8 <= len(digits) <= 15 else 0
     if _DATE.match(span):
-        return False
-    return len(digits) == 7 or 9 <= len(digits) <= 12
+        return 0
+    if _LOCAL7.fullmatch(span) and (span[0] in "01" or span.endswith("00")):
+        # Exchanges start 2-9; "100-1000" or "250-1000" is a range, not a number.
+        return 0
+    return len(span) if len(digits) == 7 or 9 <= len(digits) <= 12 else 0
 
 
 # --------------------------------------------------------------------------
@@ -180,11 +201,12 @@ def _deny_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
 def _candidates(text: str, deny_names: Iterable[str]) -> list[Hit]:
     found: list[Hit] = []
 
-    def add(kind: str, pattern: re.Pattern[str], check: object = None) -> None:
+    def add(kind: str, pattern: re.Pattern[str], check: Callable[[str], int] | None = None) -> None:
         for m in pattern.finditer(text):
-            span = m.group(0).rstrip(" .-")
-            if check is None or check(span):  # type: ignore[operator]
-                found.append(Hit(kind, m.start(), m.start() + len(span), LABELS[kind]))
+            span = m.group(0).rstrip(" .") if kind == "address" else m.group(0)
+            length = len(span) if check is None else check(span)
+            if length:
+                found.append(Hit(kind, m.start(), m.start() + length, LABELS[kind]))
 
     add("email", _EMAIL)
     add("card", _CARD, _card_ok)

@@ -54,7 +54,7 @@ import secrets
 import shutil
 import stat
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -183,7 +183,8 @@ def _logical(relpath: str | os.PathLike[str]) -> str:
     if os.sep != "/":
         text = text.replace(os.sep, "/")
     pure = PurePosixPath(text)
-    if not text or pure.is_absolute() or any(p in ("..", ".") for p in pure.parts) or not pure.parts:
+    bad_part = any(part in ("..", ".") for part in pure.parts)
+    if not text or pure.is_absolute() or bad_part or not pure.parts:
         raise VaultError(f"invalid path inside a profile: {text!r}")
     return pure.as_posix()
 
@@ -369,7 +370,7 @@ class Vault:
         identity = self._key()
         sink = _HashingSink()
         with open(src, "rb") as fin:
-            if not fin.read(len(_AGE_MAGIC)) == _AGE_MAGIC:
+            if fin.read(len(_AGE_MAGIC)) != _AGE_MAGIC:
                 raise TamperedFile(f"{what} is not an age file (changed or damaged)")
             fin.seek(0)
 
@@ -435,7 +436,7 @@ class _HashingSink:
         return self._h.hexdigest()
 
 
-def _write_via(dst: Path, fill: Any) -> None:
+def _write_via(dst: Path, fill: Callable[[Any], None]) -> None:
     """Create ``dst`` atomically (0600) with ``fill(fileobj)``; fsync before rename."""
     ensure_dir(dst.parent)
     tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(4)}.tmp")
@@ -648,7 +649,7 @@ def _fsync_tree(root: Path) -> None:
         fsync_dir(Path(dirpath))
 
 
-def _convert(profile_dir: Path, build: Any) -> None:
+def _convert(profile_dir: Path, build: Callable[[Path], None]) -> None:
     """Build the new form beside ``profile_dir`` and swap it in (see module doc)."""
     parent = profile_dir.parent
     stamp = _stamp()
