@@ -101,7 +101,7 @@ def main() -> int:
     model = ensure_default_model(paths.resolve().models)
     rows = []
     with tempfile.TemporaryDirectory(prefix="candlelit-drift-") as tmp:
-        ws = _workspace(Path(tmp), model, args.n_ctx, 16, True)
+        ws = _workspace(Path(tmp), model, args.n_ctx, 16, "on")
         engine = _engine(ws)
         s = Session(ws, ws.new_chat("mara", "drift").id, engine)
         pairs = []

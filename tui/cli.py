@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b_ttft.add_argument("--turns", type=int, default=300, metavar="N")
     b_ttft.add_argument("--n-ctx", type=int, default=1024, metavar="N")
-    b_ttft.add_argument("--no-shift", action="store_true", help="exact pre-evaluation instead of context shift")
+    b_ttft.add_argument("--shift", choices=("auto", "on", "off"), default="auto",
+                        help="[memory] context_shift for the run (default auto)")
     b_ttft.add_argument("--json", action="store_true")
     return p
 
@@ -507,8 +508,7 @@ def _bench_ttft(ws, args) -> int:
     from tui.bench import ttft
 
     argv = ["--turns", str(args.turns), "--n-ctx", str(args.n_ctx)]
-    if args.no_shift:
-        argv.append("--no-shift")
+    argv += ["--shift", args.shift]
     if args.json:
         argv.append("--json")
     if args.model:

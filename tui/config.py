@@ -138,8 +138,11 @@ class MemoryConfig:
         0.25, "share of the window folded at once (the cut moves once per chunk)", gt=0.0, le=1.0
     )
     carry_over: bool = _opt(False, "start new chats with the character's last chat's memory")
-    context_shift: bool = _opt(
-        True, "after a summary, shift the cached window instead of re-reading it (where supported)"
+    context_shift: str = _opt(
+        "auto",
+        "after a summary: shift the cached window (on), re-read it exactly in the background (off), "
+        "or re-read when that takes under 3 s and shift otherwise (auto)",
+        choices=("auto", "on", "off"),
     )
     save_state: bool = _opt(True, "save the chat's KV cache on exit so reopening answers fast")
     state_max_mb: int = _opt(512, "largest KV state file kept per chat, in MiB", ge=0)

@@ -168,14 +168,21 @@ def test_a_user_turn_preempts_the_summary_and_memory_stays(home, small_engine):
     assert memory_path(chat.path).read_bytes() == before
 
 
-def test_context_shift_gives_the_same_next_tokens_as_a_cold_evaluation(home, model_path, small_engine):
-    ws = make_ws()
+@pytest.mark.parametrize("mode", ["on", "off"])
+def test_shift_and_exact_warmup_give_the_same_next_tokens_as_a_cold_evaluation(
+    home, model_path, small_engine, mode
+):
+    ws = make_ws(context_shift=mode)
     chat = ws.new_chat("mara")
     s = Session(ws, chat.id, small_engine)
     fill(ws, chat.id, rounds=3)
     list(s.reply(sampling=GREEDY))        # the chat is now in the cache
-    up = s.maintain_memory()               # fold, then shift the window into place
-    assert up.folds >= 1 and up.warm.get("shifted_tokens", 0) > 0, up
+    up = s.maintain_memory()               # fold, then shift the window into place / re-read it
+    assert up.folds >= 1 and up.warm["mode"] == ("shift" if mode == "on" else "exact"), up
+    if mode == "on":
+        assert up.warm["shifted_tokens"] > 100
+    else:
+        assert up.warm["shifted_tokens"] == 0 and up.warm["prefilled_tokens"] > 100
     shifted = list(s.reply(sampling=GREEDY))[-1]
     m = shifted.message.metrics
     assert m["reused_tokens"] + m["evaluated_tokens"] == m["prompt_tokens"]

@@ -86,7 +86,7 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def _workspace(home: Path, model: Path, n_ctx: int, max_tokens: int, shift: bool):
+def _workspace(home: Path, model: Path, n_ctx: int, max_tokens: int, shift: str):
     from tui import paths
     from tui.config import Config, replace
     from tui.core.workspace import Workspace
@@ -235,7 +235,7 @@ def run_resume(ws, log) -> dict[str, float]:  # noqa: ANN001
     return out
 
 
-def run(turns: int, n_ctx: int, max_tokens: int, model: Path | None, shift: bool, log) -> Result:  # noqa: ANN001
+def run(turns: int, n_ctx: int, max_tokens: int, model: Path | None, shift: str, log) -> Result:  # noqa: ANN001
     from tui import paths
     from tui.core.models import ensure_default_model
 
@@ -289,14 +289,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-ctx", type=int, default=1024, help="context for the long chat (default 1024)")
     ap.add_argument("--max-tokens", type=int, default=16, help="reply length (default 16)")
     ap.add_argument("--model", type=Path, default=None, help="GGUF (default: the bundled model)")
-    ap.add_argument("--no-shift", action="store_true", help="exact pre-evaluation instead of context shift")
+    ap.add_argument("--shift", choices=("auto", "on", "off"), default="auto",
+                    help="[memory] context_shift for the run (default auto)")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
     args = ap.parse_args(argv)
     if args.turns < 10:
         ap.error("--turns must be at least 10")
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else \
         (lambda line: print(line, flush=True))
-    res = run(args.turns, args.n_ctx, args.max_tokens, args.model, not args.no_shift, log)
+    res = run(args.turns, args.n_ctx, args.max_tokens, args.model, args.shift, log)
     for k, v in res.summary.items():
         log(f"{k}: {v}")
     if args.json:

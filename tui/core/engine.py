@@ -187,6 +187,7 @@ class LlamaCppEngine:
         self._preempted = False
         self._quick: queue.SimpleQueue[_QuickJob] = queue.SimpleQueue()
         self._shift_ok = False
+        self.prefill_tps: float | None = None   # prompt tokens/s of the last long evaluation
         self._aside: kv_ops.Snapshot | None = None  # the chat's cache while background jobs run
 
     # -- lifecycle -------------------------------------------------------
@@ -559,6 +560,7 @@ class LlamaCppEngine:
         todo = tokens[keep:-1]
         step = max(1, llm.n_batch)
         done = 0
+        t0 = time.perf_counter()
         for i in range(0, len(todo), step):
             if cancel.is_set():
                 break
@@ -566,6 +568,8 @@ class LlamaCppEngine:
                 between()
             llm.eval(todo[i : i + step])
             done += len(todo[i : i + step])
+        if done >= 64:  # remembered to estimate re-evaluation costs
+            self.prefill_tps = done / max(1e-6, time.perf_counter() - t0)
         reused = keep - inserted
         return {
             "reused_tokens": reused,
@@ -589,10 +593,21 @@ class LlamaCppEngine:
         if snap is not None and not kv_ops.restore(self._llm, snap):
             self._llm.reset()
 
-    def warm(self, tokens: Sequence[int], cancel: threading.Event | None = None) -> dict[str, Any]:
+    def reeval_seconds(self, tokens: Sequence[int]) -> float | None:
+        """About how long evaluating ``tokens`` exactly would take now, from
+        the speed of the last long prompt evaluation (None: not measured yet)."""
+        if not self.prefill_tps:
+            return None
+        cached = self.cached_tokens()
+        return (len(tokens) - kv_ops.common_prefix(cached, tokens)) / self.prefill_tps
+
+    def warm(
+        self, tokens: Sequence[int], cancel: threading.Event | None = None, *, shift: bool = True
+    ) -> dict[str, Any]:
         """Evaluate a prompt in the background so the next reply finds it
-        cached (the exact alternative to a context shift). A user turn
-        preempts it; what was evaluated by then stays cached."""
+        cached: exactly (``shift=False``), or by shifting the cached window
+        into place where the model allows. A user turn preempts it; what
+        was evaluated by then stays cached."""
         self.info  # noqa: B018
         cancel = cancel or threading.Event()
         toks = list(tokens)
@@ -607,7 +622,7 @@ class LlamaCppEngine:
                 t0 = time.perf_counter()
                 if len(toks) < 2:
                     return {"evaluated_tokens": 0, "seconds": 0.0}
-                out: dict[str, Any] = dict(self._prefill(toks, cancel, self._serve_quick))
+                out: dict[str, Any] = dict(self._prefill(toks, cancel, self._serve_quick, shift=shift))
                 out["cancelled"] = cancel.is_set()
                 out["seconds"] = round(time.perf_counter() - t0, 4)
                 return out

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from tui.core.session import Session
 
 MAX_FOLDS_PER_RUN = 4
+EXACT_REEVAL_MAX_S = 3.0   # "auto": re-read the window exactly when it takes less than this
 
 
 @dataclass
@@ -205,10 +206,22 @@ class ChatMemory:
         return out
 
     def warm(self, cancel: threading.Event | None = None) -> dict[str, Any]:
+        """Pre-evaluate the next prompt. ``[memory] context_shift``: "off"
+        re-reads exactly, "on" shifts, "auto" re-reads exactly when that is
+        estimated under ``EXACT_REEVAL_MAX_S`` and shifts otherwise (measured:
+        shifting keeps the likeliest next token but drifts; see the README)."""
         engine = self.session.engine
         if not hasattr(engine, "warm"):
             return {}
-        return engine.warm(self.session.build_prompt().tokens, cancel)
+        tokens = self.session.build_prompt().tokens
+        mode = self.session.ws.config.memory.context_shift
+        shift = mode == "on"
+        if mode == "auto":
+            est = engine.reeval_seconds(tokens)
+            shift = est is not None and est > EXACT_REEVAL_MAX_S
+        out = engine.warm(tokens, cancel, shift=shift)
+        out["mode"] = "shift" if shift else "exact"
+        return out
 
     # -- resume -------------------------------------------------------------------
     def save_cache(self) -> int:

@@ -169,7 +169,7 @@ class Workspace:
             n_batch=m.n_batch,
             flash_attn=m.flash_attn,
             vocab_only=vocab_only,
-            context_shift=self.config.memory.context_shift,
+            context_shift=self.config.memory.context_shift != "off",
         )
 
     def sampling(self, *, seed: int | None = None, max_tokens: int | None = None) -> Sampling:
