@@ -147,6 +147,10 @@ class CandlelitApp(App[None]):
             self.push_screen(HelpScreen())
 
     def on_unmount(self) -> None:
+        for screen in self.screen_stack:
+            save = getattr(screen, "save_cache", None)
+            if save is not None:
+                save()  # before the engine goes
         if self._owns_engine and self.engine is not None:
             self.engine.close()
         if self._owns_tokenizer and self._tokenizer is not None:

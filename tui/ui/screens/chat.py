@@ -59,6 +59,7 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+t", "continue_reply", "Continue", id="chat.continue"),
         Binding("ctrl+g", "impersonate", "Impersonate", id="chat.impersonate"),
         Binding("ctrl+f", "search", "Search", id="chat.search"),
+        Binding("ctrl+o", "memory", "Memory", id="chat.memory"),
     ]
 
     def __init__(self, chat_id: str) -> None:
@@ -71,6 +72,9 @@ class ChatScreen(Screen[None]):
         self.ready = False  # set once the history is on screen
         self._search: tuple[str, int] = ("", -1)
         self._pending: str | None = None  # sent text, until it is safely stored
+        self.memory_cancel: threading.Event | None = None
+        self._resumed = False
+        self._cache_saved = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -111,12 +115,73 @@ class ChatScreen(Screen[None]):
     def on_unmount(self) -> None:
         if self.cancel is not None:
             self.cancel.set()  # leaving the chat stops its reply; the partial text is kept
+        if self.memory_cancel is not None:
+            self.memory_cancel.set()
+        self.save_cache()
+
+    def save_cache(self) -> None:
+        """Keep the chat's KV cache on disk so reopening it answers fast."""
+        if self.session is not None and not self._cache_saved:
+            self._cache_saved = True
+            try:
+                self.session.mem.save_cache()
+            except Exception:  # noqa: BLE001 - only a cache; never block leaving
+                pass
 
     def model_state_changed(self, text: str) -> None:
         status = self.query_one(StatusBar)
         status.model_state = text
         if self.app.engine is not None:
             status.n_ctx = self.app.engine.info.n_ctx
+            if self._session() is not None and not self._resumed:
+                self._resumed = True
+                self._resume()
+
+    @work(thread=True, exclusive=True, group="memory", exit_on_error=False)
+    def _resume(self) -> None:
+        """Restore the saved cache, then bring it up to date in the background."""
+        session = self.session
+        if session is None:
+            return
+        try:
+            if session.mem.restore_cache() == 0:
+                pass  # nothing saved: the first reply reads the prompt
+            session.mem.warm()
+        except Exception:  # noqa: BLE001 - only a cache
+            pass
+
+    @work(thread=True, exclusive=True, group="memory", exit_on_error=False)
+    def _upkeep(self) -> None:
+        """After a reply: fold old messages into memory if the window is full."""
+        session = self.session
+        if session is None:
+            return
+        planned = session.mem.plan()
+        if planned is None or planned[0] is None:
+            return
+        self.memory_cancel = cancel = threading.Event()
+        self.app.call_from_thread(self._memory_state, "updating memory…")
+        try:
+            up = session.maintain_memory(cancel)
+        except Exception as exc:  # noqa: BLE001 - the old memory stays
+            up = None
+            self.app.call_from_thread(self.notify, f"Memory was not updated: {exc}", markup=False)
+        finally:
+            self.app.call_from_thread(self._memory_state, "")
+        if up is not None and up.failed and "reply came first" not in up.failed:
+            self.app.call_from_thread(self.notify, f"Memory was not updated: {up.failed}", markup=False)
+
+    def _memory_state(self, text: str) -> None:
+        self.query_one(StatusBar).memory = text
+
+    def action_memory(self) -> None:
+        from tui.ui.screens.memory import MemoryScreen
+
+        session = self._session()
+        if session is None:
+            self.notify("The model is still loading.", markup=False)
+            return
+        self.app.push_screen(MemoryScreen(session, chat_title=self.title or ""))
 
     def _session(self) -> Session | None:
         if self.session is None and self.app.engine is not None:
@@ -200,6 +265,8 @@ class ChatScreen(Screen[None]):
         status = self.query_one(StatusBar)
         status.busy = ""
         status.metrics = msg.message.metrics
+        self._cache_saved = False
+        self._upkeep()
 
     @on(DraftDone)
     def _draft_done(self, msg: DraftDone) -> None:

@@ -14,6 +14,7 @@ class StatusBar(Static):
     metrics: reactive[dict | None] = reactive(None)
     n_ctx: reactive[int] = reactive(0)
     busy: reactive[str] = reactive("")
+    memory: reactive[str] = reactive("")   # "updating memory…" while a summary is written
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", markup=False, **kwargs)
@@ -29,6 +30,10 @@ class StatusBar(Static):
             parts.append(f"{m['tokens_per_s']:.1f} tok/s")
         if m.get("prompt_tokens"):
             parts.append("cache warm" if m.get("reused_tokens", 0) > 1 else "cache cold")
+        if m.get("shifted_tokens"):
+            parts.append(f"shifted {m['shifted_tokens']}")
         if self.busy:
             parts.append(self.busy)
+        if self.memory:
+            parts.append(self.memory)
         return "  │  ".join(parts)
