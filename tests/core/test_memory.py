@@ -519,3 +519,14 @@ def test_custom_templates_without_an_open_bullet(scripted):
     assert prompts[1].startswith("Sam/Mia\n")
     assert new.summary == "They met."
     assert [f.text for f in new.facts] == ["Mia sings in a choir"]
+
+
+def test_the_story_so_far_in_the_summary_prompt_stays_within_its_budget(scripted):
+    eng = scripted(["They met.", "- Mia sings"])
+    long_story = "\n\n".join(f"Paragraph {i} about the harbour and the tram." for i in range(200))
+    new = summarize(eng, Memory(summary=long_story), chunk(), "Mia", "Sam", summary_budget=120)
+    prompt = "".join(chr(t) for t in eng.requests[0].tokens[1:])
+    story = next(line for line in prompt.split("\n") if line.startswith("Story so far:"))
+    assert len(story) - len("Story so far: ") <= 120          # the scripted tokenizer: one token per character
+    assert "Paragraph 199 " in story and "Paragraph 0 " not in story  # the newest paragraphs are kept
+    assert new.summary.startswith("Paragraph 0 about") and new.summary.endswith("They met.")  # memory.md keeps all

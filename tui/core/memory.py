@@ -642,6 +642,7 @@ def summarize(
     max_new_facts: int = 8,
     max_facts: int = 64,
     templates: dict[str, str] | None = None,
+    summary_budget: int | None = None,
 ) -> Memory:
     """Fold ``messages_to_fold`` into a NEW Memory (``memory`` is untouched).
 
@@ -660,10 +661,17 @@ def summarize(
     sampling = sampling or SUMMARY_SAMPLING
     tmpl = {"summary": load_template("summary"), "facts": load_template("facts")}
     tmpl.update(templates or {})
+    # the story so far, newest paragraphs first, within ``summary_budget``
+    # tokens (n_ctx/8 by default), so the summary prompt never outgrows the
+    # context however long the chat gets
+    budget = summary_budget if summary_budget is not None else max(32, engine.info.n_ctx // 8)
+    paragraphs = [" ".join(p.split()) for p in memory.summary.split("\n\n") if p.strip()]
+    while len(paragraphs) > 1 and len(engine.tokenize(" ".join(paragraphs), add_bos=False)) > budget:
+        paragraphs.pop(0)
     values = {
         "user": user_name,
         "char": char_name,
-        "summary": " ".join(p.strip() for p in memory.summary.split("\n\n") if p.strip()),
+        "summary": " ".join(paragraphs),
         "pinned": memory.pinned_summary.strip(),
         "chunk": _chunk_text(messages_to_fold),
         "facts": "\n".join(f"- {_one_line(f.text)}" for f in memory.facts if not f.pinned),

@@ -118,7 +118,7 @@ class ChatMemory:
             tokens,
             self.window_budget(prompt),
             s.ws.config.memory.fold_fraction,
-            max_chunk_tokens=max(64, n_ctx // 2),
+            max_chunk_tokens=max(64, n_ctx * 3 // 8),  # template + story so far + chunk fit
         ), unfolded
 
     # -- the background work ----------------------------------------------------
@@ -177,7 +177,7 @@ class ChatMemory:
             count = lambda t: len(s.engine.tokenize(t, add_bos=False))  # noqa: E731
             n_ctx = s.engine.info.n_ctx
             limit = max(64, int(self.window_budget(s.build_prompt()) * s.ws.config.memory.fold_fraction))
-            limit = min(limit, max(64, n_ctx // 2))
+            limit = min(limit, max(64, n_ctx * 3 // 8))
             new = Memory(pinned_summary=old.pinned_summary, facts=list(old.facts))
             chunk: list[Message] = []
             size = 0
