@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     b_ttft.add_argument("--n-ctx", type=int, default=1024, metavar="N")
     b_ttft.add_argument("--shift", choices=("auto", "on", "off"), default="auto",
                         help="[memory] context_shift for the run (default auto)")
+    b_ttft.add_argument("--resume-tokens", type=int, default=3000, metavar="N")
     b_ttft.add_argument("--json", action="store_true")
     return p
 
@@ -449,6 +450,7 @@ def _chat_say(ws, args) -> int:
         )
         _sigterm_cancels(cancel)
         _remember(ws, last_chat=args.chat_id)
+        finished_ok = False
         try:
             for ev in stream:
                 if isinstance(ev, Chunk):
@@ -456,15 +458,16 @@ def _chat_say(ws, args) -> int:
                     sys.stdout.flush()
                 elif isinstance(ev, ReplyDone):
                     sys.stdout.write("\n")
-                    if ev.message.status == "stopped":
+                    finished_ok = ev.message.status != "stopped"
+                    if not finished_ok:
                         print("candlelit: stopped; the partial reply was saved", file=sys.stderr)
         except KeyboardInterrupt:
             stream.close()  # commits what was generated, marked stopped
             print("\ncandlelit: stopped; the partial reply was saved", file=sys.stderr)
             return 130
-        if not cancel.is_set():
+        if finished_ok:  # a stopped run (Ctrl+C, SIGTERM) leaves at once
             try:
-                upkeep = session.maintain_memory(cancel)
+                upkeep = session.maintain_memory()
             except KeyboardInterrupt:
                 upkeep = None  # memory.md is only written whole: nothing half-done
             if upkeep is not None and upkeep.folds:
@@ -507,7 +510,7 @@ def _prompt(ws, args) -> int:
 def _bench_ttft(ws, args) -> int:
     from tui.bench import ttft
 
-    argv = ["--turns", str(args.turns), "--n-ctx", str(args.n_ctx)]
+    argv = ["--turns", str(args.turns), "--n-ctx", str(args.n_ctx), "--resume-tokens", str(args.resume_tokens)]
     argv += ["--shift", args.shift]
     if args.json:
         argv.append("--json")

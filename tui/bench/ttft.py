@@ -185,7 +185,7 @@ def run_naive(session, engine, wanted: list[range], log) -> list[TurnTime]:  # n
     return out
 
 
-def run_resume(ws, log) -> dict[str, float]:  # noqa: ANN001
+def run_resume(ws, log, context_tokens: int = 3000) -> dict[str, float]:  # noqa: ANN001
     """A ≥3k-token chat: warm TTFT, then close, reopen, restore, first TTFT."""
     from tui.config import replace
     from tui.core.session import Session
@@ -197,7 +197,7 @@ def run_resume(ws, log) -> dict[str, float]:  # noqa: ANN001
     chat = ws.new_chat("mara", "resume")
     s = Session(ws, chat.id, engine)
     i = 0
-    while s.build_prompt().section_tokens("window") < 3000:
+    while s.build_prompt().section_tokens("window") < context_tokens:
         for _ in range(10):
             ws.store.append(chat.id, Message.new("Sam", "user", f"{USER_LINES[i % len(USER_LINES)]} ({i})"))
             ws.store.append(chat.id, Message.new(
@@ -235,7 +235,10 @@ def run_resume(ws, log) -> dict[str, float]:  # noqa: ANN001
     return out
 
 
-def run(turns: int, n_ctx: int, max_tokens: int, model: Path | None, shift: str, log) -> Result:  # noqa: ANN001
+def run(
+    turns: int, n_ctx: int, max_tokens: int, model: Path | None, shift: str, log,  # noqa: ANN001
+    resume_tokens: int = 3000,
+) -> Result:
     from tui import paths
     from tui.core.models import ensure_default_model
 
@@ -262,7 +265,7 @@ def run(turns: int, n_ctx: int, max_tokens: int, model: Path | None, shift: str,
         early, late = _ranges(turns)
         res.naive = run_naive(session, engine, [early, late], log)
         engine.close()
-        res.resume = run_resume(ws, log)
+        res.resume = run_resume(ws, log, resume_tokens)
     pick = lambda rows, r: [x.ttft_s for x in rows if x.turn in r]  # noqa: E731
     ours_early, ours_late = _median(pick(res.ours, early)), _median(pick(res.ours, late))
     naive_late = _median(pick(res.naive, late))
@@ -291,13 +294,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, default=None, help="GGUF (default: the bundled model)")
     ap.add_argument("--shift", choices=("auto", "on", "off"), default="auto",
                     help="[memory] context_shift for the run (default auto)")
+    ap.add_argument("--resume-tokens", type=int, default=3000,
+                    help="context of the chat reopened for resume_ratio (default 3000)")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
     args = ap.parse_args(argv)
     if args.turns < 10:
         ap.error("--turns must be at least 10")
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else \
         (lambda line: print(line, flush=True))
-    res = run(args.turns, args.n_ctx, args.max_tokens, args.model, args.shift, log)
+    res = run(args.turns, args.n_ctx, args.max_tokens, args.model, args.shift, log, args.resume_tokens)
     for k, v in res.summary.items():
         log(f"{k}: {v}")
     if args.json:

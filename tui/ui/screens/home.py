@@ -125,7 +125,7 @@ class HomeScreen(Screen[None]):
         if not slug:
             return
         try:
-            info = self.app.ws.new_chat(slug)
+            info = self.app.ws.new_chat(slug, carry_memory=self.app.ws.config.memory.carry_over)
         except (StoreError, OSError) as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
