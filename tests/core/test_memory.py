@@ -530,3 +530,9 @@ def test_the_story_so_far_in_the_summary_prompt_stays_within_its_budget(scripted
     assert len(story) - len("Story so far: ") <= 120          # the scripted tokenizer: one token per character
     assert "Paragraph 199 " in story and "Paragraph 0 " not in story  # the newest paragraphs are kept
     assert new.summary.startswith("Paragraph 0 about") and new.summary.endswith("They met.")  # memory.md keeps all
+
+
+def test_a_summary_written_as_bullets_is_kept_as_sentences(scripted):
+    eng = scripted(["- The cat guards the chair. - Mara pours tea.", "- Mia sings"])
+    new = summarize(eng, Memory(), chunk(), "Mia", "Sam")
+    assert new.summary == "The cat guards the chair. Mara pours tea."

@@ -572,6 +572,9 @@ def _clean_summary(text: str, truncated: bool) -> str:
     text = text.replace("\r\n", "\n").strip()
     text = text.split("\n\n", 1)[0].strip()
     text = _one_line(text)
+    # small models sometimes write the summary as bullets: keep the sentences
+    text = re.sub(r"^(?:[-*•]\s+)+", "", text)
+    text = re.sub(r"(?<=[.!?…])\s+[-*•]\s+", " ", text)
     if truncated:
         ends = list(_SENTENCE_END_RE.finditer(text))
         if ends:
