@@ -24,7 +24,9 @@ import threading
 _lock = threading.Lock()
 _recent: collections.deque[str] = collections.deque(maxlen=20)
 _installed: list[object] = []   # keeps the ctypes callback alive
-_ERROR = 3
+_ERROR = 4      # ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 continuation
+_CONT = 5
+_last_level = [0]
 
 
 def install() -> None:
@@ -34,7 +36,9 @@ def install() -> None:
 
     @llama_cpp.llama_log_callback
     def _callback(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
-        if level == _ERROR:
+        if level != _CONT:
+            _last_level[0] = level
+        if level == _ERROR or (level == _CONT and _last_level[0] == _ERROR):
             line = text.decode("utf-8", "replace").strip()
             if line:
                 with _lock:
