@@ -64,10 +64,20 @@ def build_parser() -> argparse.ArgumentParser:
     l_del = lore.add_parser("delete", help="delete an imported lorebook")
     l_del.add_argument("slug", metavar="SLUG")
 
+    from tui.cli_group import add_persona_parser
+    from tui.core.scene import POLICIES
+
+    add_persona_parser(sub, _Parser)
+
     chat = sub.add_parser("chat", help="chats").add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     chat.required = True
     c_new = chat.add_parser("new", help="start a chat; prints its id")
-    c_new.add_argument("--character", required=True, metavar="SLUG")
+    c_new.add_argument("--character", required=True, action="append", metavar="SLUG",
+                       help="a character (repeat for a group scene)")
+    c_new.add_argument("--persona", action="append", metavar="NAME",
+                       help="a persona who takes part (repeatable; default: the profile's persona)")
+    c_new.add_argument("--narrator", action="store_true", help="add a narrator voice")
+    c_new.add_argument("--policy", choices=POLICIES, help="who speaks next in a group (default natural)")
     c_new.add_argument("--title", default="")
     c_new.add_argument(
         "--carry-memory", action="store_true",
@@ -76,8 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     c_say = chat.add_parser("say", help="send a message and stream the reply")
     c_say.add_argument("chat_id", metavar="CHAT_ID")
     c_say.add_argument("text", metavar="TEXT")
+    c_say.add_argument("--as", dest="as_persona", metavar="PERSONA", help="the persona typing (default: the first)")
     c_say.add_argument("--max-tokens", type=int, metavar="N")
     c_say.add_argument("--seed", type=int, metavar="N")
+    c_reply = chat.add_parser("reply", help="let a character answer now (a group's manual turns)")
+    c_reply.add_argument("chat_id", metavar="CHAT_ID")
+    c_reply.add_argument("--character", metavar="NAME", help="who answers (default: the turn policy)")
+    c_reply.add_argument("--max-tokens", type=int, metavar="N")
+    c_reply.add_argument("--seed", type=int, metavar="N")
+    c_resume = chat.add_parser("resume", help="after the safeword: continue, change direction or end the scene")
+    c_resume.add_argument("chat_id", metavar="CHAT_ID")
+    c_resume.add_argument("choice", choices=("continue", "change", "end"))
+    c_resume.add_argument("--note", default="", metavar="TEXT", help="the new direction (with change)")
+    c_resume.add_argument("--as", dest="as_persona", metavar="PERSONA")
     c_show = chat.add_parser("show", help="print a chat")
     c_show.add_argument("chat_id", metavar="CHAT_ID")
     c_show.add_argument("--json", action="store_true")
@@ -99,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="[memory] context_shift for the run (default auto)")
     b_ttft.add_argument("--resume-tokens", type=int, default=3000, metavar="N")
     b_ttft.add_argument("--json", action="store_true")
+
+    from tui import cli_privacy
+
+    cli_privacy.add_parsers(sub, _Parser)
     return p
 
 
@@ -152,6 +177,12 @@ def _workspace(args: argparse.Namespace):
     p = paths.resolve()
     cfg = load_config(p.config_file)
     if args.profile:
+        if args.profile != cfg.chat.profile and not p.profile(args.profile).is_dir():
+            # a typo must not quietly start an empty profile
+            raise UserError(
+                f"there is no profile named {args.profile!r}; see `candlelit profile list`, "
+                f"or create it with `candlelit profile create {args.profile}`"
+            )
         cfg = replace(cfg, chat={"profile": args.profile})
     return Workspace(p, cfg)
 
@@ -171,8 +202,13 @@ def _engine(ws, args: argparse.Namespace, *, vocab_only: bool = False):
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    from tui.cli_privacy import HANDLERS as PRIVACY_HANDLERS
+
     if args.command is None:
         return _run_tui(args)
+    key = (args.command, getattr(args, "action", None))
+    if key in PRIVACY_HANDLERS:  # profile and doctor commands manage profiles themselves
+        return PRIVACY_HANDLERS[key](None, args)
     ws = _workspace(args)
     handler = {
         ("card", "list"): _card_list,
@@ -185,12 +221,26 @@ def _dispatch(args: argparse.Namespace) -> int:
         ("lore", "delete"): _lore_delete,
         ("chat", "new"): _chat_new,
         ("chat", "say"): _chat_say,
+        ("chat", "reply"): _chat_reply,
+        ("chat", "resume"): _chat_resume,
+        ("persona", "add"): _persona("persona_add"),
+        ("persona", "list"): _persona("persona_list"),
+        ("persona", "remove"): _persona("persona_remove"),
         ("chat", "show"): _chat_show,
         ("chat", "list"): _chat_list,
         ("prompt", None): _prompt,
         ("bench", "ttft"): _bench_ttft,
     }[(args.command, getattr(args, "action", None))]
     return handler(ws, args)
+
+
+def _persona(name: str):
+    def run(ws, args) -> int:
+        from tui import cli_group
+
+        return getattr(cli_group, name)(ws, args)
+
+    return run
 
 
 def _run_tui(args: argparse.Namespace) -> int:
@@ -357,9 +407,15 @@ def _remember(ws, **changes) -> None:
 
 
 def _chat_new(ws, args) -> int:
+    from tui.core.scene import SceneSettings
+
     carry = args.carry_memory or ws.config.memory.carry_over
-    info = ws.new_chat(args.character, args.title, carry_memory=carry)
-    _remember(ws, last_chat=info.id, last_character=args.character)
+    settings = SceneSettings(policy=args.policy, narrator=args.narrator) if args.policy else None
+    info = ws.new_chat(
+        args.character, args.title, personas=args.persona, narrator=args.narrator,
+        carry_memory=carry, settings=settings,
+    )
+    _remember(ws, last_chat=info.id, last_character=args.character[0])
     print(info.id)
     return 0
 
@@ -405,8 +461,13 @@ def _messages(ws, chat_id: str):
 
 
 def _chat_show(ws, args) -> int:
+    from tui.cli_group import message_json, message_line
+    from tui.core.scene import load_scene_settings, scene_settings_to_toml
+
     info = ws.store.chat(args.chat_id)
     msgs = _messages(ws, info.id)
+    settings = load_scene_settings({"scene": info.scene})
+    group = len(info.characters) > 1 or len(info.personas) > 1 or settings.narrator
     if args.json:
         out = {
             "id": info.id,
@@ -415,59 +476,92 @@ def _chat_show(ws, args) -> int:
             "personas": info.personas,
             "created": info.created,
             "updated": info.updated,
-            "messages": [
-                {k: v for k, v in m.to_json().items() if k != "v"} for m in msgs
-            ],
+            "group": bool(group),
+            "scene": {
+                **scene_settings_to_toml(settings),
+                "paused": info.scene.get("paused") is True,
+                "ended": info.scene.get("ended") is True,
+            },
+            "messages": [message_json(m, bool(group)) for m in msgs],
         }
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
     print(f"# {info.title}  ({info.id})")
     for m in msgs:
-        mark = "  [stopped]" if m.status == "stopped" else ""
-        print(f"\n{m.speaker}: {m.text}{mark}")
+        print(f"\n{message_line(m)}")
     return 0
 
 
 def _chat_say(ws, args) -> int:
-    from tui.core.engine import Chunk
-    from tui.core.session import ReplyDone, Session
-
     if not args.text.strip():
         raise UserError("the message is empty")
+    return _converse(ws, args, lambda session, **kw: session.send(args.text, speaker=args.as_persona, **kw),
+                     text=args.text)
+
+
+def _chat_reply(ws, args) -> int:
+    def start(session, **kw):
+        if args.character:
+            return session.reply_as(args.character, **kw)
+        return session.reply(**kw)
+
+    return _converse(ws, args, start, text=None)
+
+
+def _converse(ws, args, start, *, text: str | None) -> int:
+    """Run one generating call of ``Session`` (``start``) and print it.
+
+    Everything that can be refused (an unknown chat or persona, a paused
+    scene) is checked before the model loads; a line that generates nothing
+    (the safeword, an out-of-character line, manual turns) never loads it."""
+    from tui.cli_group import print_events
+    from tui.core.session import Session
+
     if args.max_tokens is not None and args.max_tokens < 1:
         raise UserError("--max-tokens must be at least 1")
     ws.store.chat(args.chat_id)  # unknown chat: fail before loading the model
     _messages(ws, args.chat_id)
+    probe = Session(ws, args.chat_id, None)  # no model: checks and non-generating lines
+    if text is not None:
+        if args.as_persona:
+            args.as_persona = probe.persona_named(args.as_persona)
+        quiet = not probe.would_generate(text)
+    else:
+        if args.character:
+            probe.speaker_named(args.character)
+        probe.check_not_paused()
+        quiet = False
+    sampling = ws.sampling(seed=args.seed, max_tokens=args.max_tokens)
+    if quiet:
+        kind = probe.classify(text)
+        print_events(probe, start(probe, sampling=sampling))
+        _remember(ws, last_chat=args.chat_id)
+        if kind == "ooc":
+            print("candlelit: kept out of the story (out of character); no reply", file=sys.stderr)
+        elif kind != "safeword":
+            print(
+                f"candlelit: manual turns: choose who answers with `candlelit chat reply {args.chat_id} "
+                "--character NAME`",
+                file=sys.stderr,
+            )
+        return 0
     engine = _engine(ws, args)
     cancel = threading.Event()
     try:
         session = Session(ws, args.chat_id, engine)
         session.mem.restore_cache()  # the last run's KV cache: the reply starts warm
-        stream = session.send(
-            args.text,
-            sampling=ws.sampling(seed=args.seed, max_tokens=args.max_tokens),
-            cancel=cancel,
-        )
+        stream = start(session, sampling=sampling, cancel=cancel)
         _sigterm_cancels(cancel)
         _remember(ws, last_chat=args.chat_id)
-        finished_ok = False
         try:
-            for ev in stream:
-                if isinstance(ev, Chunk):
-                    sys.stdout.write(ev.text)
-                    sys.stdout.flush()
-                elif isinstance(ev, ReplyDone):
-                    sys.stdout.write("\n")
-                    finished_ok = ev.message.status != "stopped"
-                    if not finished_ok:
-                        print("candlelit: stopped; the partial reply was saved", file=sys.stderr)
+            print_events(session, stream)
         except KeyboardInterrupt:
             stream.close()  # commits what was generated, marked stopped
             print("\ncandlelit: stopped; the partial reply was saved", file=sys.stderr)
             return 130
-        if finished_ok:  # a stopped run (Ctrl+C, SIGTERM) leaves at once
+        if not cancel.is_set() and not session.paused:
             try:
-                upkeep = session.maintain_memory()
+                upkeep = session.maintain_memory(cancel)
             except KeyboardInterrupt:
                 upkeep = None  # memory.md is only written whole: nothing half-done
             if upkeep is not None and upkeep.folds:
@@ -475,6 +569,15 @@ def _chat_say(ws, args) -> int:
             session.mem.save_cache()
     finally:
         engine.close()
+    return 0
+
+
+def _chat_resume(ws, args) -> int:
+    from tui.core.session import Session
+
+    session = Session(ws, args.chat_id, None)  # no model needed
+    msg = session.resume_scene(args.choice, args.note, speaker=args.as_persona)
+    print(msg.text)
     return 0
 
 

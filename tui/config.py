@@ -41,6 +41,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ModelConfig",
+    "PrivacyConfig",
     "PromptConfig",
     "SamplingConfig",
     "config_as_dict",
@@ -149,6 +150,37 @@ class MemoryConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    """``[privacy]``: panic key, idle lock, tripwire, usage stats, reminders."""
+
+    panic_key: str = _opt(
+        "f12",
+        "the key that hides the screen at once",
+        pattern=r"[a-z0-9_+]+",
+        pattern_hint="a Textual key name such as f12 or ctrl+backslash",
+    )
+    panic_screen: str = _opt("blank", "what the panic key shows", choices=("blank", "log"))
+    idle_lock_minutes: int = _opt(
+        10, "encrypted profiles: lock after this many idle minutes; 0 = never", ge=0
+    )
+    tripwire: bool = _opt(True, "warn before sending text that looks like real identifying data")
+    deny_names: tuple[str, ...] = _opt(
+        (), "real names the tripwire should also catch", nonblank=True, single_line=True
+    )
+    usage_stats: bool = _opt(True, "keep local usage stats (times and message counts only)")
+    reminder_session_minutes: int = _opt(
+        0, "a gentle reminder after this long in one session; 0 = off", ge=0
+    )
+    reminder_late_night: bool = _opt(False, "a gentle reminder late at night")
+    night_start: str = _opt(
+        "23:00", "when late night starts", pattern=r"([01]\d|2[0-3]):[0-5]\d", pattern_hint="HH:MM"
+    )
+    night_end: str = _opt(
+        "05:00", "when late night ends", pattern=r"([01]\d|2[0-3]):[0-5]\d", pattern_hint="HH:MM"
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; every section has complete defaults."""
 
@@ -157,6 +189,7 @@ class Config:
     chat: ChatConfig = field(default_factory=ChatConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
 
 # --------------------------------------------------------------------------
@@ -266,6 +299,10 @@ def _check_type(where: str, kind: type, value: Any) -> Any:
         if isinstance(value, str):
             return value
         raise ValueError(f"{where} must be a string, got {_show(value)}")
+    if typing.get_origin(kind) is tuple:  # tuple[str, ...]: a TOML array of strings
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ValueError(f"{where} must be an array of strings, got {_show(value)}")
     raise TypeError(f"unsupported config field type {kind!r}")  # a bug in this module
 
 
@@ -310,6 +347,9 @@ def _check_rules(where: str, meta: Mapping[str, Any], value: Any, written: Any) 
             raise ValueError(f"{where} must not be empty")
         if meta.get("single_line") and any(ch in value for ch in "\r\n"):
             raise ValueError(f"{where} must be on one line, got {_show(value)}")
+    if isinstance(value, tuple):  # each item of an array of strings
+        for item in value:
+            _check_rules(where + " items", meta, item, item)
 
 
 def _build_section(name: str, cls: type, raw: Any, *, check_unknown: bool = True) -> Any:

@@ -21,6 +21,22 @@ same prompt.
 
 Token counts are exact: each section's count is the difference between the
 token lengths of successive rendered prefixes, tokenized by the model.
+
+Group scenes (``build_scene``): every character's card is written once, in
+chat order, in the stable system part, with every persona's description and
+the union of their boundaries, so the system part is the same whoever speaks
+and the KV cache stays warm when the speaker changes. Only the small volatile
+part names the speaker ("Write the next reply only as X."), and the reply
+prefix is the speaker's name. Stops hold ``"\nName:"`` for every other
+participant: the human personas, the other characters and the narrator.
+Macros in a scene: in the preamble ``{{user}}`` is every persona ("Alex and
+Sam") and ``{{char}}`` every character; in the cards, lore, examples and
+memory ``{{user}}`` is the chat's first persona (cards are written for one
+person; the stable part must not change with who is typing); in the
+volatile part it is the persona who is typing.
+
+Out-of-character lines (``tui.core.scene.is_ooc``) typed by the people are
+left out of every prompt.
 """
 
 from __future__ import annotations
@@ -32,6 +48,7 @@ from pathlib import Path
 from tui.core.formats import ChatFormat, PromptMessage
 from tui.core.lore import Lorebook, LoreResult, activate
 from tui.core.macros import expand
+from tui.core.scene import is_ooc, speaker_instruction, stop_names
 
 Tokenize = Callable[[str, bool], list[int]]
 
@@ -58,6 +75,56 @@ class CharacterText:
     mes_example: str = ""
     system_prompt: str = ""
     post_history_instructions: str = ""
+
+
+@dataclass(frozen=True)
+class PersonaText:
+    """One human participant as the prompt sees it."""
+
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SceneText:
+    """What a group scene's prompt needs besides the chat itself.
+
+    ``speaker`` writes the reply: a character, the narrator, or (for a
+    drafted line) a persona. ``typing`` is the persona typing now (``{{user}}``
+    in the volatile part; the first persona when empty). ``narrator`` is the
+    narrator's name ("" = no narrator). ``boundaries`` is
+    ``tui.core.scene.boundaries_text`` of the personas. ``directions`` are
+    short scene instructions for this reply only (slow down, a new direction).
+    """
+
+    characters: Sequence[CharacterText]
+    personas: Sequence[PersonaText]
+    speaker: str
+    typing: str = ""
+    narrator: str = ""
+    boundaries: str = ""
+    directions: Sequence[str] = ()
+
+
+GROUP_SYSTEM = (
+    "This is an ongoing piece of collaborative fiction. The people at the keyboard play "
+    "{{user}}; the characters are {{char}}. Each reply is written by exactly one "
+    "participant, named at the end: stay in character, keep it vivid and concise, and "
+    "never write lines, actions or thoughts for {{user}} or for anyone else."
+)
+
+NARRATOR_TEXT = (
+    "The narrator ({name}) describes the setting and what happens, and never speaks, "
+    "acts or decides for any person or character."
+)
+
+
+def join_names(names: Sequence[str]) -> str:
+    """``"A"``, ``"A and B"``, ``"A, B and C"``."""
+    names = list(names)
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 @dataclass(frozen=True)
@@ -144,6 +211,22 @@ def example_dialogue(mes_example: str) -> str:
     return "\n\n".join(b for b in blocks if b)
 
 
+def story_turns(turns: Sequence[Turn]) -> list[Turn]:
+    """``turns`` without the people's out-of-character lines."""
+    return [t for t in turns if not (t.role == "user" and is_ooc(t.text))]
+
+
+def _card_lines(character: CharacterText, x: Callable[[str], str]) -> list[str]:
+    lines = []
+    if character.description:
+        lines.append(x(character.description))
+    if character.personality:
+        lines.append(f"{character.name}'s personality: {x(character.personality)}")
+    if character.scenario:
+        lines.append(f"Scenario: {x(character.scenario)}")
+    return lines
+
+
 @dataclass
 class PromptBuilder:
     fmt: ChatFormat
@@ -152,6 +235,7 @@ class PromptBuilder:
     reply_reserve: int
     system_text: str = ""
     chunk: int = 8
+    group_system_text: str = ""   # the preamble of group scenes ("" = GROUP_SYSTEM)
 
     def build(
         self,
@@ -162,9 +246,19 @@ class PromptBuilder:
         other_names: Sequence[str] = (),
         books: Sequence[Lorebook] = (),
         memory_text: str = "",
+        *,
+        boundaries: str = "",
+        directions: Sequence[str] = (),
     ) -> Prompt:
+        """The prompt for ``character``'s next reply in a one-to-one chat.
+
+        ``boundaries`` (the persona's limits as text) joins the stable part;
+        ``directions`` (scene instructions for this reply) the volatile part.
+        Both empty: the prompt is exactly what it was before scenes existed.
+        """
         values = {"char": character.name, "user": user_name}
         x = lambda s: expand(s, values)  # noqa: E731
+        turns = story_turns(turns)
 
         # Lorebooks: constant entries never change, so they sit in the stable
         # part at their position around the card (cache-friendly and as the
@@ -184,19 +278,15 @@ class PromptBuilder:
         system_parts.append(x(preamble))
         if lore_text(True, "before_char"):
             system_parts.append(lore_text(True, "before_char"))
-        card_lines = []
-        if character.description:
-            card_lines.append(x(character.description))
-        if character.personality:
-            card_lines.append(f"{character.name}'s personality: {x(character.personality)}")
-        if character.scenario:
-            card_lines.append(f"Scenario: {x(character.scenario)}")
+        card_lines = _card_lines(character, x)
         if card_lines:
             system_parts.append("\n".join(card_lines))
         if lore_text(True, "after_char"):
             system_parts.append(lore_text(True, "after_char"))
         if user_description:
             system_parts.append(f"About {user_name}: {x(user_description)}")
+        if boundaries.strip():
+            system_parts.append(boundaries.strip())
         system_msg = PromptMessage("system", "", "\n\n".join(system_parts))
 
         examples = example_dialogue(x(character.mes_example)) if character.mes_example else ""
@@ -214,11 +304,111 @@ class PromptBuilder:
             volatile_msgs.append(
                 PromptMessage("system", "", x(character.post_history_instructions))
             )
+        volatile_msgs += [PromptMessage("system", "", d.strip()) for d in directions if d.strip()]
         window = [PromptMessage(t.role, t.speaker, t.text) for t in turns]
         reply = character.name
-        budget = self.n_ctx - self.reply_reserve
         others = [n for n in dict.fromkeys([user_name, *other_names]) if n != reply]
         stop = self.fmt.stop_strings(reply, others)
+        return self._fit(system_msg, example_msgs, memory_msgs, window, volatile_msgs, reply, stop, lore.warnings)
+
+    def build_scene(
+        self,
+        scene: SceneText,
+        turns: Sequence[Turn],
+        other_names: Sequence[str] = (),
+        books: Sequence[Lorebook] = (),
+        memory_text: str = "",
+    ) -> Prompt:
+        """The prompt for ``scene.speaker``'s next reply in a group scene.
+
+        Everything before the window is the same whoever speaks (see the
+        module docstring); ``other_names`` are further names whose lines
+        must stop the reply (past speakers no longer in the scene).
+        """
+        if not scene.characters and not scene.narrator:
+            raise ValueError("a scene needs a character or a narrator")
+        char_names = [c.name for c in scene.characters]
+        persona_names = [p.name for p in scene.personas]
+        first = persona_names[0] if persona_names else "User"
+        cast = join_names(char_names) or scene.narrator
+        values = {"char": cast, "user": first}
+        x = lambda s: expand(s, values)  # noqa: E731
+        turns = story_turns(turns)
+
+        lore = self._lore(books, turns, values)
+        def lore_text(constant: bool, position: str) -> str:
+            return "\n".join(
+                x(a.text) for a in lore.activated
+                if a.entry.constant == constant and a.position == position and a.text
+            )
+
+        preamble = self.group_system_text or GROUP_SYSTEM
+        system_parts = [expand(preamble, {"char": cast, "user": join_names(persona_names) or first})]
+        if lore_text(True, "before_char"):
+            system_parts.append(lore_text(True, "before_char"))
+        for c in scene.characters:
+            own = {"char": c.name, "user": first}
+            lines = _card_lines(c, lambda s, own=own: expand(s, own))
+            system_parts.append("\n".join([f"Character: {c.name}", *lines]))
+        if scene.narrator:
+            system_parts.append(NARRATOR_TEXT.format(name=scene.narrator))
+        if lore_text(True, "after_char"):
+            system_parts.append(lore_text(True, "after_char"))
+        for p in scene.personas:
+            if p.description.strip():
+                system_parts.append(f"About {p.name}: {x(p.description.strip())}")
+        if scene.boundaries.strip():
+            system_parts.append(scene.boundaries.strip())
+        system_msg = PromptMessage("system", "", "\n\n".join(system_parts))
+
+        blocks = [
+            example_dialogue(expand(c.mes_example, {"char": c.name, "user": first}))
+            for c in scene.characters
+            if c.mes_example
+        ]
+        examples = "\n\n".join(b for b in blocks if b)
+        example_msgs = (
+            [PromptMessage("system", "", f"Example dialogue:\n{examples}")] if examples else []
+        )
+        memory_msgs = (
+            [PromptMessage("system", "", x(memory_text.strip()))] if memory_text.strip() else []
+        )
+
+        speaker = " ".join(scene.speaker.split())
+        typing = scene.typing or first
+        volatile_msgs = []
+        triggered = "\n".join(t for t in (lore_text(False, "before_char"), lore_text(False, "after_char")) if t)
+        if triggered:
+            volatile_msgs.append(PromptMessage("system", "", triggered))
+        me = next((c for c in scene.characters if c.name == speaker), None)
+        if me is not None and me.post_history_instructions:
+            text = expand(me.post_history_instructions, {"char": me.name, "user": typing})
+            volatile_msgs.append(PromptMessage("system", "", text))
+        volatile_msgs += [PromptMessage("system", "", d.strip()) for d in scene.directions if d.strip()]
+        volatile_msgs.append(PromptMessage("system", "", speaker_instruction(speaker)))
+
+        window = [PromptMessage(t.role, t.speaker, t.text) for t in turns]
+        others = stop_names(
+            [*persona_names, *char_names, *([scene.narrator] if scene.narrator else []), *other_names],
+            speaker,
+        )
+        stop = self.fmt.stop_strings(speaker, others)
+        return self._fit(system_msg, example_msgs, memory_msgs, window, volatile_msgs, speaker, stop, lore.warnings)
+
+    def _fit(
+        self,
+        system_msg: PromptMessage,
+        example_msgs: list[PromptMessage],
+        memory_msgs: list[PromptMessage],
+        window: list[PromptMessage],
+        volatile_msgs: list[PromptMessage],
+        reply: str,
+        stop: list[str],
+        warnings: Sequence[str],
+    ) -> Prompt:
+        """Fit the parts into the budget (examples first, then whole chunks
+        of the oldest messages) and render the prompt."""
+        budget = self.n_ctx - self.reply_reserve
 
         def assemble(start: int, with_examples: bool) -> list[list[PromptMessage]]:
             return [
@@ -233,7 +423,7 @@ class PromptBuilder:
             flat = [m for p in parts for m in p]
             return len(self.tokenize(self.fmt.render(flat, reply), self.fmt.add_bos))
 
-        notes: list[str] = list(lore.warnings)
+        notes: list[str] = list(warnings)
         with_examples = bool(example_msgs)
         start = 0
         if count(assemble(0, with_examples)) > budget:

@@ -6,7 +6,9 @@ Layout under a profile folder (``profiles/<profile>/``)::
     characters/<slug>/card.json     written by ``tui.core.cards``
     chats/<chat-id>/chat.toml       version, id, title, characters, personas,
                                     created, updated (ISO-8601 UTC); a branch
-                                    also has parent, parent_message
+                                    also has parent, parent_message; [scene]
+                                    holds the scene settings and state
+                                    (tui.core.scene, tui.core.session)
     chats/<chat-id>/messages.jsonl  one JSON object per line
 
 Swipes (alternative versions of a reply) live inside their message:
@@ -67,6 +69,7 @@ CHAT_VERSION = 1
 PROFILE_VERSION = 1
 
 ROLES = ("user", "assistant", "system")
+SCENE_STATE_KEYS = ("paused", "paused_by", "ended")  # [scene] keys that are state, not settings
 STATUSES = ("ok", "stopped", "error")
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -327,6 +330,7 @@ class ChatInfo:
     path: Path
     parent: str | None = None           # the chat this one was branched from
     parent_message: str | None = None   # the last message copied from it
+    scene: dict = field(default_factory=dict)  # chat.toml [scene], as stored
 
 
 @dataclass
@@ -454,9 +458,12 @@ class Store:
         *,
         parent: str | None = None,
         parent_message: str | None = None,
+        scene: dict | None = None,
     ) -> ChatInfo:
-        """Create a chat folder; it appears complete or not at all."""
-        return self._create_chat(characters, personas, title, parent, parent_message, [])
+        """Create a chat folder; it appears complete or not at all.
+
+        ``scene``: the ``[scene]`` table to record (see ``tui.core.scene``)."""
+        return self._create_chat(characters, personas, title, parent, parent_message, [], scene)
 
     def branch_chat(self, chat_id: str, msg_id: str, title: str | None = None) -> ChatInfo:
         """A new chat holding ``chat_id``'s messages up to and including
@@ -474,8 +481,10 @@ class Store:
             else:
                 raise MessageNotFound(f"no message {msg_id!r} in chat {chat_id!r}")
             name = title if title is not None else f"{source.title or chat_id} (branch)"
+            # the branch keeps the scene's settings, not its pause: it is a new start
+            scene = {k: v for k, v in source.scene.items() if k not in SCENE_STATE_KEYS}
             return self._create_chat(
-                source.characters, source.personas, name, chat_id, msg_id, msgs[: i + 1]
+                source.characters, source.personas, name, chat_id, msg_id, msgs[: i + 1], scene
             )
 
     def _create_chat(
@@ -486,6 +495,7 @@ class Store:
         parent: str | None,
         parent_message: str | None,
         msgs: list[Message],
+        scene: dict | None = None,
     ) -> ChatInfo:
         characters = [check_id(c, "character slug") for c in characters]
         personas = [str(p) for p in personas]
@@ -516,6 +526,8 @@ class Store:
                 data["parent"] = parent
             if parent_message is not None:
                 data["parent_message"] = parent_message
+            if scene:
+                data["scene"] = dict(scene)
             ensure_dir(staging)
             _write_toml(staging / "chat.toml", data, "chat.toml")
             if msgs:
@@ -636,6 +648,22 @@ class Store:
                     return len(msgs) - i
             raise MessageNotFound(f"no message {msg_id!r} in chat {chat_id!r}")
 
+    def update_scene(self, chat_id: str, **values: Any) -> ChatInfo:
+        """Set keys of the chat's ``[scene]`` table (one atomic rewrite of
+        chat.toml); a value of ``None`` removes its key."""
+        with self._lock:
+            data = self._read_chat_toml(chat_id)
+            table = data.get("scene")
+            table = dict(table) if isinstance(table, dict) else {}
+            for key, value in values.items():
+                if value is None:
+                    table.pop(key, None)
+                else:
+                    table[key] = value
+            data["scene"] = table
+            _write_toml(self.chat_dir(chat_id) / "chat.toml", data, "chat.toml")
+            return self._info(chat_id, data)
+
     def rename_chat(self, chat_id: str, title: str) -> None:
         with self._lock:
             data = self._read_chat_toml(chat_id)
@@ -713,6 +741,9 @@ class Store:
             personas = _str_list(data.get("personas", []), "personas")
         except StoreError as e:
             raise StoreError(f"chat '{chat_id}': {e}") from None
+        scene = data.get("scene", {})
+        if not isinstance(scene, dict):
+            raise StoreError(f"chat '{chat_id}': chat.toml [scene] must be a table")
         title, created, updated = (data.get(k, "") for k in ("title", "created", "updated"))
         parent, parent_message = (data.get(k) for k in ("parent", "parent_message"))
         return ChatInfo(
@@ -725,6 +756,7 @@ class Store:
             path=self.chat_dir(chat_id),
             parent=parent if isinstance(parent, str) and parent else None,
             parent_message=parent_message if isinstance(parent_message, str) and parent_message else None,
+            scene=dict(scene),
         )
 
     def _touch(self, chat_id: str, data: dict) -> None:

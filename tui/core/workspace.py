@@ -6,8 +6,8 @@ are created when something is first written.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tui.config import Config
@@ -16,13 +16,32 @@ from tui.core.engine import EngineSettings, Sampling
 from tui.core.lore import Lorebook, LoreError, books_from, load_book_file, save_book_file
 from tui.core.macros import expand
 from tui.core.models import resolve_model_path
+from tui.core.personas import PersonaError, list_personas
+from tui.core.scene import SceneError, SceneSettings, scene_settings_to_toml
 from tui.core.store import ChatInfo, Message, Store, StoreError, check_id
 from tui.core.memory import carry_over, load_memory, save_memory
 from tui.paths import Paths
 
 
+NARRATOR_NAME = "Narrator"  # the narrator voice of a scene (chat.toml [scene] narrator)
+
+
 class CharacterNotFound(StoreError):
     pass
+
+
+def _check_unique_names(names: Sequence[str]) -> None:
+    """Participants must have different names: a name starts transcript
+    lines and stop strings, so two "Mara"s could answer for each other."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = " ".join(name.split()).casefold()
+        if key in seen:
+            raise SceneError(
+                f"two participants are both called {name!r}; every person, character "
+                "and the narrator needs a different name"
+            )
+        seen[key] = name
 
 
 @dataclass(frozen=True)
@@ -130,25 +149,77 @@ class Workspace:
         return slug, book
 
     # -- chats --------------------------------------------------------------
-    def new_chat(self, slug: str, title: str = "", *, carry_memory: bool = False) -> ChatInfo:
-        """A new chat with the card's greeting. ``carry_memory``: start with the
-        summary, pinned text and facts of this character's most recent chat
-        that has any (nothing of that chat's window comes along)."""
-        entry = self.card(slug)
-        persona = self.persona()
+    def new_chat(
+        self,
+        slug: str | Sequence[str],
+        title: str = "",
+        *,
+        personas: Sequence[str] | None = None,
+        narrator: bool = False,
+        carry_memory: bool = False,
+        settings: SceneSettings | None = None,
+    ) -> ChatInfo:
+        """A new chat with the first character's greeting.
+
+        ``slug``: one character, or several for a group scene (chat order =
+        speaking order for round robin). ``personas``: the profile personas
+        who take part (default: the profile's persona); each must exist in
+        profile.toml. ``narrator`` adds the narrator voice. ``settings``: the
+        scene's turn policy and signal words (defaults otherwise). Every
+        participant needs a different name (names start transcript lines).
+
+        ``carry_memory``: start with the summary, pinned text and facts of the
+        most recent chat with these characters that has any (nothing of that
+        chat's window comes along).
+        """
+        slugs = [slug] if isinstance(slug, str) else list(slug)
+        if not slugs:
+            raise SceneError("a chat needs at least one character")
+        entries = [self.card(s) for s in slugs]
+        if personas is None:
+            names = [self.persona().name]
+        else:
+            known = list_personas(self.store, self.config.chat.user_name)
+            names = []
+            for wanted in personas:
+                key = " ".join(str(wanted).split()).casefold()
+                match = next((p for p in known if p.name.casefold() == key), None)
+                if match is None:
+                    listed = ", ".join(p.name for p in known)
+                    raise PersonaError(
+                        f"no persona named {wanted!r} (personas: {listed}; add one with "
+                        "`candlelit persona add NAME`)"
+                    )
+                names.append(match.name)
+            if not names:
+                raise SceneError("a chat needs at least one persona")
+        scene_settings = settings or SceneSettings()
+        if narrator and not scene_settings.narrator:
+            scene_settings = replace(scene_settings, narrator=True)
+        if len(set(slugs)) != len(slugs):
+            raise SceneError("each character can join a chat only once")
+        if len(entries) > 1 or len(names) > 1 or scene_settings.narrator:  # a group scene
+            _check_unique_names(
+                [*names, *(e.card.display_name for e in entries),
+                 *([NARRATOR_NAME] if scene_settings.narrator else [])]
+            )
+        first = entries[0]
         source = None
         if carry_memory:
             for c in self.store.list_chats():  # most recent first
-                if slug in c.characters and not load_memory(c.path).is_empty:
+                if all(s in c.characters for s in slugs) and not load_memory(c.path).is_empty:
                     source = load_memory(c.path)
                     break
-        info = self.store.new_chat([slug], [persona.name], title or entry.card.display_name)
+        default_title = " & ".join(e.card.display_name for e in entries)
+        info = self.store.new_chat(
+            slugs, names, title or default_title, scene=scene_settings_to_toml(scene_settings)
+        )
         if source is not None:
             save_memory(info.path, carry_over(source))
-        greeting = entry.card.first_mes.strip()
+        greeting = first.card.first_mes.strip()
         if greeting:
-            text = expand(greeting, {"char": entry.card.display_name, "user": persona.name})
-            self.store.append(info.id, Message.new(entry.card.display_name, "assistant", text))
+            text = expand(greeting, {"char": first.card.display_name, "user": names[0]})
+            self.store.append(info.id, Message.new(first.card.display_name, "assistant", text))
         return info
 
     # -- model --------------------------------------------------------------

@@ -3,21 +3,34 @@
 The model loads in a background thread worker as soon as the app starts;
 the home screen and old chats are usable meanwhile. Nothing is read or
 loaded at import time or in the constructor.
+
+Privacy at app level: the panic key (``[privacy] panic_key``, F12 by
+default, works everywhere), the lock screen of an encrypted profile (at
+start and after ``idle_lock_minutes`` without input), notifications held
+back while the screen is hidden, local usage stats written on exit, opt-in
+gentle reminders, the Profiles (F2) and Stats (F3) screens. Paths that
+could reach the network or write the screen to disk are closed: Textual
+devtools are switched off whatever ``$TEXTUAL`` says, links are never
+opened in a browser, and screenshots and ``$TEXTUAL_LOG`` are disabled.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 
+from tui.core import vault as vaults
 from tui.core.engine import Engine, EngineError, LlamaCppEngine
 from tui.core.gguf import ModelFileError
 from tui.core.workspace import Workspace
@@ -46,7 +59,12 @@ class CandlelitApp(App[None]):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("f1,question_mark", "help", "Help", id="help"),
+        Binding("f12", "panic", "Hide the screen (panic key)", id="privacy.panic", priority=True, show=False),
+        Binding("f2", "profiles", "Profiles", id="privacy.profiles", show=False),
+        Binding("f3", "stats", "Usage stats", id="privacy.stats", show=False),
     ]
+    TICK_S = 5.0  # how often idle lock and reminders are checked
+    _INPUT_EVENTS = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp, events.Paste)
 
     def __init__(
         self, ws: Workspace, *, model_override: str | None = None, engine: Engine | None = None,
@@ -62,11 +80,35 @@ class CandlelitApp(App[None]):
         self._owns_tokenizer = tokenizer is None
         self._tokenizer_failed = False
         self._tokenizer_lock = threading.Lock()
+        self._close_leaks()
+        self.vault: vaults.Vault | None = None  # the open key of an encrypted profile, if any
+        self.clock = time.monotonic  # tests replace it to jump ahead
+        self._last_input = self.clock()
+        self._held: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        self._session_start = datetime.now(timezone.utc)
+        self._last_reminder: datetime | None = None
+
+    def _close_leaks(self) -> None:
+        """Devtools would connect to a console over a socket; a Textual log
+        file would get what the app logs: both are off, whatever the env says."""
+        import textual.constants
+
+        self.features = frozenset(f for f in self.features if f not in ("devtools", "debug"))
+        self.devtools = None
+        self._devtools_redirector = None
+        textual.constants.LOG_FILE = None  # type: ignore[misc]
+        textual.constants.SCREENSHOT_DELAY = -1  # type: ignore[misc]
 
     def on_mount(self) -> None:
         from tui.ui.screens.home import HomeScreen
 
         self.push_screen(HomeScreen())
+        privacy = self.ws.config.privacy
+        if privacy.panic_key != "f12":
+            self.set_keymap({"privacy.panic": privacy.panic_key})
+        if self.encrypted:
+            self.lock_now()
+        self.set_interval(self.TICK_S, self._tick, name="privacy tick")
         if self.engine is None:
             self._load_model()
 
@@ -129,7 +171,9 @@ class CandlelitApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The command palette offers every binding of the current screen
         (and of the focused message), so nothing is keyboard-only."""
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if command.title != "Screenshot":  # would write the screen to a file
+                yield command
         sources: list = [screen, self]
         if screen.focused is not None and screen.focused is not screen:
             sources.insert(0, screen.focused)
@@ -143,10 +187,202 @@ class CandlelitApp(App[None]):
     def action_help(self) -> None:
         from tui.ui.screens.help import HelpScreen
 
-        if not isinstance(self.screen, HelpScreen):
+        if not self.hidden and not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    # -- privacy ---------------------------------------------------------------
+    @property
+    def encrypted(self) -> bool:
+        return vaults.is_encrypted(self.ws.store.root)
+
+    @property
+    def hidden(self) -> bool:
+        """True while the panic or lock screen covers the app."""
+        from tui.ui.screens.panic import LockScreen, PanicScreen
+
+        return any(isinstance(s, (PanicScreen, LockScreen)) for s in self.screen_stack)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, self._INPUT_EVENTS):
+            self._last_input = self.clock()
+        await super().on_event(event)
+
+    def _drop_key(self) -> None:
+        if self.vault is not None:
+            self.vault.lock()
+            self.vault = None
+
+    def _hide(self) -> None:
+        self.clear_notifications()
+        for screen in self.screen_stack:
+            hook = getattr(screen, "privacy_locked", None)
+            if hook is not None:
+                hook()
+
+    def action_panic(self) -> None:
+        """Replace the screen at once; on the panic screen, a key press there."""
+        from tui.ui.screens.panic import PanicScreen
+
+        if isinstance(self.screen, PanicScreen):
+            self.screen.any_key()
+            return
+        encrypted = self.encrypted
+        if encrypted:
+            self._drop_key()
+        self._hide()
+        self.push_screen(
+            PanicScreen(self.ws.config.privacy.panic_screen, self.ws.store.root if encrypted else None),
+            lambda _r: self._unhidden(),
+        )
+
+    def lock_now(self) -> None:
+        """Lock an encrypted profile: drop the key, cover the app."""
+        from tui.ui.screens.panic import LockScreen
+
+        if not self.encrypted or any(isinstance(s, LockScreen) for s in self.screen_stack):
+            return
+        self._drop_key()
+        self._hide()
+        self.push_screen(LockScreen(self.ws.store.root, self.ws.profile_name), lambda _r: self._unhidden())
+
+    def privacy_unlocked(self, opened: vaults.Vault) -> None:
+        """The passphrase opened the profile's key (called by the lock/panic screens)."""
+        self._drop_key()
+        self.vault = opened
+        self._last_input = self.clock()
+
+    def _unhidden(self) -> None:
+        if self.hidden:
+            return
+        held, self._held = self._held, []
+        for args, kwargs in held:
+            super().notify(*args, **kwargs)
+
+    def notify(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """Notifications wait while the screen is hidden (they could give it away)."""
+        if self.hidden:
+            self._held.append((args, kwargs))
+            return
+        super().notify(*args, **kwargs)
+
+    def check_idle_lock(self) -> bool:
+        """Lock if an encrypted profile was idle too long; True when it locked."""
+        minutes = self.ws.config.privacy.idle_lock_minutes
+        if minutes <= 0 or not self.encrypted or self.hidden:
+            return False
+        if self.clock() - self._last_input < minutes * 60:
+            return False
+        self.lock_now()
+        return True
+
+    def reminder_settings(self):
+        from tui.core.profiles import read_reminders
+        from tui.core.usage_stats import ReminderSettings, StatsError
+
+        try:
+            return ReminderSettings.from_mapping(read_reminders(self.ws.store.root, self.ws.config.privacy))
+        except StatsError:
+            return ReminderSettings()
+
+    def check_reminder(self, now: datetime | None = None) -> str | None:
+        """Show an opt-in reminder if one is due; return its text."""
+        from tui.core.usage_stats import reminder_due
+
+        if self.hidden:
+            return None
+        now = now or datetime.now().astimezone()
+        start = self._session_start.astimezone(now.tzinfo)
+        text = reminder_due(self.reminder_settings(), start, now, self._last_reminder)
+        if text:
+            self._last_reminder = now
+            self.notify(text, title="A gentle reminder", timeout=30, markup=False)
+        return text
+
+    def _tick(self) -> None:
+        self.check_idle_lock()
+        self.check_reminder()
+
+    def record_usage(self, now: datetime | None = None) -> None:
+        """Append this session (times and a count of messages you sent) to the
+        profile's local stats; no text, no names, never sent anywhere."""
+        from tui.core.profiles import usage_file
+        from tui.core.usage_stats import StatsError, record_session
+
+        start, end = self._session_start, now or datetime.now(timezone.utc)
+        self._session_start = end
+        if not self.ws.config.privacy.usage_stats or not self.ws.store.root.is_dir():
+            return
+        sent = _messages_sent_since(self.ws.store, start)
+        if sent == 0 and (end - start).total_seconds() < 60:
+            return
+        try:
+            record_session(usage_file(self.ws.store.root), start, end, sent)
+        except (StatsError, OSError):
+            pass  # stats are best effort; never in the way of quitting
+
+    def action_profiles(self) -> None:
+        from tui.ui.screens.home import HomeScreen
+        from tui.ui.screens.profiles import ProfilesScreen
+
+        if self.hidden or isinstance(self.screen, ProfilesScreen):
+            return
+        if not isinstance(self.screen, HomeScreen):
+            self.notify("Profiles open from the home screen (Esc to go back to it).", markup=False)
+            return
+        self.push_screen(ProfilesScreen())
+
+    def action_stats(self) -> None:
+        from tui.ui.screens.stats import StatsScreen
+
+        if not self.hidden and not isinstance(self.screen, StatsScreen):
+            self.push_screen(StatsScreen())
+
+    def switch_profile(self, name: str) -> None:
+        """Open another profile (from the home screen): its own characters,
+        chats and settings; an encrypted one asks for its passphrase."""
+        from tui.config import replace
+        from tui.core.profiles import check_name
+
+        check_name(name)
+        self.record_usage()
+        self._drop_key()
+        self.ws = Workspace(self.ws.paths, replace(self.ws.config, chat={"profile": name}))
+        self._last_reminder = None
+        for screen in self.screen_stack:
+            refresh = getattr(screen, "refresh_lists", None)
+            if refresh is not None and screen.is_mounted:
+                refresh()
+        if self.encrypted:
+            self.lock_now()
+
+    def action_command_palette(self) -> None:
+        from tui.ui.screens.panic import PanicScreen
+
+        if isinstance(self.screen, PanicScreen):
+            self.screen.any_key()
+        elif not self.hidden:
+            super().action_command_palette()
+
+    def open_url(self, url: str, *, new_tab: bool = True) -> None:
+        """Never: a link in a reply must not reach the network."""
+        self.notify(
+            f"Links are not opened (Candlelit stays offline). The address: {url}",
+            severity="warning",
+            markup=False,
+        )
+
+    def save_screenshot(self, *args: Any, **kwargs: Any) -> str:  # type: ignore[override]
+        """Off: a screenshot would write the story on screen to a file."""
+        self.notify("Screenshots are switched off: they would write your chat to a file.", markup=False)
+        return ""
+
+    def deliver_screenshot(self, *args: Any, **kwargs: Any) -> str | None:  # type: ignore[override]
+        self.save_screenshot()
+        return None
+
     def on_unmount(self) -> None:
+        self.record_usage()
+        self._drop_key()
         for screen in self.screen_stack:
             save = getattr(screen, "save_cache", None)
             if save is not None:
@@ -155,6 +391,25 @@ class CandlelitApp(App[None]):
             self.engine.close()
         if self._owns_tokenizer and self._tokenizer is not None:
             self._tokenizer.close()
+
+
+def _messages_sent_since(store, since: datetime) -> int:
+    """How many messages you sent (role "user") since ``since``, any chat."""
+    stamp = since.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    count = 0
+    try:
+        chats = store.list_chats()
+    except Exception:  # noqa: BLE001 - stats are best effort
+        return 0
+    for chat in chats:
+        if chat.updated < stamp:
+            continue
+        try:
+            msgs, _ = store.messages(chat.id)
+        except Exception:  # noqa: BLE001
+            continue
+        count += sum(1 for m in msgs if m.role == "user" and m.created >= stamp)
+    return count
 
 
 def make_app(

@@ -1,0 +1,312 @@
+"""Profiles: pick, create, rename, delete, mark shared.
+
+Opened from the home screen (F2). Each profile is its own space: its
+characters, chats, memory and settings are never shown in another. The
+shared profile of a couple is marked as such, so both know what it is.
+Deleting says honestly what it can promise (see
+:func:`tui.core.profiles.deletion_caveat`), and the profile in use cannot
+be deleted from inside itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Header, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tui.core import profiles as P
+from tui.core.store import StoreError
+from tui.core.vault import VaultError
+from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+
+__all__ = ["PassphraseScreen", "ProfilesScreen", "profile_label"]
+
+ENCRYPTION_NOTE = (
+    "The profile gets a passphrase-protected key. Encrypted storage of chats is not wired "
+    "up yet: for now its chats, characters and settings are plain files, like in any profile."
+)
+
+
+def profile_label(info: P.ProfileInfo, current: str) -> str:
+    tags = [t for t, on in (("shared", info.shared), ("encrypted", info.encrypted)) if on]
+    counts = f"{info.chats} chat{'s' if info.chats != 1 else ''} · {info.characters} character{'s' if info.characters != 1 else ''}"
+    label = f"{info.name}  · {counts}"
+    if tags:
+        label += "  [" + ", ".join(tags) + "]"
+    if info.name == current:
+        label += "  (open)"
+    return label
+
+
+@dataclass
+class _Created(Message):
+    name: str
+
+
+@dataclass
+class _Failed(Message):
+    error: str
+
+
+class PassphraseScreen(ModalScreen[str | None]):
+    """Ask for a new passphrase twice; dismiss with it, or None."""
+
+    DEFAULT_CSS = """
+    PassphraseScreen { align: center middle; }
+    PassphraseScreen #dialog { width: 64; height: auto; border: thick $accent; background: $panel; padding: 1 2; }
+    PassphraseScreen #pass-error { color: $error; height: auto; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="passphrase.cancel")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.question, markup=False)
+            yield Input(password=True, placeholder="passphrase", id="pass-1")
+            yield Input(password=True, placeholder="the same again", id="pass-2")
+            yield Static("", id="pass-error", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#pass-1", Input).focus()
+
+    @on(Input.Submitted, "#pass-1")
+    def _first(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.query_one("#pass-2", Input).focus()
+
+    @on(Input.Submitted, "#pass-2")
+    def _second(self, event: Input.Submitted) -> None:
+        event.stop()
+        first = self.query_one("#pass-1", Input).value
+        error = self.query_one("#pass-error", Static)
+        if not first:
+            error.update("The passphrase must not be empty.")
+            self.query_one("#pass-1", Input).focus()
+        elif event.value != first:
+            error.update("The two passphrases differ. Try again.")
+            self.query_one("#pass-2", Input).value = ""
+        else:
+            self.dismiss(first)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ProfilesScreen(Screen[None]):
+    BINDINGS = [
+        Binding("enter", "open", "Open", id="profiles.open", show=False),
+        Binding("n", "create(False)", "New profile", id="profiles.new"),
+        Binding("e", "create(True)", "New encrypted profile", id="profiles.new_encrypted"),
+        Binding("r", "rename", "Rename", id="profiles.rename"),
+        Binding("s", "toggle_shared", "Shared on/off", id="profiles.shared"),
+        Binding("d,delete", "delete", "Delete", id="profiles.delete"),
+        Binding("escape", "app.pop_screen", "Back", id="profiles.back"),
+    ]
+    DEFAULT_CSS = """
+    ProfilesScreen #profiles-box { padding: 0 1; }
+    ProfilesScreen #profiles { height: auto; max-height: 16; border: round $panel; }
+    ProfilesScreen #profiles:focus { border: round $accent; }
+    ProfilesScreen #profiles-note { color: $text-muted; margin-top: 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="profiles-box"):
+            yield Static(
+                "Profiles: each one keeps its own characters, chats and memory; nothing of one "
+                "shows in another. A shared profile is for the scenes you play together.",
+                markup=False,
+            )
+            yield OptionList(id="profiles")
+            yield Static("", id="profiles-note", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_profiles()
+        self.query_one("#profiles", OptionList).focus()
+
+    # -- listing -------------------------------------------------------------
+    def refresh_profiles(self, highlight: str | None = None) -> None:
+        ws = self.app.ws
+        infos = P.list_profiles(ws.paths)
+        if ws.profile_name not in {i.name for i in infos}:
+            ws.persona()  # the open profile exists once it is used: create its profile.toml
+            infos = P.list_profiles(ws.paths)
+        ol = self.query_one("#profiles", OptionList)
+        ol.clear_options()
+        for info in infos:
+            ol.add_option(Option(profile_label(info, ws.profile_name), id=info.name))
+        target = highlight or ws.profile_name
+        for i, info in enumerate(infos):
+            if info.name == target:
+                ol.highlighted = i
+                break
+        self.query_one("#profiles-note", Static).update(
+            "Enter: open · n: new · e: new encrypted · r: rename · s: shared on/off · d: delete · Esc: back"
+        )
+
+    def _selected(self) -> str | None:
+        ol = self.query_one("#profiles", OptionList)
+        if ol.highlighted is None:
+            return None
+        return ol.get_option_at_index(ol.highlighted).id
+
+    def _error(self, exc: Exception) -> None:
+        self.notify(str(exc), severity="error", markup=False)
+
+    # -- open ------------------------------------------------------------------
+    @on(OptionList.OptionSelected, "#profiles")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        name = self._selected()
+        if not name:
+            return
+        self.app.pop_screen()
+        if name != self.app.ws.profile_name:
+            try:
+                self.app.switch_profile(name)
+            except (StoreError, OSError) as exc:
+                self.app.notify(str(exc), severity="error", markup=False)
+                return
+            self.app.notify(f"Opened profile “{name}”.", markup=False)
+
+    # -- create ----------------------------------------------------------------
+    def action_create(self, encrypted: bool) -> None:
+        def named(name: str | None) -> None:
+            if not name or not name.strip():
+                return
+            name = name.strip()
+            try:
+                P.check_name(name)
+            except StoreError as exc:
+                self._error(exc)
+                return
+            if self.app.ws.paths.profile(name).exists():
+                self._error(P.ProfileExists(f"a profile named '{name}' already exists"))
+                return
+            if not encrypted:
+                self._create(name, None)
+                return
+            self.app.push_screen(
+                PassphraseScreen(f"Passphrase for “{name}”. {ENCRYPTION_NOTE}"),
+                lambda secret: self._create(name, secret) if secret else None,
+            )
+
+        kind = "encrypted profile" if encrypted else "profile"
+        self.app.push_screen(AskScreen(f"Name of the new {kind} (letters, digits, - and _):"), named)
+
+    @work(thread=True, exclusive=True, group="profiles", exit_on_error=False)
+    def _create(self, name: str, passphrase: str | None) -> None:
+        try:
+            P.create_profile(self.app.ws.paths, name, passphrase=passphrase)
+        except (StoreError, VaultError, OSError) as exc:
+            self.post_message(_Failed(str(exc)))
+            return
+        self.post_message(_Created(name))
+
+    @on(_Created)
+    def _created(self, msg: _Created) -> None:
+        self.refresh_profiles(highlight=msg.name)
+        self.notify(f"Created profile “{msg.name}”. Enter opens it.", markup=False)
+
+    @on(_Failed)
+    def _failed(self, msg: _Failed) -> None:
+        self.notify(msg.error, severity="error", markup=False)
+
+    # -- rename, shared ---------------------------------------------------------
+    def action_rename(self) -> None:
+        old = self._selected()
+        if not old:
+            return
+
+        def done(new: str | None) -> None:
+            if not new or not new.strip() or new.strip() == old:
+                return
+            new = new.strip()
+            try:
+                P.rename_profile(self.app.ws.paths, old, new)
+            except (StoreError, OSError) as exc:
+                self._error(exc)
+                return
+            if old == self.app.ws.profile_name:
+                self.app.switch_profile(new)  # the open profile moved: follow it
+            self.refresh_profiles(highlight=new)
+
+        self.app.push_screen(AskScreen(f"New name for profile “{old}”:", old), done)
+
+    def action_toggle_shared(self) -> None:
+        name = self._selected()
+        if not name:
+            return
+        try:
+            info = P.profile_info(self.app.ws.paths, name)
+        except StoreError as exc:
+            self._error(exc)
+            return
+
+        def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                P.set_shared(self.app.ws.paths, name, not info.shared)
+            except (StoreError, OSError) as exc:
+                self._error(exc)
+                return
+            self.refresh_profiles(highlight=name)
+
+        question = (
+            f"Mark “{name}” as a shared profile? It is for scenes you play together: "
+            "both of you can open it and see everything in it."
+            if not info.shared
+            else f"Mark “{name}” as not shared? (Nothing in it is moved or removed.)"
+        )
+        self.app.push_screen(ConfirmScreen(question), done)
+
+    # -- delete ------------------------------------------------------------------
+    def action_delete(self) -> None:
+        name = self._selected()
+        if not name:
+            return
+        if name == self.app.ws.profile_name:
+            self.notify("This profile is open. Open another one first, then delete this one.", markup=False)
+            return
+        try:
+            info = P.profile_info(self.app.ws.paths, name)
+        except StoreError as exc:
+            self._error(exc)
+            return
+
+        def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                report = P.delete_profile(self.app.ws.paths, name)
+            except (StoreError, VaultError, OSError) as exc:
+                self._error(exc)
+                return
+            self.refresh_profiles()
+            extra = " Its key was destroyed." if report.key_destroyed else ""
+            self.notify(f"Deleted profile “{name}”.{extra}", markup=False)
+
+        chats = f"{info.chats} chat{'s' if info.chats != 1 else ''}"
+        chars = f"{info.characters} character{'s' if info.characters != 1 else ''}"
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Delete profile “{name}” ({chats}, {chars}) with its memory, caches and settings? "
+                f"{P.deletion_caveat(info)} This cannot be undone."
+            ),
+            done,
+        )
