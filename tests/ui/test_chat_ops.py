@@ -8,7 +8,7 @@ from textual.widgets import Input, TextArea
 
 from conftest import wait_until
 from tui import paths
-from tui.config import Config
+from tui.config import Config, replace
 from tui.core.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen
@@ -38,7 +38,8 @@ def stored(ws, chat_id):
 
 
 async def test_regenerate_and_swipes(home, scripted):
-    ws = Workspace(paths.resolve(), Config())
+    # memory off: the scripted replies are for the swipes, not for summaries
+    ws = Workspace(paths.resolve(), replace(Config(), memory={"enabled": False}))
     chat = ws.new_chat("mara")
     app = make_app(ws, engine=scripted(["First answer.", "Second answer.", "Third answer."]))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -137,3 +138,25 @@ async def test_edit_delete_copy_branch_search(home, scripted):
         await wait_until(pilot, lambda: len(stored(ws, branch.chat_id)) == 1)
         await wait_until(pilot, lambda: len(views(branch)) == 1)
         assert len(stored(ws, chat.id)) == 5  # the parent chat is untouched
+
+
+async def test_the_tripwire_asks_before_sending_identifying_data(home, scripted):
+    from tui.ui.screens.tripwire import TripwireScreen
+
+    ws = Workspace(paths.resolve(), replace(Config(), memory={"enabled": False}))
+    chat = ws.new_chat("mara")
+    app = make_app(ws, engine=scripted(["Noted."]))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_chat(pilot, app, chat.id)
+        screen.query_one(Composer).insert("Write to me at sam.rivera@example.com")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, TripwireScreen))
+        await pilot.press("e")  # edit: nothing is sent, the text stays
+        await wait_until(pilot, lambda: app.screen is screen)
+        assert screen.query_one(Composer).text == "Write to me at sam.rivera@example.com"
+        assert [m.role for m in stored(ws, chat.id)] == ["assistant"]
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, TripwireScreen))
+        await pilot.press("s")  # send anyway
+        await wait_until(pilot, lambda: len(stored(ws, chat.id)) == 3 and screen.busy is None)
+        assert stored(ws, chat.id)[1].text == "Write to me at sam.rivera@example.com"

@@ -5,6 +5,16 @@ thread worker → chunks are ``post_message``d (the worker never waits for
 the UI) → the streaming ``MessageView`` appends them → ``ReplyDone`` marks
 the reply saved. Every generating action (send, regenerate/swipe, continue,
 impersonate) goes through ``_generate``; Esc sets the cancel event.
+
+Group scenes (several personas at one keyboard, several characters): the
+composer says who is typing and each sent line carries that speaker; every
+reply streams under its own speaker (``SpeakerStarted`` opens a new
+message); the safeword typed alone pauses the scene (while a reply streams,
+``Session.interrupt`` stops it at once) and the check-in screen asks how to
+go on (``Session.resume_scene``); Ctrl+N picks who answers next
+(``Session.reply_as``); those scene controls live in ``checkin.py``
+(``SceneControls``, this screen's base). Out-of-character lines ("((",
+"//", "OOC:") are shown dimmed and labelled OOC.
 """
 
 from __future__ import annotations
@@ -18,14 +28,23 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from tui.core.engine import Chunk
 from tui.core.safe_text import neutralize
-from tui.core.session import Impersonation, ReplyDone, Session
+from tui.core.scene import is_ooc
+from tui.core.session import (
+    Impersonation,
+    ReplyDone,
+    ScenePaused,
+    ScenePausedError,
+    Session,
+    SlowDown,
+    SpeakerStarted,
+)
 from tui.core.store import Message as StoredMessage
 from tui.core.store import StoreError
+from tui.ui.screens.checkin import Paused, SceneControls, SlowedDown
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen, EditScreen
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
@@ -35,6 +54,16 @@ from tui.ui.widgets.status_bar import StatusBar
 @dataclass
 class TokenArrived(Message):
     text: str
+
+
+@dataclass
+class SpeakerArrived(Message):
+    name: str
+
+
+@dataclass
+class TurnEnded(Message):
+    pass
 
 
 @dataclass
@@ -50,9 +79,10 @@ class DraftDone(Message):
 @dataclass
 class TurnFailed(Message):
     error: str
+    paused: bool = False  # the scene is paused: nothing was generated
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(SceneControls):
     BINDINGS = [
         Binding("escape", "stop_or_back", "Stop / Back", id="chat.stop"),
         Binding("ctrl+r", "regenerate", "Regenerate", id="chat.regenerate"),
@@ -60,6 +90,7 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+g", "impersonate", "Impersonate", id="chat.impersonate"),
         Binding("ctrl+f", "search", "Search", id="chat.search"),
         Binding("ctrl+o", "memory", "Memory", id="chat.memory"),
+        Binding("ctrl+n", "next_speaker", "Next speaker…", id="chat.next_speaker"),
     ]
 
     def __init__(self, chat_id: str) -> None:
@@ -75,6 +106,10 @@ class ChatScreen(Screen[None]):
         self.memory_cancel: threading.Event | None = None
         self._resumed = False
         self._cache_saved = False
+        self.personas: list[str] = []  # who takes turns at the keyboard
+        self.group = False  # several personas or several characters
+        self._replies = 0  # replies finished in the running turn
+        self._quiet_turn = False  # the line sent gets no reply by design (out of character)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -95,12 +130,40 @@ class ChatScreen(Screen[None]):
         await self._show(msgs)
         last = next((m for m in reversed(msgs) if m.metrics), None)
         self.query_one(StatusBar).metrics = last.metrics if last else None
-        self.query_one("#typing", Static).update(
-            f"{neutralize(ws.persona().name)} is typing · Enter send · Shift+Enter/Ctrl+J newline · ↑ select messages · F1 help"
-        )
+        self.group = len(info.personas) > 1 or len(info.characters) > 1 or info.scene.get("narrator") is True
+        self.personas = list(dict.fromkeys(info.personas)) if len(info.personas) > 1 else [ws.persona().name]
+        composer = self.query_one(Composer)
+        composer.set_personas(self.personas)
+        self._show_typing()
+        self._show_scene_state()
+        self.refresh_bindings()
         self.model_state_changed(self.app.model_state)
-        self.query_one(Composer).focus()
+        composer.focus()
         self.ready = True
+
+    # -- who is typing ---------------------------------------------------------
+    def _speaker(self) -> str:
+        return self.query_one(Composer).speaker or self.app.ws.persona().name
+
+    def _show_typing(self) -> None:
+        name = neutralize(self._speaker())
+        if len(self.personas) > 1:
+            n = min(len(self.personas), 9)
+            text = f"{name} is typing · Tab: next person · Alt+1…{n}: pick · Enter send · Ctrl+N: who answers · F1 help"
+        else:
+            text = f"{name} is typing · Enter send · Shift+Enter/Ctrl+J newline · ↑ select messages · F1 help"
+        self.query_one("#typing", Static).update(text)
+
+    @on(Composer.SpeakerChanged)
+    def _speaker_changed(self, event: Composer.SpeakerChanged) -> None:
+        self._show_typing()
+
+    def _decorated(self, view: MessageView) -> MessageView:
+        """Out-of-character lines: dimmed, labelled OOC (before mounting)."""
+        if is_ooc(view.text):
+            view.add_class("ooc")
+            view.speaker = f"{view.speaker} · OOC"
+        return view
 
     async def _show(self, msgs: list[StoredMessage]) -> None:
         session = self._session()
@@ -108,7 +171,7 @@ class ChatScreen(Screen[None]):
             msgs = session.messages()  # includes offered greeting swipes
         box = self.query_one("#messages", VerticalScroll)
         await box.remove_children()
-        await box.mount_all(MessageView.of(m) for m in msgs)
+        await box.mount_all(self._decorated(MessageView.of(m)) for m in msgs)
         self._mark_last_swipes()
         box.anchor()
 
@@ -186,6 +249,8 @@ class ChatScreen(Screen[None]):
     def _session(self) -> Session | None:
         if self.session is None and self.app.engine is not None:
             self.session = Session(self.app.ws, self.chat_id, self.app.engine)
+            if self.is_mounted:
+                self._show_scene_state()
         return self.session
 
     def _ready_session(self) -> Session | None:
@@ -209,24 +274,37 @@ class ChatScreen(Screen[None]):
     # -- generating --------------------------------------------------------------
     @on(Composer.Submitted)
     async def _submitted(self, event: Composer.Submitted) -> None:
+        text = event.text
+        speaker = event.speaker or self.app.ws.persona().name
+        if self.busy is not None and self.session is not None and self._signal_word(text):
+            event.composer.clear()
+            self._interrupt(text, speaker)  # the safeword stops the reply at once and pauses
+            return
         session = self._ready_session()
         if session is None:
             return
-        text = event.text
+        from tui.ui.screens.tripwire import confirm_send
+
+        # real identifying data (email, phone, address...) asks first; the
+        # text stays in the composer unless the user sends it anyway
+        if await confirm_send(self.app, text) != "send":
+            event.composer.focus()
+            return
         self._pending = text
+        self._quiet_turn = is_ooc(text)
         event.composer.clear()
         box = self.query_one("#messages", VerticalScroll)
-        await box.mount(MessageView(self.app.ws.persona().name, text, role="user"))
-        view = MessageView(session.character.card.display_name, "", role="assistant")
-        await box.mount(view)
+        await box.mount(self._decorated(MessageView(speaker, text, role="user")))
         box.anchor()
-        self._generate("reply", lambda cancel: session.send(text, cancel=cancel), view)
+        # each reply's message appears when its speaker starts (or its first chunk comes)
+        self._generate("reply", lambda cancel: session.send(text, speaker=speaker, cancel=cancel), None)
 
     def _generate(
         self, kind: str, make: Callable[[threading.Event], Iterator], view: MessageView | None
     ) -> None:
         self.busy = kind
         self.streaming = view
+        self._replies = 0
         self.cancel = threading.Event()
         self.query_one(StatusBar).busy = {"impersonate": "drafting your line…"}.get(kind, "writing…")
         self._run(make, self.cancel)
@@ -237,36 +315,89 @@ class ChatScreen(Screen[None]):
             for ev in make(cancel):
                 if isinstance(ev, Chunk):
                     self.post_message(TokenArrived(ev.text))
+                elif isinstance(ev, SpeakerStarted):
+                    self.post_message(SpeakerArrived(ev.name))
                 elif isinstance(ev, ReplyDone):
                     self.post_message(TurnDone(ev.message))
                 elif isinstance(ev, Impersonation):
                     self.post_message(DraftDone(ev.text))
+                elif isinstance(ev, ScenePaused):
+                    self.post_message(Paused(ev.by, getattr(ev, "signal", "red")))
+                elif isinstance(ev, SlowDown):
+                    self.post_message(SlowedDown(ev.by))
+        except ScenePausedError as exc:
+            self.post_message(TurnFailed(str(exc) or "the scene is paused", paused=True))
+            return
         except Exception as exc:  # noqa: BLE001 - shown as a notice; nothing typed is lost
             self.post_message(TurnFailed(str(exc) or exc.__class__.__name__))
+            return
+        self.post_message(TurnEnded())
+
+    def _default_speaker(self) -> str:
+        session = self.session
+        return session.character.card.display_name if session is not None else ""
+
+    async def _open_view(self, name: str) -> MessageView:
+        view = MessageView(name, "", role="assistant")
+        box = self.query_one("#messages", VerticalScroll)
+        await box.mount(view)
+        box.anchor()
+        self.streaming = view
+        return view
+
+    @on(SpeakerArrived)
+    async def _speaker_started(self, msg: SpeakerArrived) -> None:
+        if self.busy in (None, "impersonate", "continue"):
+            return  # a continuation stays in its message
+        view = self.streaming
+        if view is not None and not view.text:  # a swipe restarted it, or nothing came yet
+            view.speaker = msg.name
+            view.query_one(".speaker", Static).update(neutralize(msg.name))
+        else:
+            await self._open_view(msg.name)
 
     @on(TokenArrived)
     async def _token(self, msg: TokenArrived) -> None:
         if self.busy == "impersonate":
             self.query_one(Composer).insert(msg.text)
-        elif self.streaming is not None:
-            await self.streaming.append(msg.text)
+            return
+        if self.streaming is None:
+            await self._open_view(self._default_speaker())
+        await self.streaming.append(msg.text)
 
     @on(TurnDone)
     async def _done(self, msg: TurnDone) -> None:
-        view, self.streaming, self.busy = self.streaming, None, None
+        view, self.streaming = self.streaming, None
         self._pending = None
+        self._replies += 1
         if view is not None:
             await view.finish(msg.message)
+        elif not any(v.msg_id == msg.message.id for v in self._views()):
+            box = self.query_one("#messages", VerticalScroll)
+            await box.mount(self._decorated(MessageView.of(msg.message)))  # a reply without chunks
         # views mirror the stored messages one to one: give new ones their ids
         stored, _ = self.app.ws.store.messages(self.chat_id)
         for v, m in zip(self._views(), stored):
             v.msg_id = m.id
         self._mark_last_swipes()
-        status = self.query_one(StatusBar)
-        status.busy = ""
-        status.metrics = msg.message.metrics
-        self._cache_saved = False
-        self._upkeep()
+        self.query_one(StatusBar).metrics = msg.message.metrics
+
+    @on(TurnEnded)
+    async def _ended(self, msg: TurnEnded) -> None:
+        kind, self.busy, self.streaming = self.busy, None, None
+        self._pending = None
+        self.query_one(StatusBar).busy = ""
+        if self._reload_after:
+            self._reload_after = False
+            await self._reload()
+        if self._deferred is not None:
+            choice, self._deferred = self._deferred, None
+            self._checked_in(choice)
+        if kind in ("reply", "swipe", "continue") and self._replies:
+            self._cache_saved = False
+            self._upkeep()
+        elif kind == "reply" and self.group and not self._quiet_turn and not self._checking_in and not self._paused_now():
+            self.notify("Nobody has answered yet: press Ctrl+N to choose who speaks next.", markup=False)
 
     @on(DraftDone)
     def _draft_done(self, msg: DraftDone) -> None:
@@ -279,10 +410,14 @@ class ChatScreen(Screen[None]):
 
     @on(TurnFailed)
     async def _failed(self, msg: TurnFailed) -> None:
-        view, self.streaming, self.busy = self.streaming, None, None
+        view, self.streaming, kind, self.busy = self.streaming, None, self.busy, None
         pending, self._pending = self._pending, None
+        self._reload_after = False
         self.query_one(StatusBar).busy = ""
-        self.notify(msg.error, title="The reply failed", severity="error", timeout=20, markup=False)
+        if msg.paused:
+            self.notify(msg.error, title="The scene is paused", severity="warning", markup=False)
+        else:
+            self.notify(msg.error, title="The reply failed", severity="error", timeout=20, markup=False)
         if pending is not None:
             stored, _ = self.app.ws.store.messages(self.chat_id)
             user_lines = [m for m in stored if m.role == "user"]
@@ -291,8 +426,17 @@ class ChatScreen(Screen[None]):
                 composer = self.query_one(Composer)
                 if not composer.text:
                     composer.text = pending
-        if view is not None:
+        if view is not None or (kind is not None and kind != "impersonate"):
             await self._reload()
+        if msg.paused:
+            self._show_scene_state()
+            if not getattr(self.session, "scene_ended", False):
+                self._check_in("", "paused")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "next_speaker":
+            return self.group
+        return super().check_action(action, parameters)
 
     async def _reload(self) -> None:
         msgs, _ = self.app.ws.store.messages(self.chat_id)

@@ -1,4 +1,9 @@
-"""Home: characters and recent chats. Start, resume, rename, delete."""
+"""Home: characters and recent chats. Start, resume, rename, delete.
+
+Also the way to the couple's tools: a new group scene (g), Personas (p),
+Ideas (e) and Rehearsal (t); the highlighted character is the one they
+start with.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +45,10 @@ class HomeScreen(Screen[None]):
         Binding("c", "create", "New character", id="home.create"),
         Binding("i", "import_card", "Import card", show=False, id="home.import"),
         Binding("tab", "app.focus_next", "Next list", show=False, id="home.focus_next"),
+        Binding("g", "group_scene", "New group scene", show=False, id="home.group"),
+        Binding("p", "personas", "Personas", show=False, id="home.personas"),
+        Binding("e", "ideas", "Ideas for a scene", show=False, id="home.ideas"),
+        Binding("t", "rehearsal", "Rehearse a conversation", show=False, id="home.rehearsal"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -211,3 +220,28 @@ class HomeScreen(Screen[None]):
     @on(ImportFailed)
     def _import_failed(self, msg: ImportFailed) -> None:
         self.notify(msg.error, title="Import failed", severity="error", timeout=30, markup=False)
+
+    # -- scenes for more than two, and the couple's tools ---------------------------
+    def action_group_scene(self) -> None:
+        from tui.ui.screens.personas import GroupSceneScreen
+
+        def done(chat_id: str | None) -> None:
+            if chat_id:
+                self._open(chat_id)
+
+        self.app.push_screen(GroupSceneScreen(self._highlighted("#characters")), done)
+
+    def action_personas(self) -> None:
+        from tui.ui.screens.personas import PersonasScreen
+
+        self.app.push_screen(PersonasScreen())
+
+    def action_ideas(self) -> None:
+        from tui.ui.screens.ideas import IdeasScreen
+
+        self.app.push_screen(IdeasScreen(self._highlighted("#characters")))
+
+    def action_rehearsal(self) -> None:
+        from tui.ui.screens.rehearsal import RehearsalScreen
+
+        self.app.push_screen(RehearsalScreen(self._highlighted("#characters")))

@@ -1,4 +1,5 @@
-"""The chat status line: model, LOCAL badge, context, speed, cache."""
+"""The chat status line: model, LOCAL badge, context, speed, cache, and in a
+group scene its state ("group scene", "paused")."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ class StatusBar(Static):
     n_ctx: reactive[int] = reactive(0)
     busy: reactive[str] = reactive("")
     memory: reactive[str] = reactive("")   # "updating memory…" while a summary is written
+    scene: reactive[str] = reactive("")    # "group scene" / "scene paused"; empty for a one-to-one chat
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", markup=False, **kwargs)
@@ -36,4 +38,6 @@ class StatusBar(Static):
             parts.append(self.busy)
         if self.memory:
             parts.append(self.memory)
+        if self.scene:
+            parts.append(self.scene)
         return "  │  ".join(parts)
