@@ -126,16 +126,17 @@ def print_events(
 
 def message_json(message: Any, group: bool) -> dict[str, Any]:
     """One message for ``chat show --json``: every stored field but the line
-    version, with ``speaker`` and ``kind`` ("human" | "character" |
-    "narrator" | "system"). In a group ``role`` is that kind too; a
-    one-to-one chat keeps the stored role ("user" | "assistant" | "system")."""
+    version, with ``speaker`` and ``role`` ("human" | "character" |
+    "narrator" | "system") in every chat, one-to-one or group (the issue-6
+    contract); ``stored_role`` is the role in messages.jsonl
+    ("user" | "assistant" | "system"), ``kind`` repeats ``role``."""
     from tui.core.session import message_kind
 
     d = {k: v for k, v in message.to_json().items() if k != "v"}
     kind = message_kind(message)
+    d["stored_role"] = d.get("role")
+    d["role"] = kind
     d["kind"] = kind
-    if group:
-        d["role"] = kind
     return d
 
 

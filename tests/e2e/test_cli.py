@@ -56,7 +56,8 @@ def test_full_chat_flow(cli_env, home):
     shown = json.loads(cl(cli_env, "chat", "show", chat_id, "--json").stdout)
     assert shown["id"] == chat_id
     msgs = shown["messages"]
-    assert [m["role"] for m in msgs] == ["assistant", "user", "assistant"]
+    assert [m["role"] for m in msgs] == ["character", "human", "character"]
+    assert [m["stored_role"] for m in msgs] == ["assistant", "user", "assistant"]
     assert msgs[1]["text"] == "Hello Mara! Any book for a rainy evening?"
     assert msgs[2]["text"] == reply and msgs[2]["speaker"] == "Mara"
     m = msgs[2]["metrics"]
@@ -123,7 +124,7 @@ def test_bad_model_files(cli_env, tmp_path):
     assert_user_error(cl(env, "chat", "say", chat_id, "hi", check=False), str(truncated))
     # nothing was lost: the user's message is not stored for a turn that never started
     msgs = json.loads(cl(cli_env, "chat", "show", chat_id, "--json").stdout)["messages"]
-    assert [m["role"] for m in msgs] == ["assistant"]
+    assert [m["role"] for m in msgs] == ["character"]
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 0)])
@@ -141,7 +142,7 @@ def test_interrupt_keeps_partial_reply(cli_env, sig, code):
     assert "partial reply was saved" in err
     msgs = json.loads(cl(cli_env, "chat", "show", chat_id, "--json").stdout)["messages"]
     last = msgs[-1]
-    assert last["role"] == "assistant" and last["status"] == "stopped" and last["text"]
+    assert last["role"] == "character" and last["status"] == "stopped" and last["text"]
     assert msgs[-2]["text"] == "Describe the inn in great detail."
 
 

@@ -115,8 +115,8 @@ def test_group_errors_are_one_line(cli_env, home):
     assert (last["speaker"], last["role"], last["ooc"]) == ("Alex", "human", True)
 
 
-def test_one_to_one_show_keeps_stored_roles(cli_env):
+def test_one_to_one_show_uses_the_same_roles_and_keeps_the_stored_one(cli_env):
     chat_id = cl(cli_env, "chat", "new", "--character", "mara").stdout.strip()
     shown = show(cli_env, chat_id)
     assert shown["group"] is False
-    assert [(m["role"], m["kind"]) for m in shown["messages"]] == [("assistant", "character")]
+    assert [(m["role"], m["stored_role"]) for m in shown["messages"]] == [("character", "assistant")]

@@ -73,7 +73,7 @@ def test_a_real_chat_turn_with_no_network_at_all(cli_env, home):
     assert "Traceback" not in say.stderr
     shown = json.loads(offline(*cl, "chat", "show", chat_id, "--json", env=cli_env).stdout)
     roles = [m["role"] for m in shown["messages"]]
-    assert roles == ["assistant", "user", "assistant"]
+    assert roles == ["character", "human", "character"]
     assert shown["messages"][1]["text"] == "Hello, Mara."
     reply = shown["messages"][2]
     assert reply["metrics"]["generated_tokens"] >= 1

@@ -67,7 +67,7 @@ def test_start_chat_stream_quit_then_show(cli_env, home, tmp_path):
     chats = json.loads(run("chat", "list", "--json").stdout)
     assert len(chats) == 1
     msgs = json.loads(run("chat", "show", chats[0]["id"], "--json").stdout)["messages"]
-    assert [m["role"] for m in msgs] == ["assistant", "user", "assistant"]
+    assert [m["role"] for m in msgs] == ["character", "human", "character"]
     assert msgs[1]["text"] == "Good evening, Mara. Any tea left?"
     reply = msgs[2]["text"]
     assert reply and msgs[2]["metrics"]["tokens_per_s"] > 0
