@@ -536,3 +536,11 @@ def test_a_summary_written_as_bullets_is_kept_as_sentences(scripted):
     eng = scripted(["- The cat guards the chair. - Mara pours tea.", "- Mia sings"])
     new = summarize(eng, Memory(), chunk(), "Mia", "Sam")
     assert new.summary == "The cat guards the chair. Mara pours tea."
+
+
+def test_an_empty_summary_is_retried_once_with_the_next_seed(scripted):
+    eng = scripted(["  ", "They met at the tram stop.", "- Mia sings"])
+    new = summarize(eng, Memory(), chunk(), "Mia", "Sam")
+    assert new.summary == "They met at the tram stop."
+    seeds = [r.sampling.seed for r in eng.requests[:2]]
+    assert seeds == [1234, 1235] and eng.requests[1].sampling.temperature >= 0.7

@@ -57,8 +57,10 @@ MEMORY_VERSION = 1
 MEMORY_FILE = "memory.md"
 
 #: Summaries should be calm and factual: low temperature, room for a paragraph.
+# A fixed seed: the same chat folds into the same memory (reproducible, and
+# tests are deterministic); an empty answer is retried once with the next seed.
 SUMMARY_SAMPLING = Sampling(
-    temperature=0.3, top_p=0.9, top_k=40, min_p=0.05, repeat_penalty=1.1, seed=-1, max_tokens=160
+    temperature=0.3, top_p=0.9, top_k=40, min_p=0.05, repeat_penalty=1.1, seed=1234, max_tokens=160
 )
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -688,6 +690,11 @@ def summarize(
     values["summary_prompt"] = render_template(tmpl["summary"], values)
     fin = _generate(engine, values["summary_prompt"], sampling, stop, cancel)
     paragraph = _clean_summary(fin.text, fin.reason == "length")
+    if not paragraph:  # one more try, a little bolder
+        retry = replace(sampling, seed=sampling.seed + 1 if sampling.seed >= 0 else -1,
+                        temperature=max(0.7, sampling.temperature))
+        fin = _generate(engine, values["summary_prompt"], retry, stop, cancel)
+        paragraph = _clean_summary(fin.text, fin.reason == "length")
     if not paragraph:
         raise SummaryFailed("the model wrote an empty summary; the memory was not updated")
     values["paragraph"] = " ".join(fin.text.split()) if fin.reason != "length" else paragraph
