@@ -145,3 +145,25 @@ async def wait_until(pilot, predicate, timeout: float = 5.0) -> None:
             return
         await pilot.pause(0.02)
     raise AssertionError("condition not reached")
+
+
+@pytest.fixture
+def fast_kdf(monkeypatch):
+    """age's scrypt takes seconds per unlock; the vault's key logic is the same
+    with this fast stand-in (same file header, same wrong-passphrase error)."""
+    import hashlib
+
+    from tui.core import vault
+
+    def seal(secret: bytes, passphrase: str) -> bytes:
+        tag = hashlib.sha256(passphrase.encode()).hexdigest().encode()
+        return b"age-encryption.org/v1\n-> scrypt FAKE\n" + tag + b"\n" + secret
+
+    def open_(blob: bytes, passphrase: str) -> bytes:
+        _magic, _stanza, tag, secret = blob.split(b"\n", 3)
+        if tag != hashlib.sha256(passphrase.encode()).hexdigest().encode():
+            raise vault.WrongPassphrase("wrong passphrase: the profile stays locked")
+        return secret
+
+    monkeypatch.setattr(vault, "_seal_secret", seal)
+    monkeypatch.setattr(vault, "_open_secret", open_)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import types
@@ -17,25 +16,6 @@ from tui.core import profiles as P
 from tui.core import vault as V
 from tui.core.fsio import atomic_write, ensure_dir
 from tui.core.workspace import Workspace
-
-
-def fake_seal(secret: bytes, passphrase: str) -> bytes:
-    """A fast stand-in for age scrypt (which takes seconds) with the same contract."""
-    tag = hashlib.sha256(passphrase.encode()).hexdigest().encode()
-    return b"age-encryption.org/v1\n-> scrypt FAKE\n" + tag + b"\n" + secret
-
-
-def fake_open(blob: bytes, passphrase: str) -> bytes:
-    _magic, _stanza, tag, secret = blob.split(b"\n", 3)
-    if tag != hashlib.sha256(passphrase.encode()).hexdigest().encode():
-        raise V.WrongPassphrase("wrong passphrase: the profile stays locked")
-    return secret
-
-
-@pytest.fixture
-def fast_kdf(monkeypatch):
-    monkeypatch.setattr(V, "_seal_secret", fake_seal)
-    monkeypatch.setattr(V, "_open_secret", fake_open)
 
 
 @pytest.fixture(autouse=True)

@@ -23,29 +23,6 @@ from tui.core.usage_stats import ReminderSettings
 from tui.core.workspace import Workspace
 
 
-def fake_seal(secret: bytes, passphrase: str) -> bytes:
-    import hashlib
-
-    tag = hashlib.sha256(passphrase.encode()).hexdigest().encode()
-    return b"age-encryption.org/v1\n-> scrypt FAKE\n" + tag + b"\n" + secret
-
-
-def fake_open(blob: bytes, passphrase: str) -> bytes:
-    import hashlib
-
-    _magic, _stanza, tag, secret = blob.split(b"\n", 3)
-    if tag != hashlib.sha256(passphrase.encode()).hexdigest().encode():
-        raise V.WrongPassphrase("wrong passphrase: the profile stays locked")
-    return secret
-
-
-@pytest.fixture
-def fast_kdf(monkeypatch):
-    """age scrypt takes seconds; the key logic is the same with a fast stand-in."""
-    monkeypatch.setattr(V, "_seal_secret", fake_seal)
-    monkeypatch.setattr(V, "_open_secret", fake_open)
-
-
 @pytest.fixture
 def paths(home):
     return paths_mod.resolve()

@@ -5,7 +5,6 @@ screenshots)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import sys
 import types
@@ -31,25 +30,6 @@ from tui.ui.screens.profiles import PassphraseScreen, ProfilesScreen
 from tui.ui.screens.stats import StatsScreen, stats_text
 from tui.ui.screens.tripwire import TripwireScreen, confirm_send, excerpt
 from tui.ui.widgets.composer import Composer
-
-
-def fake_seal(secret: bytes, passphrase: str) -> bytes:
-    """A fast stand-in for age scrypt (which takes seconds) with the same contract."""
-    tag = hashlib.sha256(passphrase.encode()).hexdigest().encode()
-    return b"age-encryption.org/v1\n-> scrypt FAKE\n" + tag + b"\n" + secret
-
-
-def fake_open(blob: bytes, passphrase: str) -> bytes:
-    _magic, _stanza, tag, secret = blob.split(b"\n", 3)
-    if tag != hashlib.sha256(passphrase.encode()).hexdigest().encode():
-        raise V.WrongPassphrase("wrong passphrase: the profile stays locked")
-    return secret
-
-
-@pytest.fixture
-def fast_kdf(monkeypatch):
-    monkeypatch.setattr(V, "_seal_secret", fake_seal)
-    monkeypatch.setattr(V, "_open_secret", fake_open)
 
 
 def ws(profile: str = "default", **privacy) -> Workspace:
