@@ -13,7 +13,6 @@ from tui import paths as paths_mod
 from tui.config import Config, replace
 from tui.core import doctor as D
 from tui.core import profiles as P
-from tui.core import vault as V
 from tui.core.fsio import atomic_write, ensure_dir
 from tui.core.workspace import Workspace
 
