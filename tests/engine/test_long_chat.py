@@ -274,3 +274,23 @@ def test_carry_over_starts_a_new_chat_with_the_old_memory(home):
     plain = ws.new_chat("mara")
     assert load_memory(plain.path).is_empty
     assert not os.path.exists(memory_path(plain.path))
+
+
+def test_resummarize_rewrites_the_summary_aside_and_keeps_pinned_text(home, small_engine):
+    ws = make_ws()
+    chat = ws.new_chat("mara")
+    s = Session(ws, chat.id, small_engine)
+    fill(ws, chat.id, rounds=3)
+    assert s.maintain_memory().folds >= 1
+    m = load_memory(chat.path)
+    save_memory(chat.path, Memory(summary="A summary written by hand.", pinned_summary="Keep me.",
+                                  facts=m.facts, folded_upto=m.folded_upto))
+    up = s.mem.resummarize()
+    assert up.failed == "" and up.folds >= 1
+    again = load_memory(chat.path)
+    assert again.summary.strip() and "written by hand" not in again.summary
+    assert again.pinned_summary == "Keep me." and again.folded_upto == m.folded_upto
+    assert again.facts[: len(m.facts)] == m.facts
+    # one job at a time
+    with s.mem._busy:
+        assert s.mem.resummarize().failed == "memory is already being updated"

@@ -18,6 +18,7 @@ after the stable part, memory, ``volatile_budget`` and the reply reserve).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -124,35 +125,42 @@ class ChatMemory:
     # -- the background work ----------------------------------------------------
     def maintain(self, cancel: threading.Event | None = None, *, warm: bool = True) -> Upkeep:
         """Fold while over budget, then pre-evaluate the next prompt."""
+        return self._exclusive(lambda out: self._maintain(out, cancel, warm))
+
+    def _exclusive(self, work: Callable[[Upkeep], None]) -> Upkeep:
+        """Run one memory job at a time; a second one reports and returns."""
         out = Upkeep()
         if not self._busy.acquire(blocking=False):
             out.failed = "memory is already being updated"
             return out
         try:
-            s = self.session
-            for _ in range(MAX_FOLDS_PER_RUN):
-                planned = self.plan()
-                if planned is None or planned[0] is None:
-                    break
-                plan, unfolded = planned
-                chunk = [x for x in unfolded if x.id in set(plan.ids)]
-                try:
-                    fold(
-                        s.engine, self.chat_dir, chunk, s.character.card.display_name,
-                        s.ws.persona().name, cancel=cancel,
-                    )
-                except SummaryError as exc:
-                    out.failed = str(exc)
-                    break
-                out.folds += 1
-                if cancel is not None and cancel.is_set():
-                    break
-            if warm and out.folds and not (cancel is not None and cancel.is_set()):
-                out.warm = self.warm(cancel)
+            work(out)
         finally:
             self._busy.release()
         self.last = out
         return out
+
+    def _maintain(self, out: Upkeep, cancel: threading.Event | None, warm: bool) -> None:
+        s = self.session
+        for _ in range(MAX_FOLDS_PER_RUN):
+            planned = self.plan()
+            if planned is None or planned[0] is None:
+                break
+            plan, unfolded = planned
+            chunk = [x for x in unfolded if x.id in set(plan.ids)]
+            try:
+                fold(
+                    s.engine, self.chat_dir, chunk, s.character.card.display_name,
+                    s.ws.persona().name, cancel=cancel,
+                )
+            except SummaryError as exc:
+                out.failed = str(exc)
+                break
+            out.folds += 1
+            if cancel is not None and cancel.is_set():
+                break
+        if warm and out.folds and not (cancel is not None and cancel.is_set()):
+            out.warm = self.warm(cancel)
 
     def resummarize(self, cancel: threading.Event | None = None) -> Upkeep:
         """Write the summary of everything folded so far again, chunk by chunk.
@@ -160,50 +168,44 @@ class ChatMemory:
         The new memory is built aside and saved in one write at the end
         (pinned text and every fact kept); if it is cancelled, fails, or
         memory.md is edited meanwhile, the old memory stays as it was."""
-        out = Upkeep()
-        if not self._busy.acquire(blocking=False):
-            out.failed = "memory is already being updated"
-            return out
+        return self._exclusive(lambda out: self._resummarize(out, cancel))
+
+    def _resummarize(self, out: Upkeep, cancel: threading.Event | None) -> None:
+        s = self.session
+        path = memory_path(self.chat_dir)
+        before = path.read_text(encoding="utf-8") if path.exists() else None
+        old = self.memory()
+        msgs = [m for m in s.messages() if m.text.strip()]
+        folded = msgs[: window_start([x.id for x in msgs], old.folded_upto)]
+        if not folded:
+            out.failed = "nothing has been folded into memory yet"
+            return
+        count = lambda t: len(s.engine.tokenize(t, add_bos=False))  # noqa: E731
+        n_ctx = s.engine.info.n_ctx
+        limit = max(64, int(self.window_budget(s.build_prompt()) * s.ws.config.memory.fold_fraction))
+        limit = min(limit, max(64, n_ctx * 3 // 8))
+        new = Memory(pinned_summary=old.pinned_summary, facts=list(old.facts))
+        chunk: list[Message] = []
+        size = 0
         try:
-            s = self.session
-            path = memory_path(self.chat_dir)
-            before = path.read_text(encoding="utf-8") if path.exists() else None
-            old = self.memory()
-            msgs = [m for m in s.messages() if m.text.strip()]
-            folded = msgs[: window_start([x.id for x in msgs], old.folded_upto)]
-            if not folded:
-                out.failed = "nothing has been folded into memory yet"
-                return out
-            count = lambda t: len(s.engine.tokenize(t, add_bos=False))  # noqa: E731
-            n_ctx = s.engine.info.n_ctx
-            limit = max(64, int(self.window_budget(s.build_prompt()) * s.ws.config.memory.fold_fraction))
-            limit = min(limit, max(64, n_ctx * 3 // 8))
-            new = Memory(pinned_summary=old.pinned_summary, facts=list(old.facts))
-            chunk: list[Message] = []
-            size = 0
-            try:
-                for i, msg in enumerate(folded):
-                    chunk.append(msg)
-                    size += count(f"{msg.speaker}: {msg.text}\n")
-                    if size >= limit or i == len(folded) - 1:
-                        new = summarize(
-                            s.engine, new, chunk, s.character.card.display_name,
-                            s.ws.persona().name, cancel=cancel,
-                        )
-                        out.folds += 1
-                        chunk, size = [], 0
-            except SummaryError as exc:
-                out.failed = str(exc)
-                return out
-            now = path.read_text(encoding="utf-8") if path.exists() else None
-            if now != before:
-                out.failed = "memory.md was edited meanwhile; the new summary was not saved"
-                return out
-            save_memory(self.chat_dir, new)
-        finally:
-            self._busy.release()
-        self.last = out
-        return out
+            for i, msg in enumerate(folded):
+                chunk.append(msg)
+                size += count(f"{msg.speaker}: {msg.text}\n")
+                if size >= limit or i == len(folded) - 1:
+                    new = summarize(
+                        s.engine, new, chunk, s.character.card.display_name,
+                        s.ws.persona().name, cancel=cancel,
+                    )
+                    out.folds += 1
+                    chunk, size = [], 0
+        except SummaryError as exc:
+            out.failed = str(exc)
+            return
+        now = path.read_text(encoding="utf-8") if path.exists() else None
+        if now != before:
+            out.failed = "memory.md was edited meanwhile; the new summary was not saved"
+            return
+        save_memory(self.chat_dir, new)
 
     def warm(self, cancel: threading.Event | None = None) -> dict[str, Any]:
         """Pre-evaluate the next prompt. ``[memory] context_shift``: "off"
