@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"candlelit {__version__}")
     p.add_argument("--model", metavar="PATH", help="a local GGUF file (overrides config and CANDLELIT_MODEL)")
     p.add_argument("--profile", metavar="NAME", help="profile to use (default: chat.profile from config)")
+    p.add_argument(
+        "--passphrase-stdin", dest="unlock_stdin", action="store_true",
+        help="an encrypted profile: read its passphrase from stdin (one line) instead of asking",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     card = sub.add_parser("card", help="characters").add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
@@ -157,10 +161,13 @@ def _describe(exc: Exception) -> tuple[str | None, int]:
     from tui.core.gguf import ModelFileError
     from tui.core.prompt import PromptTooLong
     from tui.core.store import StoreError
+    from tui.core.vault import VaultError
+    from tui.cli_privacy import PrivacyCliError
 
     if isinstance(
         exc,
-        UserError | ConfigError | CardError | EngineError | FormatError | ModelFileError | PromptTooLong | StoreError,
+        UserError | ConfigError | CardError | EngineError | FormatError | ModelFileError | PromptTooLong
+        | StoreError | VaultError | PrivacyCliError,
     ):
         return str(exc), EXIT_USAGE
     if isinstance(exc, OSError):
@@ -169,9 +176,13 @@ def _describe(exc: Exception) -> tuple[str | None, int]:
     return None, 1
 
 
-def _workspace(args: argparse.Namespace):
+def _workspace(args: argparse.Namespace, *, unlock: bool = True):
+    """The profile's workspace; an encrypted profile is unlocked first
+    (passphrase from a no-echo prompt, or stdin with --passphrase-stdin)
+    unless ``unlock`` is False (the TUI asks on its own lock screen)."""
     from tui import paths
     from tui.config import load_config, replace
+    from tui.core import vault
     from tui.core.workspace import Workspace
 
     p = paths.resolve()
@@ -184,7 +195,16 @@ def _workspace(args: argparse.Namespace):
                 f"or create it with `candlelit profile create {args.profile}`"
             )
         cfg = replace(cfg, chat={"profile": args.profile})
-    return Workspace(p, cfg)
+    folder = p.profile(cfg.chat.profile)
+    if folder.parent.is_dir():
+        vault.recover(folder)  # finish an encryption or decryption a crash cut short
+    if not unlock or not vault.is_encrypted(folder):
+        if getattr(args, "unlock_stdin", False) and unlock:
+            raise UserError(f"profile '{cfg.chat.profile}' is not encrypted: drop --passphrase-stdin")
+        return Workspace(p, cfg)
+    from tui.cli_privacy import unlock_profile
+
+    return Workspace(p, cfg, vault=unlock_profile(folder, cfg.chat.profile, args.unlock_stdin))
 
 
 def _model_override(args: argparse.Namespace) -> str | None:
@@ -244,7 +264,9 @@ def _persona(name: str):
 
 
 def _run_tui(args: argparse.Namespace) -> int:
-    ws = _workspace(args)
+    if args.unlock_stdin:
+        raise UserError("the app asks for the passphrase on its lock screen: drop --passphrase-stdin")
+    ws = _workspace(args, unlock=False)
     from tui.ui.app import make_app
 
     app = make_app(ws, model_override=_model_override(args))

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 __all__ = ["HANDLERS", "PrivacyCliError", "add_parsers", "read_passphrase"]
@@ -51,6 +52,17 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     p_rename = prof.add_parser("rename", help="rename a profile")
     p_rename.add_argument("old", metavar="OLD")
     p_rename.add_argument("new", metavar="NEW")
+    for action, text in (
+        ("encrypt", "encrypt a plain profile in place (age; nothing lost if interrupted)"),
+        ("decrypt", "turn an encrypted profile back into plain files, in place"),
+        ("passphrase", "change an encrypted profile's passphrase"),
+    ):
+        p_conv = prof.add_parser(action, help=text)
+        p_conv.add_argument("name", metavar="NAME")
+        p_conv.add_argument(
+            "--passphrase-stdin", action="store_true",
+            help="read the passphrase from stdin (passphrase: old, then new; one per line)",
+        )
     p_delete = prof.add_parser("delete", help="delete a profile and every file of it")
     p_delete.add_argument("name", metavar="NAME")
     p_delete.add_argument("--yes", action="store_true", help="do not ask (needed when not on a terminal)")
@@ -110,6 +122,28 @@ def read_passphrase(args: argparse.Namespace, *, confirm: bool) -> str:
     return secret
 
 
+def unlock_profile(folder: Path, name: str, from_stdin: bool) -> Any:
+    """Open an encrypted profile's key: one line of stdin, or a no-echo prompt."""
+    from tui.core import vault
+
+    if from_stdin:
+        line = sys.stdin.readline()
+        secret = line.rstrip("\n").rstrip("\r")
+        if not secret:
+            raise PrivacyCliError("no passphrase on stdin (write it as one line)")
+    elif not sys.stdin.isatty():
+        raise PrivacyCliError(
+            f"profile '{name}' is encrypted: run this in a terminal to be asked for its "
+            "passphrase, or add --passphrase-stdin (before the command) and write it to stdin"
+        )
+    else:
+        secret = getpass.getpass(f"Passphrase for profile {name}: ")
+    try:
+        return vault.unlock(folder, secret)
+    except vault.WrongPassphrase:
+        raise PrivacyCliError(f"wrong passphrase for profile '{name}'; nothing was read or changed") from None
+
+
 def _guarded(fn: Callable[[Any, argparse.Namespace], int]) -> Callable[[Any, argparse.Namespace], int]:
     """Map this module's user errors to one line and exit 2 (no traceback)."""
 
@@ -152,7 +186,10 @@ def _profile_list(ws: Any, args: argparse.Namespace) -> int:
     for p in profiles:
         mark = "*" if p.name == current else " "
         tags = [t for t, on in (("shared", p.shared), ("encrypted", p.encrypted)) if on]
-        parts = tags + [_plural(p.chats, "chat"), _plural(p.characters, "character")]
+        if p.chats is None or p.characters is None:
+            parts = tags + ["locked"]
+        else:
+            parts = tags + [_plural(p.chats, "chat"), _plural(p.characters, "character")]
         if p.problem:
             parts.append(f"problem: {p.problem}")
         print(f"{mark} {p.name:<{width}}  {' · '.join(parts)}")
@@ -175,9 +212,8 @@ def _profile_create(ws: Any, args: argparse.Namespace) -> int:
     print(f"created {kind}profile {info.name}")
     if info.encrypted:
         _note(
-            "the profile has a passphrase-protected age key (vault.age), but Candlelit does "
-            "not yet store chats, characters or settings encrypted: they are plain files, "
-            "like in any other profile"
+            "everything it stores is age-encrypted; the passphrase cannot be recovered if "
+            "you forget it. Non-interactive commands read it with --passphrase-stdin"
         )
     if info.shared:
         _note("a shared profile is for scenes you play together: both of you can see everything in it")
@@ -208,10 +244,12 @@ def _profile_delete(ws: Any, args: argparse.Namespace) -> int:
             raise PrivacyCliError(
                 f"refusing to delete profile '{info.name}' without --yes (not on a terminal)"
             )
-        print(
-            f"This deletes profile '{info.name}' ({_plural(info.chats, 'chat')}, "
-            f"{_plural(info.characters, 'character')}) with its memory, caches and settings."
+        what = (
+            "encrypted"
+            if info.chats is None or info.characters is None
+            else f"{_plural(info.chats, 'chat')}, {_plural(info.characters, 'character')}"
         )
+        print(f"This deletes profile '{info.name}' ({what}) with its memory, caches and settings.")
         print(caveat)
         answer = input(f"Type {info.name} to delete it: ").strip()
         if answer != info.name:
@@ -225,6 +263,58 @@ def _profile_delete(ws: Any, args: argparse.Namespace) -> int:
     print(caveat)
     if ws.config.chat.profile == info.name:
         _note(f"your config opens '{info.name}' by default: the next run starts it again, empty")
+    return 0
+
+
+def _profile_encrypt(ws: Any, args: argparse.Namespace) -> int:
+    from tui.core.profiles import encrypt_profile, profile_info
+
+    info = profile_info(ws.paths, args.name)
+    if info.encrypted:
+        raise PrivacyCliError(f"profile '{info.name}' is already encrypted")
+    passphrase = read_passphrase(args, confirm=True)
+    encrypt_profile(ws.paths, info.name, passphrase)
+    print(f"encrypted profile {info.name}: every file it holds is now age-encrypted")
+    _note(
+        "the plain files were deleted; on SSDs, in snapshots and in backups old copies can "
+        "survive. Close any running Candlelit that had this profile open before using it again"
+    )
+    return 0
+
+
+def _profile_decrypt(ws: Any, args: argparse.Namespace) -> int:
+    from tui.core.profiles import decrypt_profile, profile_info
+
+    info = profile_info(ws.paths, args.name)
+    if not info.encrypted:
+        raise PrivacyCliError(f"profile '{info.name}' is not encrypted")
+    passphrase = read_passphrase(args, confirm=False)
+    decrypt_profile(ws.paths, info.name, passphrase)
+    print(f"decrypted profile {info.name}: its files are plain again (readable by anyone with access to them)")
+    return 0
+
+
+def _profile_passphrase(ws: Any, args: argparse.Namespace) -> int:
+    from tui.core import vault
+    from tui.core.profiles import profile_info
+
+    info = profile_info(ws.paths, args.name)
+    if not info.encrypted:
+        raise PrivacyCliError(f"profile '{info.name}' is not encrypted")
+    if args.passphrase_stdin:
+        old = read_passphrase(args, confirm=False)
+        new = read_passphrase(args, confirm=False)
+    else:
+        if not sys.stdin.isatty():
+            raise PrivacyCliError("run this in a terminal, or add --passphrase-stdin (old, then new, one per line)")
+        old = getpass.getpass("Current passphrase: ")
+        new = read_passphrase(args, confirm=True)
+    try:
+        vault.change_passphrase(info.path, old, new)
+    except vault.WrongPassphrase:
+        raise PrivacyCliError("wrong passphrase; nothing was changed") from None
+    print(f"changed the passphrase of profile {info.name} (the files did not need rewriting)")
+    _note("an old copy of vault.age (in a backup) still opens with the old passphrase")
     return 0
 
 
@@ -254,5 +344,8 @@ HANDLERS: dict[tuple[str, str | None], Callable[[Any, argparse.Namespace], int]]
     ("profile", "create"): _guarded(_profile_create),
     ("profile", "rename"): _guarded(_profile_rename),
     ("profile", "delete"): _guarded(_profile_delete),
+    ("profile", "encrypt"): _guarded(_profile_encrypt),
+    ("profile", "decrypt"): _guarded(_profile_decrypt),
+    ("profile", "passphrase"): _guarded(_profile_passphrase),
     ("doctor", None): _guarded(_doctor),
 }

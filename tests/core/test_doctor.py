@@ -120,8 +120,21 @@ def test_encrypted_profile_is_reported_honestly(home, fast_kdf):
     P.create_profile(paths, "sec", passphrase="pw", shared=True)
     report = D.diagnose(ws("sec"), load_model=False)
     assert report.encrypted and report.shared
-    assert "not wired up yet" in report.encryption_note
+    assert "every file is age-encrypted" in report.encryption_note
     assert "sec, encrypted, shared" in "\n".join(report.lines())
+    assert report.healthy
+
+
+def test_a_plain_file_in_an_encrypted_profile_is_a_problem(home, fast_kdf):
+    paths = paths_mod.resolve()
+    P.create_profile(paths, "sec", passphrase="pw")
+    stray = paths.profile("sec") / "chats" / "x" / "messages.jsonl"
+    stray.parent.mkdir(parents=True)
+    stray.write_text("{}\n")
+    stray.chmod(0o600)
+    report = D.diagnose(ws("sec"), load_model=False)
+    assert not report.healthy
+    assert "1 unencrypted file(s)" in " ".join(report.problems)
 
 
 def test_missing_profile_is_not_a_problem(home):

@@ -47,11 +47,10 @@ def mentions(root: Path, needle: str) -> list[Path]:
 
 
 class FakeKVEngine:
-    """Enough of an engine for kv_state.save: writes a state file."""
+    """Enough of an engine for kv_state.save: hands over a state blob."""
 
-    def save_state(self, path: Path) -> int:
-        Path(path).write_bytes(b"KVSTATE" * 100)
-        return 700
+    def state_blob(self) -> bytes:
+        return b"KVSTATE" * 100
 
     def state_size(self) -> int:
         return 700
@@ -261,8 +260,7 @@ def test_deleting_keeps_state_of_another_profile(paths):
 
 def test_deleting_an_encrypted_profile_destroys_its_key(paths, fast_kdf):
     info = P.create_profile(paths, "sec", passphrase="pw")
-    (info.path / "files").mkdir()
-    (info.path / "files" / "0123456789abcdef0123456789abcdef.age").write_bytes(b"age-encryption.org/v1\n...")
+    assert [p.name for p in (info.path / "files").iterdir()]  # the sealed profile.toml
     report = P.delete_profile(paths, "sec")
     assert report.encrypted and report.key_destroyed
     assert list(paths.profiles.iterdir()) == []
@@ -299,19 +297,20 @@ def test_deletion_caveat_is_honest(paths, fast_kdf):
     text = P.deletion_caveat(plain)
     assert "SSDs" in text and "backups" in text and "key" not in text
     sec = P.create_profile(paths, "sec", passphrase="pw")
-    text = P.deletion_caveat(sec)  # profile.toml is a plain file: say so
-    assert "key is destroyed" in text and "plain files" in text and "not wired up yet" in text
-    (sec.path / "profile.toml").unlink()
+    text = P.deletion_caveat(sec)  # everything it holds is encrypted
+    assert "key is destroyed" in text and "cannot be read" in text and "not encrypted" not in text
+    (sec.path / "stray.txt").write_text("x")  # a plain file someone put there: say so
     text = P.deletion_caveat(P.profile_info(paths, "sec"))
-    assert "cannot be read" in text and "plain files" not in text
+    assert "key is destroyed" in text and "not encrypted" in text and "stay readable" in text
 
 
 def test_plain_data_files_ignores_vault_files(paths, fast_kdf):
     sec = P.create_profile(paths, "sec", passphrase="pw")
-    assert P.plain_data_files(sec.path) == 1  # profile.toml
+    assert P.plain_data_files(sec.path) == 0  # profile.toml is sealed too
+    assert not (sec.path / "profile.toml").exists()
     (sec.path / "chats" / "c1").mkdir(parents=True)
     (sec.path / "chats" / "c1" / "messages.jsonl").write_text("x")
-    assert P.plain_data_files(sec.path) == 2
+    assert P.plain_data_files(sec.path) == 1
 
 
 # ---------------------------------------------------------------- reminders

@@ -28,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tui.core.fsio import atomic_write
+from tui.core.fsio import as_path, atomic_write
 
 FORMAT_VERSION = 1
 
@@ -343,7 +343,7 @@ def _card_from_text(text: str, source: str) -> Card:
 
 def load_card_file(path: Path) -> Card:
     """Read a JSON card file (V1/V2/V3 or our own); errors name the file."""
-    path = Path(path)
+    path = as_path(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -359,7 +359,7 @@ def load_card_file(path: Path) -> Card:
 
 def save_card_file(path: Path, card: Card) -> None:
     """Write ``card`` as normalized V3 JSON (mode 0600, atomically)."""
-    atomic_write(Path(path), card_to_json(card))
+    atomic_write(as_path(path), card_to_json(card))
 
 
 def slugify(name: str) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from tui.core.card_files import (
 )
 from tui.core.cards import Card, CardError, load_card_file, save_card_file, slugify
 from tui.core.content_guard import guard_card
-from tui.core.fsio import FILE_MODE, atomic_write, ensure_dir, fsync_dir
+from tui.core.fsio import FILE_MODE, atomic_write, ensure_dir, fsync_dir, remove_tree, rename
 from tui.core.store import Store, StoreError, check_id
 
 EXPORT_FORMATS = ("json", "png", "charx")
@@ -100,9 +99,9 @@ def import_card_file(store: Store, path: Path) -> ImportResult:
         atomic_write(tmp / f"original.{loaded.fmt}", raw)
         target = _claim_slug(root, tmp, slugify(loaded.card.name))
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp)
         raise
-    os.rename(target / _PENDING, target / "card.json")
+    rename(target / _PENDING, target / "card.json")
     fsync_dir(target)
     return ImportResult(target.name, loaded.card, list(loaded.warnings))
 
@@ -115,7 +114,7 @@ def _claim_slug(root: Path, tmp: Path, base: str) -> Path:
         if target.exists() or target.is_symlink():
             continue
         try:
-            os.rename(tmp, target)
+            rename(tmp, target)
         except OSError:
             continue  # taken meanwhile
         fsync_dir(root)
@@ -126,14 +125,14 @@ def _claim_slug(root: Path, tmp: Path, base: str) -> Path:
 def _sweep(root: Path) -> None:
     """Remove what an interrupted import or delete left behind."""
     now = time.time()
-    for leftover in root.glob(".import-*"):
+    for leftover in list(root.glob(".import-*")):
         try:
             if now - leftover.stat().st_mtime > _STALE_AFTER_S:
-                shutil.rmtree(leftover, ignore_errors=True)
+                remove_tree(leftover)
         except OSError:
             pass
-    for leftover in root.glob(".deleted-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+    for leftover in list(root.glob(".deleted-*")):
+        remove_tree(leftover)
 
 
 # --------------------------------------------------------------------------
@@ -149,12 +148,12 @@ def delete_character(store: Store, slug: str) -> None:
     card = folder / "card.json"
     if card.exists():
         # Out of the list first: a crash from here on leaves nothing listed.
-        os.rename(card, folder / "card.deleted.json")
+        rename(card, folder / "card.deleted.json")
         fsync_dir(folder)
     doomed = store.characters_dir / f".deleted-{slug}-{secrets.token_hex(3)}"
-    os.rename(folder, doomed)
+    rename(folder, doomed)
     fsync_dir(store.characters_dir)
-    shutil.rmtree(doomed, ignore_errors=True)
+    remove_tree(doomed)
 
 
 # --------------------------------------------------------------------------

@@ -293,11 +293,17 @@ def diagnose(
             encrypted, shared = info.encrypted, info.shared
             if info.problem:
                 problems.append(f"profile '{ws.profile_name}': {info.problem}")
-            if encrypted and plain_data_files(folder):
-                note = (
-                    "it has a passphrase-protected key, but its chats, characters and settings "
-                    "are still stored as plain files: encrypted storage is not wired up yet"
-                )
+            if encrypted:
+                plain = plain_data_files(folder)
+                if plain:
+                    note = (
+                        f"{plain} file(s) in its folder are not encrypted (put there by hand, "
+                        "or left by something other than Candlelit): look at them, then move "
+                        "or delete them"
+                    )
+                    problems.append(f"profile '{ws.profile_name}': {plain} unencrypted file(s) in an encrypted profile")
+                else:
+                    note = "every file is age-encrypted (files/*.age, index.age); names reveal nothing"
 
     model = _check_model(ws, model_override, model_source, progress, load_model)
     if not model.loads:

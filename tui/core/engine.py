@@ -645,7 +645,7 @@ class LlamaCppEngine:
         parts = [
             str(s.model_path.resolve()), str(st.st_size), str(st.st_mtime_ns),
             str(self.info.n_ctx), str(s.n_batch), str(s.flash_attn),
-            str(getattr(llama_cpp, "__version__", "?")), "seq-v1",
+            str(getattr(llama_cpp, "__version__", "?")), "seq-v2",
         ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
@@ -658,22 +658,23 @@ class LlamaCppEngine:
 
         return self._call(job)
 
-    def save_state(self, path: Path) -> int:
-        """Write the cache to ``path`` (created 0600 by the caller)."""
+    def state_blob(self) -> bytes | None:
+        """The chat cache (sequence 0) and its tokens as bytes, or None if empty."""
         self.info  # noqa: B018
-        def job() -> int:
+
+        def job() -> bytes | None:
             self._bring_chat_back()
-            return kv_ops.save_file(self._llm, path) if self._llm.n_tokens else 0
+            return kv_ops.state_blob(self._llm) if self._llm.n_tokens else None
 
         return self._call(job)
 
-    def load_state(self, path: Path) -> int:
-        """Load a cache written by ``save_state``; returns its token count (0 on failure)."""
+    def load_state_blob(self, blob: bytes) -> int:
+        """Load bytes made by ``state_blob``; returns the token count (0 on failure)."""
         self.info  # noqa: B018
 
         def job() -> int:
             self._aside = None
-            toks = kv_ops.load_file(self._llm, path)
+            toks = kv_ops.load_blob(self._llm, blob)
             if toks is None:
                 self._llm.reset()
                 return 0

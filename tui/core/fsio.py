@@ -15,14 +15,29 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from pathlib import Path
+from typing import Any
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 
+def is_sealed(path: object) -> bool:
+    """True for a path inside an encrypted profile (``tui.core.sealed_fs``)."""
+    return getattr(path, "is_sealed", False) is True
+
+
+def as_path(path: Any) -> Any:
+    """``Path(path)``, except that a sealed path stays what it is."""
+    return path if is_sealed(path) else Path(path)
+
+
 def ensure_dir(path: Path) -> Path:
     """Create ``path`` (and parents) with mode 0700; return it."""
+    if is_sealed(path):
+        path.mkdir(parents=True, exist_ok=True)
+        return path
     path = Path(path)
     if not path.is_dir():
         missing = []
@@ -58,6 +73,8 @@ def _fsync_dir(path: Path) -> None:
 
 
 def fsync_dir(path: Path) -> None:
+    if is_sealed(path):
+        return  # a sealed change is durable when it returns
     _fsync_dir(Path(path))
 
 
@@ -71,9 +88,12 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Replace ``path`` with ``data`` atomically and durably (mode 0600)."""
-    path = Path(path)
     if isinstance(data, str):
         data = data.encode("utf-8")
+    if is_sealed(path):
+        path.write_bytes(data)
+        return
+    path = Path(path)
     ensure_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
@@ -94,9 +114,12 @@ def atomic_write(path: Path, data: bytes | str) -> None:
 
 def append_line(path: Path, line: str) -> None:
     """Append ``line`` (newline added) and fsync before returning."""
-    path = Path(path)
     if "\n" in line:
         raise ValueError("a JSONL line must not contain a newline")
+    if is_sealed(path):
+        path.append_line(line)
+        return
+    path = Path(path)
     data = (line + "\n").encode("utf-8")
     existed = path.exists()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
@@ -109,8 +132,26 @@ def append_line(path: Path, line: str) -> None:
         _fsync_dir(path.parent)
 
 
+def rename(src: Path, dst: Path) -> None:
+    """``os.rename`` (files or folders), also inside an encrypted profile."""
+    if is_sealed(src):
+        src.rename(dst)
+        return
+    os.rename(src, dst)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a folder and everything in it; what is already gone is fine."""
+    if is_sealed(path):
+        path.remove_tree()
+        return
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def secure_file(path: Path) -> None:
     """Tighten an existing file to 0600."""
+    if is_sealed(path):
+        return
     try:
         if (os.stat(path).st_mode & 0o777) != FILE_MODE:
             os.chmod(path, FILE_MODE)

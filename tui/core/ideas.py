@@ -37,7 +37,7 @@ from typing import Any
 import tomli_w
 
 from tui.core.engine import Engine, EngineError, Finished, GenerationRequest, Sampling
-from tui.core.fsio import atomic_write
+from tui.core.fsio import as_path, atomic_write
 from tui.core.macros import expand
 from tui.core.scene import SceneSettings, boundaries_text
 from tui.core.store import ChatInfo, Message, StoreError, utc_now
@@ -318,7 +318,7 @@ class SavedIdea:
 
 
 def ideas_path(profile_dir: Path) -> Path:
-    return Path(profile_dir) / IDEAS_FILE
+    return as_path(profile_dir) / IDEAS_FILE
 
 
 def load_ideas(profile_dir: Path) -> list[SavedIdea]:
@@ -327,8 +327,7 @@ def load_ideas(profile_dir: Path) -> list[SavedIdea]:
     if not path.exists():
         return []
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise IdeasError(f"ideas.toml is not valid TOML ({exc}); fix or remove {path}") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import struct
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 _PATCH_LOCK = threading.Lock()
@@ -232,35 +232,39 @@ def restore(llm: Any, snap: Snapshot) -> bool:
     return True
 
 
-# -- state files ---------------------------------------------------------------
+# -- state blobs ---------------------------------------------------------------
+#
+# A saved cache is bytes the caller stores (plain or encrypted), never a file
+# llama.cpp writes itself: an encrypted profile must not have a plain copy.
+# Layout: magic, token count (uint32 LE), tokens (int32 LE), then llama.cpp's
+# sequence-0 state as ``llama_state_seq_get_data`` returns it.
+
+_BLOB_MAGIC = b"CANDLELIT-KV1\n"
 
 
-def save_file(llm: Any, path: Path) -> int:
-    """Write sequence 0's cache and tokens to ``path`` (which must exist with
-    the right permissions; llama.cpp truncates it). Returns bytes written."""
-    import llama_cpp
-
-    n = llm.n_tokens
-    toks = (llama_cpp.llama_token * max(1, n))(*llm.input_ids[:n])
-    return int(llama_cpp.llama_state_seq_save_file(llm._ctx.ctx, str(path).encode(), 0, toks, n))
-
-
-def load_file(llm: Any, path: Path) -> list[int] | None:
-    """Load a state file into sequence 0; returns its tokens or None."""
-    import llama_cpp
-
-    cap = llm.n_ctx()
-    toks = (llama_cpp.llama_token * cap)()
-    count = ctypes.c_size_t(0)
-    llm._ctx.kv_cache_seq_rm(0, 0, -1)
-    llm.n_tokens = 0
-    got = llama_cpp.llama_state_seq_load_file(
-        llm._ctx.ctx, str(path).encode(), 0, toks, cap, ctypes.byref(count)
-    )
-    if got <= 0 or count.value <= 0 or count.value > cap:
-        llm._ctx.kv_cache_seq_rm(0, 0, -1)
+def state_blob(llm: Any) -> bytes | None:
+    """Sequence 0's cache and its tokens as bytes, or None when it is empty."""
+    snap = snapshot(llm, max_bytes=1 << 62)
+    if snap is None:
         return None
-    tokens = list(toks[: count.value])
-    llm.input_ids[: len(tokens)] = tokens
-    llm.n_tokens = len(tokens)
+    n = len(snap.tokens)
+    head = _BLOB_MAGIC + struct.pack(f"<I{n}i", n, *snap.tokens)
+    return head + ctypes.string_at(snap.data, snap.size)
+
+
+def load_blob(llm: Any, blob: bytes) -> list[int] | None:
+    """Load a blob made by :func:`state_blob` into sequence 0; its tokens or None."""
+    if not blob.startswith(_BLOB_MAGIC) or len(blob) < len(_BLOB_MAGIC) + 4:
+        return None
+    at = len(_BLOB_MAGIC)
+    (n,) = struct.unpack_from("<I", blob, at)
+    at += 4
+    if n <= 0 or n > llm.n_ctx() or len(blob) <= at + 4 * n:
+        return None
+    tokens = list(struct.unpack_from(f"<{n}i", blob, at))
+    at += 4 * n
+    size = len(blob) - at
+    data = (ctypes.c_uint8 * size).from_buffer_copy(blob, at)
+    if not restore(llm, Snapshot(tokens, data, size)):
+        return None
     return tokens

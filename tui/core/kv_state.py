@@ -15,14 +15,13 @@ it skip the (large, re-creatable) state files.
 from __future__ import annotations
 
 import contextlib
-import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from tui.core.fsio import atomic_write, ensure_dir
+from tui.core.fsio import atomic_write, ensure_dir, is_sealed
 
 STATE_DIR = "kv"
 STATE_FILE = "state.bin"
@@ -45,47 +44,40 @@ def discard(chat_dir: Path) -> None:
 
 
 def save(engine: Any, chat_dir: Path, max_bytes: int) -> int:
-    """Save the engine's cache for this chat; returns bytes written (0 = skipped)."""
-    if not hasattr(engine, "save_state"):
+    """Save the engine's cache for this chat; returns bytes written (0 = skipped).
+
+    The state comes from the engine as bytes and is written with the profile's
+    own file layer, so an encrypted profile stores it encrypted like the rest.
+    """
+    if not hasattr(engine, "state_blob"):
         return 0
     size = engine.state_size()
     if size <= 0 or size > max_bytes:
         discard(chat_dir)
         return 0
+    blob = engine.state_blob()
+    if not blob:
+        return 0
     folder = state_dir(chat_dir)
     ensure_dir(folder)
     tag = folder / "CACHEDIR.TAG"
-    if not tag.exists():
+    if not is_sealed(folder) and not tag.exists():  # a sealed folder is not a real one
         atomic_write(tag, CACHEDIR_TAG)
-    tmp = folder / f".{STATE_FILE}.{os.getpid()}.tmp"
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    try:
-        written = engine.save_state(tmp)
-        actual = tmp.stat().st_size
-        if written <= 0 or actual <= 0:
-            tmp.unlink()
-            return 0
-        discard(chat_dir)  # the old pair goes first: never a new file under an old key
-        os.replace(tmp, folder / STATE_FILE)
-        meta = {
-            "version": 1,
-            "key": engine.cache_key(),
-            "bytes": actual,
-            "tokens": engine.cached_tokens(),
-        }
-        atomic_write(folder / META_FILE, tomli_w.dumps(meta))
-        return actual
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    discard(chat_dir)  # the old pair goes first: never a new file under an old key
+    atomic_write(folder / STATE_FILE, blob)
+    meta = {
+        "version": 2,
+        "key": engine.cache_key(),
+        "bytes": len(blob),
+        "tokens": engine.cached_tokens(),
+    }
+    atomic_write(folder / META_FILE, tomli_w.dumps(meta))
+    return len(blob)
 
 
 def restore(engine: Any, chat_dir: Path) -> int:
     """Load this chat's saved cache if it is valid; returns its tokens (0 = none)."""
-    if not hasattr(engine, "load_state"):
+    if not hasattr(engine, "load_state_blob"):
         return 0
     folder = state_dir(chat_dir)
     path, meta_path = folder / STATE_FILE, folder / META_FILE
@@ -93,13 +85,15 @@ def restore(engine: Any, chat_dir: Path) -> int:
         return 0
     try:
         meta = tomllib.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        if meta.get("key") != engine.cache_key():
+            raise ValueError("made under another model or build")
+        blob = path.read_bytes()
+        if meta.get("bytes") != len(blob):
+            raise ValueError("cut short")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError):
         discard(chat_dir)
         return 0
-    if meta.get("key") != engine.cache_key() or meta.get("bytes") != path.stat().st_size:
-        discard(chat_dir)
-        return 0
-    n = engine.load_state(path)
+    n = engine.load_state_blob(blob)
     if n <= 0:
         discard(chat_dir)
     return n

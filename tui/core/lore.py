@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.core.cards import describe_value
-from tui.core.fsio import atomic_write
+from tui.core.fsio import as_path, atomic_write, is_sealed
 from tui.core.macros import expand
 from tui.core.safe_regex import (
     BudgetSpent,
@@ -662,10 +662,13 @@ def book_to_lorebook_v3(book: Lorebook) -> dict[str, Any]:
 
 def load_book_file(path: Path) -> Lorebook:
     """Read a lorebook JSON file (any supported shape); errors name the file."""
-    path = Path(path)
+    path = as_path(path)
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
+        if is_sealed(path):
+            raw = path.read_bytes()
+        else:
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise LoreError(f"{path}: file not found") from None
     except IsADirectoryError:
@@ -692,7 +695,7 @@ def load_book_file(path: Path) -> Lorebook:
 def save_book_file(path: Path, book: Lorebook) -> None:
     """Write ``book`` as a ``lorebook_v3`` JSON file (mode 0600, atomically)."""
     text = json.dumps(book_to_lorebook_v3(book), indent=2, ensure_ascii=False) + "\n"
-    atomic_write(Path(path), text)
+    atomic_write(as_path(path), text)
 
 
 # --------------------------------------------------------------------------

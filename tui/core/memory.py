@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Protocol
 
 from tui.core.engine import Engine, EngineError, Finished, GenerationRequest, Sampling
-from tui.core.fsio import atomic_write
+from tui.core.fsio import as_path, atomic_write
 from tui.core.store import StoreError
 
 MEMORY_VERSION = 1
@@ -275,7 +275,7 @@ def parse_memory(text: str) -> Memory:
 
 
 def memory_path(chat_dir: Path) -> Path:
-    return Path(chat_dir) / MEMORY_FILE
+    return as_path(chat_dir) / MEMORY_FILE
 
 
 def _read(path: Path) -> str | None:

@@ -31,7 +31,7 @@ import tomli_w
 
 from tui.config import load_state, save_state
 from tui.core import vault
-from tui.core.fsio import atomic_write, ensure_dir, fsync_dir
+from tui.core.fsio import as_path, atomic_write, ensure_dir, fsync_dir
 from tui.core.store import PROFILE_VERSION, StoreError, utc_now
 from tui.paths import Paths
 
@@ -46,7 +46,9 @@ __all__ = [
     "check_name",
     "create_profile",
     "deletion_caveat",
+    "decrypt_profile",
     "delete_profile",
+    "encrypt_profile",
     "list_profiles",
     "plain_data_files",
     "profile_info",
@@ -63,7 +65,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _STAGING_PREFIX = ".creating-"
 _DOOMED_PREFIX = ".deleted-"
 _STALE_STAGING_S = 600
-_VAULT_NAMES = frozenset({vault.KEY_FILE, vault.META_FILE, vault.INDEX_FILE, vault.FILES_DIR})
+_VAULT_NAMES = frozenset({vault.KEY_FILE, vault.META_FILE, vault.INDEX_FILE, vault.FILES_DIR, vault.LOCK_FILE})
 
 
 class ProfileError(StoreError):
@@ -88,8 +90,8 @@ class ProfileInfo:
     path: Path
     encrypted: bool
     shared: bool
-    chats: int
-    characters: int
+    chats: int | None  # None: encrypted, unknown until it is unlocked
+    characters: int | None
     problem: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -126,7 +128,7 @@ def check_name(name: object) -> str:
 
 def usage_file(profile_dir: Path) -> Path:
     """Where a profile keeps its local usage stats."""
-    return Path(profile_dir) / USAGE_FILE
+    return as_path(profile_dir) / USAGE_FILE
 
 
 def _count_dirs(folder: Path) -> int:
@@ -137,7 +139,7 @@ def _count_dirs(folder: Path) -> int:
 
 
 def _read_profile_toml(profile_dir: Path) -> tuple[dict[str, Any], str]:
-    path = Path(profile_dir) / PROFILE_FILE
+    path = as_path(profile_dir) / PROFILE_FILE
     try:
         return tomllib.loads(path.read_text("utf-8")), ""
     except FileNotFoundError:
@@ -152,7 +154,7 @@ def _write_profile_toml(profile_dir: Path, data: dict[str, Any]) -> None:
         raise ProfileError(
             f"{PROFILE_FILE} was written by a newer Candlelit (version {version}); update Candlelit"
         )
-    atomic_write(Path(profile_dir) / PROFILE_FILE, tomli_w.dumps({**data, "version": PROFILE_VERSION}))
+    atomic_write(as_path(profile_dir) / PROFILE_FILE, tomli_w.dumps({**data, "version": PROFILE_VERSION}))
 
 
 def _recover_all(root: Path) -> None:
@@ -215,11 +217,17 @@ def profile_info(paths: Paths, name: str) -> ProfileInfo:
     folder = paths.profile(name)
     if not folder.is_dir() or folder.is_symlink():
         raise ProfileNotFound(f"no profile '{name}' (see `candlelit profile list`)")
+    if vault.is_encrypted(folder):
+        try:
+            shared, problem = vault.read_meta(folder).get("shared") is True, ""
+        except vault.VaultError as exc:
+            shared, problem = False, str(exc)
+        return ProfileInfo(name, folder, True, shared, None, None, problem)
     data, problem = _read_profile_toml(folder)
     return ProfileInfo(
         name=name,
         path=folder,
-        encrypted=vault.is_encrypted(folder),
+        encrypted=False,
         shared=data.get("shared") is True,
         chats=_count_dirs(folder / "chats"),
         characters=_count_dirs(folder / "characters"),
@@ -266,9 +274,9 @@ def deletion_caveat(info: ProfileInfo) -> str:
         return base
     if plain_data_files(info.path):
         return (
-            base + " Its key is destroyed first, but this profile's chats, characters and "
-            "settings are still stored as plain files (encrypted storage is not wired up "
-            "yet), so surviving copies of those stay readable."
+            base + " Its key is destroyed first, but some files in its folder are not "
+            "encrypted (left from before it was encrypted, or put there by hand), so "
+            "surviving copies of those stay readable."
         )
     return base + " Its key is destroyed first, so surviving copies of its encrypted files cannot be read."
 
@@ -297,11 +305,19 @@ def create_profile(
     staging = root / f"{_STAGING_PREFIX}{name}-{secrets.token_hex(3)}"
     os.mkdir(staging, 0o700)
     try:
-        _write_profile_toml(
-            staging, {"version": PROFILE_VERSION, "created": utc_now(), "shared": bool(shared)}
-        )
-        if passphrase is not None:
-            vault.create_vault(staging, passphrase).lock()
+        data = {"version": PROFILE_VERSION, "created": utc_now(), "shared": bool(shared)}
+        if passphrase is None:
+            _write_profile_toml(staging, data)
+        else:
+            from tui.core.sealed_fs import SealedFS
+
+            key = vault.create_vault(staging, passphrase)
+            vault.set_shared(staging, shared)
+            sealed = SealedFS(key)
+            try:
+                _write_profile_toml(sealed.root, data)
+            finally:
+                sealed.lock()
         if final.exists():
             raise ProfileExists(f"a profile named '{name}' already exists")
         os.rename(staging, final)
@@ -336,6 +352,9 @@ def rename_profile(paths: Paths, old: str, new: str) -> ProfileInfo:
 def set_shared(paths: Paths, name: str, shared: bool) -> ProfileInfo:
     """Mark a profile as the couple's shared profile (or not)."""
     info = profile_info(paths, name)
+    if info.encrypted:
+        vault.set_shared(info.path, shared)
+        return profile_info(paths, name)
     data, problem = _read_profile_toml(info.path)
     if problem:
         raise ProfileError(f"profile '{name}': {problem}; fix or remove it first")
@@ -363,6 +382,32 @@ def delete_profile(paths: Paths, name: str) -> DeleteReport:
     _sweep(root)
     _forget_in_state(paths, name)
     return DeleteReport(name=name, encrypted=encrypted, key_destroyed=destroyed)
+
+
+def encrypt_profile(paths: Paths, name: str, passphrase: str) -> ProfileInfo:
+    """Encrypt a plain profile in place (nothing lost if interrupted: the
+    complete encrypted form is built beside it, then swapped in)."""
+    info = profile_info(paths, name)
+    if info.encrypted:
+        raise ProfileError(f"profile '{name}' is already encrypted")
+    if passphrase == "":
+        raise ProfileError("the passphrase must not be empty")
+    vault.encrypt_tree(info.path, passphrase).lock()
+    vault.set_shared(info.path, info.shared)
+    return profile_info(paths, name)
+
+
+def decrypt_profile(paths: Paths, name: str, passphrase: str) -> ProfileInfo:
+    """Turn an encrypted profile back into plain files, in place."""
+    info = profile_info(paths, name)
+    if not info.encrypted:
+        raise ProfileError(f"profile '{name}' is not encrypted")
+    vault.decrypt_tree(info.path, passphrase)
+    data, problem = _read_profile_toml(info.path)
+    if not problem and data.get("shared", False) is not info.shared:
+        data["shared"] = info.shared
+        _write_profile_toml(info.path, data)
+    return profile_info(paths, name)
 
 
 # --------------------------------------------------------------------------
@@ -397,5 +442,5 @@ def save_reminders(profile_dir: Path, *, session_minutes: int, late_night: bool)
         raise ProfileError(f"{problem}; fix or remove it first")
     data.setdefault("version", PROFILE_VERSION)
     data["reminders"] = {"session_minutes": session_minutes, "late_night": bool(late_night)}
-    ensure_dir(Path(profile_dir))
-    _write_profile_toml(Path(profile_dir), data)
+    ensure_dir(as_path(profile_dir))
+    _write_profile_toml(as_path(profile_dir), data)

@@ -50,7 +50,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import threading
 import time
 import tomllib
@@ -62,7 +61,16 @@ from typing import Any, TypeVar
 
 import tomli_w
 
-from tui.core.fsio import append_line, atomic_write, ensure_dir, fsync_dir
+from tui.core.fsio import (
+    append_line,
+    as_path,
+    atomic_write,
+    ensure_dir,
+    fsync_dir,
+    is_sealed,
+    remove_tree,
+    rename,
+)
 
 MESSAGE_VERSION = 1
 CHAT_VERSION = 1
@@ -390,8 +398,7 @@ def _upgrade_profile_toml(data: dict) -> dict:
 
 def _read_toml(path: Path, what: str) -> dict:
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise StoreError(f"{what} is not valid TOML ({e}); fix or remove {path}") from None
     except UnicodeDecodeError:
@@ -424,7 +431,7 @@ class Store:
     """Chats, messages and profile settings of one profile folder."""
 
     def __init__(self, profile_dir: Path) -> None:
-        self.root = Path(profile_dir)
+        self.root = as_path(profile_dir)
         self.problems: list[StoreProblem] = []
         self._lock = threading.RLock()
 
@@ -532,7 +539,7 @@ class Store:
             _write_toml(staging / "chat.toml", data, "chat.toml")
             if msgs:
                 atomic_write(staging / "messages.jsonl", _dump_messages(msgs))
-            os.rename(staging, final)
+            rename(staging, final)
             fsync_dir(chats)
             return self._info(chat_id, data)
 
@@ -545,7 +552,7 @@ class Store:
         self.problems = []
         chats: list[ChatInfo] = []
         try:
-            entries = sorted(os.scandir(self.chats_dir), key=lambda e: e.name)
+            entries = sorted(self.chats_dir.iterdir(), key=lambda e: e.name)
         except FileNotFoundError:
             return []
         except OSError as e:
@@ -555,16 +562,16 @@ class Store:
                 continue
             if not _ID_RE.fullmatch(entry.name):
                 self.problems.append(
-                    StoreProblem(Path(entry.path), "folder name is not a valid chat id; skipped")
+                    StoreProblem(entry, "folder name is not a valid chat id; skipped")
                 )
                 continue
-            if not os.path.isfile(os.path.join(entry.path, "chat.toml")):
-                self.problems.append(StoreProblem(Path(entry.path), "no chat.toml; skipped"))
+            if not (entry / "chat.toml").is_file():
+                self.problems.append(StoreProblem(entry, "no chat.toml; skipped"))
                 continue
             try:
                 chats.append(self.chat(entry.name))
             except StoreError as e:
-                self.problems.append(StoreProblem(Path(entry.path), str(e)))
+                self.problems.append(StoreProblem(entry, str(e)))
         chats.sort(key=lambda c: (_sort_time(c.updated), c.updated, c.id), reverse=True)
         return chats
 
@@ -678,10 +685,10 @@ class Store:
                 raise ChatNotFound(f"no chat '{chat_id}' (see `candlelit chat list`)")
             # Rename first so a crash mid-delete never leaves a half chat listed.
             doomed = self.chats_dir / f".deleted-{chat_id}-{secrets.token_hex(3)}"
-            os.rename(folder, doomed)
+            rename(folder, doomed)
             fsync_dir(self.chats_dir)
-            for leftover in self.chats_dir.glob(".deleted-*"):
-                shutil.rmtree(leftover, ignore_errors=True)
+            for leftover in list(self.chats_dir.glob(".deleted-*")):
+                remove_tree(leftover)
 
     # profile ---------------------------------------------------------------
 
@@ -765,6 +772,8 @@ class Store:
 
     @staticmethod
     def _has_torn_tail(path: Path) -> bool:
+        if is_sealed(path):
+            return False  # sealed files are rewritten whole: never torn
         try:
             with open(path, "rb") as f:
                 f.seek(0, os.SEEK_END)

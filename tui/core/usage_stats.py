@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from tui.core.fsio import append_line, ensure_dir
+from tui.core.fsio import append_line, as_path, ensure_dir
 
 __all__ = [
     "DayStats",
@@ -64,7 +64,7 @@ def record_session(stats_file: Path, started: datetime, ended: datetime, message
     end = _local(ended, None)
     if end < start:
         raise StatsError("a session cannot end before it starts")
-    stats_file = Path(stats_file)
+    stats_file = as_path(stats_file)
     ensure_dir(stats_file.parent)
     line = json.dumps(
         {
@@ -80,7 +80,7 @@ def record_session(stats_file: Path, started: datetime, ended: datetime, message
 
 def _read(stats_file: Path) -> list[tuple[datetime, datetime, int]]:
     try:
-        raw = Path(stats_file).read_text("utf-8", errors="replace")
+        raw = as_path(stats_file).read_text("utf-8", errors="replace")
     except FileNotFoundError:
         return []
     sessions = []

@@ -71,6 +71,7 @@ __all__ = [
     "FILES_DIR",
     "INDEX_FILE",
     "KEY_FILE",
+    "LOCK_FILE",
     "META_FILE",
     "NotEncrypted",
     "TamperedFile",
@@ -84,6 +85,8 @@ __all__ = [
     "decrypt_tree",
     "encrypt_tree",
     "is_encrypted",
+    "read_meta",
+    "set_shared",
     "recover",
     "unlock",
 ]
@@ -101,7 +104,8 @@ _AGE_MAGIC = b"age-encryption.org/v1\n"
 _SCRYPT_STANZA = b"-> scrypt "
 _OPAQUE_RE = re.compile(r"^[0-9a-f]{32}\.age$")
 _NAME_KEY_INFO = b"candlelit/opaque-names/v1"
-_RESERVED = frozenset({KEY_FILE, META_FILE, INDEX_FILE, FILES_DIR})
+LOCK_FILE = "index.lock"
+_RESERVED = frozenset({KEY_FILE, META_FILE, INDEX_FILE, FILES_DIR, LOCK_FILE})
 
 
 # --------------------------------------------------------------------------
@@ -225,6 +229,21 @@ def _read_meta(profile_dir: Path) -> dict[str, Any]:
     if not isinstance(meta.get("recipient"), str):
         raise VaultError(f"{meta_path} names no recipient")
     return meta
+
+
+def read_meta(profile_dir: Path) -> dict[str, Any]:
+    """``vault.toml`` (plain: version, recipient, and the ``shared`` mark)."""
+    return _read_meta(Path(profile_dir))
+
+
+def set_shared(profile_dir: Path, shared: bool) -> None:
+    """Record in ``vault.toml`` whether this encrypted profile is the shared one.
+
+    Kept outside the encrypted files on purpose: both partners can see which
+    profile is shared without unlocking it (it says nothing else)."""
+    meta = _read_meta(Path(profile_dir))
+    meta["shared"] = bool(shared)
+    atomic_write(Path(profile_dir) / META_FILE, tomli_w.dumps(meta))
 
 
 # --------------------------------------------------------------------------

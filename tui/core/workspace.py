@@ -20,6 +20,8 @@ from tui.core.personas import PersonaError, list_personas
 from tui.core.scene import SceneError, SceneSettings, scene_settings_to_toml
 from tui.core.store import ChatInfo, Message, Store, StoreError, check_id
 from tui.core.memory import carry_over, load_memory, save_memory
+from tui.core.sealed_fs import SealedFS
+from tui.core.vault import Vault, is_encrypted
 from tui.paths import Paths
 
 
@@ -58,12 +60,41 @@ class CardEntry:
 
 
 class Workspace:
-    def __init__(self, paths: Paths, config: Config) -> None:
+    """One profile. A plain profile is a folder of plain files; an encrypted
+    one is seen through :class:`~tui.core.sealed_fs.SealedFS` once ``vault``
+    (its unlocked key) is given. Without it an encrypted profile stays
+    locked: nothing of it can be read, and nothing is written in plain."""
+
+    def __init__(self, paths: Paths, config: Config, *, vault: Vault | None = None) -> None:
         self.paths = paths
         self.config = config
         self.profile_name = check_id(config.chat.profile, "profile name")
-        self.store = Store(paths.profile(self.profile_name))
+        self.profile_dir = paths.profile(self.profile_name)
+        self.sealed: SealedFS | None = None
+        if vault is not None or is_encrypted(self.profile_dir):
+            self.sealed = SealedFS(vault, self.profile_dir)
+            self.store = Store(self.sealed.root)
+        else:
+            self.store = Store(self.profile_dir)
         self.problems: list[str] = []
+
+    @property
+    def encrypted(self) -> bool:
+        return self.sealed is not None
+
+    @property
+    def locked(self) -> bool:
+        """True for an encrypted profile whose key is not open."""
+        return self.sealed is not None and self.sealed.locked
+
+    def unlocked(self, vault: Vault) -> Workspace:
+        """The same profile and settings, opened with ``vault``."""
+        return Workspace(self.paths, self.config, vault=vault)
+
+    def lock(self) -> None:
+        """Drop the key (an encrypted profile reads as locked from now on)."""
+        if self.sealed is not None:
+            self.sealed.lock()
 
     # -- persona ------------------------------------------------------------
     def persona(self) -> Persona:
