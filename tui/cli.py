@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c_say = chat.add_parser("say", help="send a message and stream the reply")
     c_say.add_argument("chat_id", metavar="CHAT_ID")
-    c_say.add_argument("text", metavar="TEXT")
+    c_say.add_argument("text", metavar="TEXT", help="the message; - reads it from stdin (kept out of shell history)")
     c_say.add_argument("--as", dest="as_persona", metavar="PERSONA", help="the persona typing (default: the first)")
     c_say.add_argument("--max-tokens", type=int, metavar="N")
     c_say.add_argument("--seed", type=int, metavar="N")
@@ -515,6 +515,10 @@ def _chat_show(ws, args) -> int:
 
 
 def _chat_say(ws, args) -> int:
+    if args.text == "-":
+        # from stdin (after the passphrase line, if any): the text stays out of
+        # shell history and of the process list
+        args.text = sys.stdin.read().rstrip("\n")
     if not args.text.strip():
         raise UserError("the message is empty")
     return _converse(ws, args, lambda session, **kw: session.send(args.text, speaker=args.as_persona, **kw),
