@@ -425,6 +425,10 @@ def _remember(ws, **changes) -> None:
     """What the app itself remembers goes to state.toml, never config.toml."""
     from tui.config import update_state
 
+    if ws.encrypted:
+        # state.toml is a plain file outside the profile: an encrypted profile's
+        # chat ids and character names stay out of it
+        changes = {}
     update_state(ws.paths.state_file, profile=ws.profile_name, **changes)
 
 

@@ -83,6 +83,8 @@ def _read(stats_file: Path) -> list[tuple[datetime, datetime, int]]:
         raw = as_path(stats_file).read_text("utf-8", errors="replace")
     except FileNotFoundError:
         return []
+    except OSError as exc:  # unreadable, or an encrypted file that was changed
+        raise StatsError(f"cannot read the usage stats: {exc.strerror or exc}") from None
     sessions = []
     for line in raw.splitlines():
         try:

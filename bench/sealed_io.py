@@ -1,0 +1,219 @@
+"""What encryption at rest costs a chat: plain Store against sealed Store.
+
+Run from the repository root::
+
+    .venv/bin/python bench/sealed_io.py                  # the table
+    .venv/bin/python bench/sealed_io.py --json           # one JSON object on the last line
+    .venv/bin/python bench/sealed_io.py --sizes 100,1000 --runs 9
+
+For chats of 100, 1000 and 5000 messages (about 300 bytes each) it times,
+on a plain profile folder and on an encrypted one (``tui.core.sealed_fs``):
+
+- **append**: ``Store.append`` of one more message, as a reply is saved. A
+  plain append writes one line (O_APPEND + fsync); a sealed one decrypts the
+  whole ``messages.jsonl``, adds the line and writes it back encrypted
+  (age files cannot be extended). Both also rewrite ``chat.toml``.
+- **load**: ``Store.messages``, as a chat is opened: read (and decrypt) the
+  file and parse every line.
+
+Each size gets its own chat on each side, filled in one atomic write; then
+``--runs`` rounds (7) alternate plain and sealed, the order flipping every
+round, so other load on the machine hits both alike. Medians are reported
+with the ratio sealed/plain. The profile key is made once with the real
+scrypt, outside every timed step (it is paid once per unlock, not per
+file). Everything runs in a temporary folder and offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+_ROOT = Path(__file__).resolve().parents[1]
+if str(_ROOT) not in sys.path:  # benchmark the working tree, installed or not
+    sys.path.insert(0, str(_ROOT))
+
+from tui.core import vault  # noqa: E402
+from tui.core.sealed_fs import SealedFS  # noqa: E402
+from tui.core.store import Message, Store  # noqa: E402
+
+DEFAULT_SIZES = (100, 1000, 5000)
+MESSAGE_BYTES = 300
+_WORDS = "the candle gutters low and the rain keeps on against the inn's old shutters".split()
+
+
+def _text(i: int) -> str:
+    """About MESSAGE_BYTES of JSON per message once wrapped with id, speaker, time."""
+    words, n = [], i
+    while len(" ".join(words)) < MESSAGE_BYTES - 130:
+        words.append(_WORDS[n % len(_WORDS)])
+        n = n * 7 + 3
+    return " ".join(words)
+
+
+def _messages(n: int) -> list[Message]:
+    return [
+        Message.new("Mara" if i % 2 else "You", "assistant" if i % 2 else "user", _text(i))
+        for i in range(n)
+    ]
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000.0
+
+
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def run(sizes: Sequence[int], runs: int, workdir: Path) -> dict[str, Any]:
+    plain_dir = workdir / "plain"
+    sealed_dir = workdir / "sealed"
+    t0 = time.perf_counter()
+    key = vault.create_vault(sealed_dir, "bench passphrase")  # real scrypt, untimed
+    keygen_s = time.perf_counter() - t0
+    fs = SealedFS(key)
+    stores = {"plain": Store(plain_dir), "sealed": Store(fs.root)}
+
+    results: list[dict[str, Any]] = []
+    for n in sizes:
+        msgs = _messages(n)
+        chats = {}
+        for side, store in stores.items():
+            info = store.new_chat(["mara"], ["You"], f"{n} messages")
+            store.replace_messages(info.id, msgs)
+            chats[side] = info.id
+        plain_file = plain_dir / "chats" / chats["plain"] / "messages.jsonl"
+        times: dict[str, dict[str, list[float]]] = {
+            side: {"append": [], "load": []} for side in stores
+        }
+        for side, store in stores.items():  # one warm-up each (imports, caches)
+            store.messages(chats[side])
+        for r in range(runs):
+            order = list(stores) if r % 2 == 0 else list(reversed(stores))
+            for side in order:
+                store, chat = stores[side], chats[side]
+                reply = Message.new("Mara", "assistant", _text(n + r))
+                times[side]["append"].append(_timed(lambda: store.append(chat, reply)))
+            for side in order:
+                store, chat = stores[side], chats[side]
+                loaded: list[int] = []
+                times[side]["load"].append(
+                    _timed(lambda: loaded.append(len(store.messages(chat)[0])))
+                )
+                if loaded != [n + r + 1]:
+                    raise RuntimeError(f"{side} chat of {n}: loaded {loaded}, expected {n + r + 1}")
+        row: dict[str, Any] = {"messages": n, "file_kib": round(plain_file.stat().st_size / 1024, 1)}
+        for op in ("append", "load"):
+            p, s = _median(times["plain"][op]), _median(times["sealed"][op])
+            row[op] = {
+                "plain_ms": round(p, 3),
+                "sealed_ms": round(s, 3),
+                "ratio": round(s / p, 2) if p > 0 else None,
+                "plain_min_max_ms": [round(min(times["plain"][op]), 3), round(max(times["plain"][op]), 3)],
+                "sealed_min_max_ms": [round(min(times["sealed"][op]), 3), round(max(times["sealed"][op]), 3)],
+            }
+        row["mib"] = plain_file.stat().st_size / (1 << 20)
+        row["append"]["extra_ms"] = round(row["append"]["sealed_ms"] - row["append"]["plain_ms"], 3)
+        results.append(row)
+
+    # what one more MiB of chat adds to a sealed append: the slope between the
+    # smallest and the largest chat (a fixed part, the key and chat.toml, cancels)
+    slope = None
+    if len(results) > 1 and results[-1]["mib"] > results[0]["mib"]:
+        lo, hi = results[0], results[-1]
+        slope = round((hi["append"]["extra_ms"] - lo["append"]["extra_ms"]) / (hi["mib"] - lo["mib"]), 2)
+    for row in results:
+        row["mib"] = round(row["mib"], 3)
+
+    return {
+        "bench": "sealed_io",
+        "runs": runs,
+        "message_bytes": round(plain_file.stat().st_size / (sizes[-1] + runs), 1),
+        "keygen_s": round(keygen_s, 2),
+        "python": platform.python_version(),
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+        "sizes": results,
+        "sealed_append_ms_per_mib": slope,
+    }
+
+
+def _print_table(res: dict[str, Any]) -> None:
+    print(f"sealed_io: plain Store vs encrypted Store, {res['runs']} runs per size (medians)")
+    print(f"machine  {res['machine']}, Python {res['python']}")
+    print(f"messages about {res['message_bytes']} bytes each; key made once with scrypt "
+          f"in {res['keygen_s']} s (not timed)")
+    print()
+    print(f"{'messages':>8} {'file KiB':>9} | {'append ms plain':>15} {'sealed':>8} {'ratio':>6} | "
+          f"{'load ms plain':>13} {'sealed':>8} {'ratio':>6}")
+    for row in res["sizes"]:
+        a, lo = row["append"], row["load"]
+        print(f"{row['messages']:>8} {row['file_kib']:>9} | {a['plain_ms']:>15.2f} {a['sealed_ms']:>8.2f} "
+              f"{a['ratio']:>6.2f} | {lo['plain_ms']:>13.2f} {lo['sealed_ms']:>8.2f} {lo['ratio']:>6.2f}")
+    print()
+    if res["sealed_append_ms_per_mib"] is not None:
+        print(f"sealed append costs {res['sealed_append_ms_per_mib']} ms more per MiB of chat "
+              "(slope between the smallest and largest size)")
+    print("append = Store.append of one message (plain: one fsynced line; sealed: the whole file")
+    print("decrypted, extended and re-encrypted); load = Store.messages (read, decrypt, parse)")
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of whole numbers: {text!r}") from None
+    if not sizes or any(n < 1 for n in sizes):
+        raise argparse.ArgumentTypeError("sizes must be whole numbers of at least 1")
+    return sizes
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Append and load time: plain vs encrypted chat storage.")
+    p.add_argument("--sizes", type=_sizes, default=list(DEFAULT_SIZES),
+                   help="chat sizes in messages, comma-separated (default 100,1000,5000)")
+    p.add_argument("--runs", type=_positive, default=7, help="timed rounds per size (default 7)")
+    p.add_argument("--dir", type=Path, default=None,
+                   help="where to make the temporary profiles (default: the system temp folder)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        with tempfile.TemporaryDirectory(prefix="candlelit-sealed-io-", dir=args.dir) as tmp:
+            res = run(args.sizes, args.runs, Path(tmp))
+    except KeyboardInterrupt:
+        print("sealed_io: interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(res, separators=(",", ":")))
+    else:
+        _print_table(res)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
