@@ -18,7 +18,7 @@ from tui.core import profiles as P
 from tui.core import vault as V
 from tui.core.characters import delete_character, import_card_file
 from tui.core.memory import Fact, Memory, save_memory
-from tui.core.store import Message
+from tui.core.store import Message, StoreError
 from tui.core.usage_stats import ReminderSettings
 from tui.core.workspace import Workspace
 
@@ -365,3 +365,73 @@ def test_privacy_deny_names_is_an_array_of_strings():
 def test_privacy_values_are_checked(line, needle):
     with pytest.raises(ConfigError, match=needle):
         load_config_text(f"[privacy]\n{line}\n", "c.toml")
+
+
+# ---------------------------------------------------------------- encrypt / decrypt in place
+
+
+class _Crash(BaseException):
+    """Stands for the process dying at a checkpoint."""
+
+
+@pytest.mark.parametrize("step", ["file", "staged", "old-moved", "swapped"])
+def test_an_interrupted_encryption_opens_whole_afterwards(paths, fast_kdf, monkeypatch, step):
+    plain = ws_for(paths, "alex")
+    chat = plain.new_chat("mara")
+    plain.store.append(chat.id, Message(id="m-1", speaker="Alex", role="user", text="LANTERN-7 by the sea", created="2026-11-24T10:00:00Z"))
+    save_memory(plain.store.chat_dir(chat.id), Memory(pinned_summary="LANTERN-7 was said."))
+    P.set_shared(paths, "alex", True)
+
+    def checkpoint(name: str) -> None:
+        if name == step:
+            raise _Crash(step)
+
+    monkeypatch.setattr(V, "_checkpoint", checkpoint)
+    with pytest.raises(_Crash):
+        P.encrypt_profile(paths, "alex", "pw")
+    monkeypatch.setattr(V, "_checkpoint", lambda name: None)
+
+    info = {p.name: p for p in P.list_profiles(paths)}["alex"]  # finishes or undoes the swap
+    assert [p.name for p in paths.profiles.iterdir()] == ["alex"]
+    if not info.encrypted:  # the crash came before the swap: still the plain profile
+        assert step in ("file", "staged")
+        info = P.encrypt_profile(paths, "alex", "pw")
+    assert info.encrypted and info.shared and info.chats is None
+    assert P.plain_data_files(info.path) == 0
+    assert mentions(paths.home, "LANTERN-7") == []
+    opened = Workspace(paths, replace(Config(), chat={"profile": "alex"}), vault=V.unlock(info.path, "pw"))
+    msgs, _ = opened.store.messages(chat.id)
+    assert msgs[-1].text == "LANTERN-7 by the sea"
+    assert [c.slug for c in opened.cards()] == [c.slug for c in plain.cards()]
+
+    back = P.decrypt_profile(paths, "alex", "pw")
+    assert not back.encrypted and back.shared and back.chats == 1
+    again = ws_for(paths, "alex")
+    assert again.store.messages(chat.id)[0][-1].text == "LANTERN-7 by the sea"
+
+
+def test_encrypt_and_decrypt_refuse_the_wrong_state_and_passphrase(paths, fast_kdf):
+    P.create_profile(paths, "alex")
+    with pytest.raises(P.ProfileError, match="not encrypted"):
+        P.decrypt_profile(paths, "alex", "pw")
+    P.encrypt_profile(paths, "alex", "pw")
+    with pytest.raises(P.ProfileError, match="already encrypted"):
+        P.encrypt_profile(paths, "alex", "pw")
+    before = {p: p.read_bytes() for p in paths.profiles.rglob("*") if p.is_file()}
+    with pytest.raises(V.WrongPassphrase):
+        P.decrypt_profile(paths, "alex", "nope")
+    assert {p: p.read_bytes() for p in paths.profiles.rglob("*") if p.is_file()} == before
+
+
+def test_a_locked_workspace_reads_nothing_and_writes_nothing(paths, fast_kdf):
+    P.create_profile(paths, "sec", passphrase="pw")
+    ws = ws_for(paths, "sec")  # no key given: locked
+    assert ws.encrypted and ws.locked
+    before = {p: p.read_bytes() for p in paths.profiles.rglob("*") if p.is_file()}
+    with pytest.raises(PermissionError, match="locked"):
+        ws.cards()
+    with pytest.raises(PermissionError, match="locked"):
+        ws.new_chat("mara")
+    with pytest.raises(StoreError, match="locked"):
+        ws.store.list_chats()
+    assert {p: p.read_bytes() for p in paths.profiles.rglob("*") if p.is_file()} == before

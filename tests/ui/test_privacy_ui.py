@@ -399,7 +399,7 @@ async def test_profile_picker_rename_shared_and_encrypted(home, scripted, fast_k
         await wait_until(pilot, lambda: "differ" in screen_text(app))
         await pilot.press(*"pw", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ProfilesScreen) and any(l.startswith("vault1") for l in labels(app)))
-        assert any("encrypted" in l for l in labels(app) if l.startswith("vault1"))
+        assert any("encrypted" in l and "· locked" in l for l in labels(app) if l.startswith("vault1"))
         V.unlock(home / "profiles" / "vault1", "pw").lock()
 
 

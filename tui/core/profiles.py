@@ -392,8 +392,8 @@ def encrypt_profile(paths: Paths, name: str, passphrase: str) -> ProfileInfo:
         raise ProfileError(f"profile '{name}' is already encrypted")
     if passphrase == "":
         raise ProfileError("the passphrase must not be empty")
-    vault.encrypt_tree(info.path, passphrase).lock()
-    vault.set_shared(info.path, info.shared)
+    shared = info.shared
+    vault.encrypt_tree(info.path, passphrase, finish=lambda staged: vault.set_shared(staged, shared)).lock()
     return profile_info(paths, name)
 
 
@@ -402,11 +402,14 @@ def decrypt_profile(paths: Paths, name: str, passphrase: str) -> ProfileInfo:
     info = profile_info(paths, name)
     if not info.encrypted:
         raise ProfileError(f"profile '{name}' is not encrypted")
-    vault.decrypt_tree(info.path, passphrase)
-    data, problem = _read_profile_toml(info.path)
-    if not problem and data.get("shared", False) is not info.shared:
-        data["shared"] = info.shared
-        _write_profile_toml(info.path, data)
+    def finish(staged: Path) -> None:
+        # the shared mark lived in vault.toml: carry it into the plain profile.toml
+        data, problem = _read_profile_toml(staged)
+        if not problem and data.get("shared", False) is not info.shared:
+            data["shared"] = info.shared
+            _write_profile_toml(staged, data)
+
+    vault.decrypt_tree(info.path, passphrase, finish=finish)
     return profile_info(paths, name)
 
 

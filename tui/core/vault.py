@@ -701,11 +701,15 @@ def _existing_profile(profile_dir: Path) -> Path:
     return profile_dir
 
 
-def encrypt_tree(profile_dir: Path, passphrase: str) -> Vault:
+def encrypt_tree(
+    profile_dir: Path, passphrase: str, *, finish: Callable[[Path], None] | None = None
+) -> Vault:
     """Encrypt a plain profile in place; return its key, unlocked.
 
     Every file becomes ``files/<opaque>.age``; each one is decrypted again
-    and compared (sha256) with its source before the swap.
+    and compared (sha256) with its source before the swap. ``finish`` gets
+    the complete staged folder just before the swap (to add plain metadata
+    that must be there whether or not a crash follows).
     """
     _check_passphrase(passphrase)
     profile_dir = _existing_profile(profile_dir)
@@ -729,6 +733,8 @@ def encrypt_tree(profile_dir: Path, passphrase: str) -> Vault:
             mapping[rel] = opaque
             _checkpoint("file")
         vault.save_index(staging, mapping)
+        if finish is not None:
+            finish(staging)
         result.append(vault)
 
     _convert(profile_dir, build)
@@ -741,7 +747,9 @@ def _safe_target(root: Path, logical: str) -> Path:
     return root / PurePosixPath(_logical(logical))
 
 
-def decrypt_tree(profile_dir: Path, passphrase: str) -> None:
+def decrypt_tree(
+    profile_dir: Path, passphrase: str, *, finish: Callable[[Path], None] | None = None
+) -> None:
     """Turn an encrypted profile back into plain files, in place.
 
     A wrong passphrase or a tampered file stops before anything changes.
@@ -788,6 +796,8 @@ def decrypt_tree(profile_dir: Path, passphrase: str) -> None:
                     ensure_dir(target)
                 else:
                     atomic_write(target, (profile_dir / rel).read_bytes())
+            if finish is not None:
+                finish(staging)
 
         _convert(profile_dir, build)
     finally:

@@ -193,7 +193,7 @@ class CandlelitApp(App[None]):
     # -- privacy ---------------------------------------------------------------
     @property
     def encrypted(self) -> bool:
-        return vaults.is_encrypted(self.ws.store.root)
+        return self.ws.encrypted
 
     @property
     def hidden(self) -> bool:
@@ -208,9 +208,46 @@ class CandlelitApp(App[None]):
         await super().on_event(event)
 
     def _drop_key(self) -> None:
+        self.ws.lock()  # through the sealed layer: waits for a write in progress
         if self.vault is not None:
             self.vault.lock()
             self.vault = None
+
+    def _close_profile(self) -> None:
+        """Before an encrypted profile locks: let go of everything decrypted.
+
+        Records usage while the profile can still be written, stops the work
+        of every screen above the home screen (a reply being written, ideas,
+        a rehearsal), pops those screens (chat, memory, studio, stats...:
+        anything that shows or holds profile data; unsaved edits there are
+        lost), empties the home lists, then drops the key. A cache save or a
+        late write after this meets a locked profile and is skipped.
+        """
+        from tui.ui.screens.home import HomeScreen
+
+        self.record_usage()
+        homes = [s for s in self.screen_stack if isinstance(s, HomeScreen)]
+        if homes:
+            above = self.screen_stack[self.screen_stack.index(homes[-1]) + 1:]
+            for screen in reversed(above):
+                stop = getattr(screen, "stop_work", None)
+                if stop is not None:
+                    stop()
+            while self.screen is not homes[-1]:
+                self.pop_screen()
+            if homes[-1].is_mounted:
+                homes[-1].clear_lists()
+        self._drop_key()
+        from tui.ui.widgets.avatar import clear_cache
+
+        clear_cache()  # decoded avatars of the profile
+        self.clear_notifications()
+
+    def _refresh_lists(self) -> None:
+        for screen in self.screen_stack:
+            refresh = getattr(screen, "refresh_lists", None)
+            if refresh is not None and screen.is_mounted:
+                refresh()
 
     def _hide(self) -> None:
         self.clear_notifications()
@@ -228,28 +265,45 @@ class CandlelitApp(App[None]):
             return
         encrypted = self.encrypted
         if encrypted:
-            self._drop_key()
+            self._close_profile()  # as a lock: nothing decrypted stays behind
         self._hide()
         self.push_screen(
-            PanicScreen(self.ws.config.privacy.panic_screen, self.ws.store.root if encrypted else None),
+            PanicScreen(self.ws.config.privacy.panic_screen, self.ws.profile_dir if encrypted else None),
             lambda _r: self._unhidden(),
         )
 
-    def lock_now(self) -> None:
-        """Lock an encrypted profile: drop the key, cover the app."""
+    def lock_now(self, error: str = "") -> None:
+        """Lock an encrypted profile: close what shows it, drop the key, cover
+        the app. ``error`` is shown on the lock screen (why it is locked)."""
         from tui.ui.screens.panic import LockScreen
 
         if not self.encrypted or any(isinstance(s, LockScreen) for s in self.screen_stack):
             return
-        self._drop_key()
+        self._close_profile()
         self._hide()
-        self.push_screen(LockScreen(self.ws.store.root, self.ws.profile_name), lambda _r: self._unhidden())
+        self.push_screen(
+            LockScreen(self.ws.profile_dir, self.ws.profile_name, error=error), lambda _r: self._unhidden()
+        )
 
     def privacy_unlocked(self, opened: vaults.Vault) -> None:
-        """The passphrase opened the profile's key (called by the lock/panic screens)."""
+        """The passphrase opened the profile's key (called by the lock/panic
+        screens): open the profile through it and show its lists.
+
+        Raises ``VaultError``/``OSError`` when the profile does not open
+        (a damaged index); then nothing changes and the key is dropped.
+        """
+        try:
+            if opened.profile_dir != self.ws.profile_dir:
+                raise vaults.VaultError("that key belongs to another profile")
+            ws = self.ws.unlocked(opened)
+        except BaseException:
+            opened.lock()
+            raise
         self._drop_key()
+        self.ws = ws
         self.vault = opened
         self._last_input = self.clock()
+        self._refresh_lists()
 
     def _unhidden(self) -> None:
         if self.hidden:
@@ -281,7 +335,7 @@ class CandlelitApp(App[None]):
 
         try:
             return ReminderSettings.from_mapping(read_reminders(self.ws.store.root, self.ws.config.privacy))
-        except StatsError:
+        except (StatsError, OSError):  # OSError: a locked or damaged profile
             return ReminderSettings()
 
     def check_reminder(self, now: datetime | None = None) -> str | None:
@@ -344,16 +398,16 @@ class CandlelitApp(App[None]):
         from tui.core.profiles import check_name
 
         check_name(name)
-        self.record_usage()
-        self._drop_key()
+        if self.encrypted:
+            self._close_profile()  # records usage, then locks the profile left behind
+        else:
+            self.record_usage()
+            self._drop_key()
         self.ws = Workspace(self.ws.paths, replace(self.ws.config, chat={"profile": name}))
         self._last_reminder = None
-        for screen in self.screen_stack:
-            refresh = getattr(screen, "refresh_lists", None)
-            if refresh is not None and screen.is_mounted:
-                refresh()
+        self._refresh_lists()
         if self.encrypted:
-            self.lock_now()
+            self.lock_now()  # it opens locked: its passphrase shows its lists
 
     def action_command_palette(self) -> None:
         from tui.ui.screens.panic import PanicScreen
@@ -382,11 +436,11 @@ class CandlelitApp(App[None]):
 
     def on_unmount(self) -> None:
         self.record_usage()
-        self._drop_key()
         for screen in self.screen_stack:
             save = getattr(screen, "save_cache", None)
             if save is not None:
-                save()  # before the engine goes
+                save()  # before the engine goes, and while an encrypted profile can be written
+        self._drop_key()
         if self._owns_engine and self.engine is not None:
             self.engine.close()
         if self._owns_tokenizer and self._tokenizer is not None:

@@ -128,6 +128,8 @@ class ChatScreen(SceneControls):
         for side in report.torn:
             self.notify(f"An incomplete line from an interrupted write was set aside in {side}", severity="warning", markup=False)
         await self._show(msgs)
+        if self.closed:
+            return  # the profile locked while the history was being shown
         last = next((m for m in reversed(msgs) if m.metrics), None)
         self.query_one(StatusBar).metrics = last.metrics if last else None
         self.group = len(info.personas) > 1 or len(info.characters) > 1 or info.scene.get("narrator") is True
@@ -182,8 +184,20 @@ class ChatScreen(SceneControls):
             self.memory_cancel.set()
         self.save_cache()
 
+    def stop_work(self) -> None:
+        """The profile is about to lock (the app pops this screen next): stop
+        the reply and the memory work now, and handle no more of their
+        messages (the store cannot be read once the key is gone)."""
+        self.closed = True
+        if self.cancel is not None:
+            self.cancel.set()
+        if self.memory_cancel is not None:
+            self.memory_cancel.set()
+
     def save_cache(self) -> None:
         """Keep the chat's KV cache on disk so reopening it answers fast."""
+        if self.session is not None and getattr(self.session.ws, "locked", False):
+            return  # an encrypted profile locked meanwhile: nothing can be written
         if self.session is not None and not self._cache_saved:
             self._cache_saved = True
             try:
@@ -347,6 +361,8 @@ class ChatScreen(SceneControls):
 
     @on(SpeakerArrived)
     async def _speaker_started(self, msg: SpeakerArrived) -> None:
+        if self.closed:
+            return
         if self.busy in (None, "impersonate", "continue"):
             return  # a continuation stays in its message
         view = self.streaming
@@ -358,6 +374,8 @@ class ChatScreen(SceneControls):
 
     @on(TokenArrived)
     async def _token(self, msg: TokenArrived) -> None:
+        if self.closed:
+            return
         if self.busy == "impersonate":
             self.query_one(Composer).insert(msg.text)
             return
@@ -367,6 +385,8 @@ class ChatScreen(SceneControls):
 
     @on(TurnDone)
     async def _done(self, msg: TurnDone) -> None:
+        if self.closed:
+            return
         view, self.streaming = self.streaming, None
         self._pending = None
         self._replies += 1
@@ -384,6 +404,8 @@ class ChatScreen(SceneControls):
 
     @on(TurnEnded)
     async def _ended(self, msg: TurnEnded) -> None:
+        if self.closed:
+            return
         kind, self.busy, self.streaming = self.busy, None, None
         self._pending = None
         self.query_one(StatusBar).busy = ""
@@ -401,6 +423,8 @@ class ChatScreen(SceneControls):
 
     @on(DraftDone)
     def _draft_done(self, msg: DraftDone) -> None:
+        if self.closed:
+            return
         self.busy = None
         self.query_one(StatusBar).busy = ""
         composer = self.query_one(Composer)
@@ -410,6 +434,8 @@ class ChatScreen(SceneControls):
 
     @on(TurnFailed)
     async def _failed(self, msg: TurnFailed) -> None:
+        if self.closed:
+            return
         view, self.streaming, kind, self.busy = self.streaming, None, self.busy, None
         pending, self._pending = self._pending, None
         self._reload_after = False
@@ -439,6 +465,8 @@ class ChatScreen(SceneControls):
         return super().check_action(action, parameters)
 
     async def _reload(self) -> None:
+        if self.closed:
+            return
         msgs, _ = self.app.ws.store.messages(self.chat_id)
         await self._show(msgs)
 

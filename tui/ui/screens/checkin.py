@@ -172,6 +172,7 @@ class SceneControls(Screen[None]):
         self._reload_after = False  # reload the history when the turn ends
         self._checking_in = False  # the check-in screen is up
         self._deferred: tuple[str, str] | None = None  # a check-in choice made while the reply was stopping
+        self.closed = False  # the profile is locking: late messages of a reply are dropped
 
     # hooks the chat screen implements
     def _speaker(self) -> str:
@@ -212,9 +213,9 @@ class SceneControls(Screen[None]):
         if isinstance(value, SceneSettings):
             return value
         try:  # no session yet (the model is loading)
-            with open(self.app.ws.store.chat_dir(self.chat_id) / "chat.toml", "rb") as f:
-                return load_scene_settings(tomllib.load(f))
-        except (OSError, tomllib.TOMLDecodeError, StoreError):
+            raw = (self.app.ws.store.chat_dir(self.chat_id) / "chat.toml").read_bytes()
+            return load_scene_settings(tomllib.loads(raw.decode("utf-8")))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, StoreError):
             return SceneSettings()
 
     @work(thread=True, group="interrupt", exit_on_error=False)
@@ -239,11 +240,15 @@ class SceneControls(Screen[None]):
 
     @on(SlowedDown)
     def _slowed(self, msg: SlowedDown) -> None:
+        if self.closed:
+            return
         self._reload_after = self._reload_after or self.busy is not None
         self.notify(f"{msg.by} asked to slow down; the next reply will check in.", markup=False)
 
     @on(Paused)
     async def _paused(self, msg: Paused) -> None:
+        if self.closed:
+            return
         self._show_scene_state()
         if self.busy is not None:
             self._reload_after = True  # the history changes when the stopped reply is kept
@@ -259,6 +264,8 @@ class SceneControls(Screen[None]):
 
     def _checked_in(self, result: tuple[str, str] | None) -> None:
         self._checking_in = False
+        if self.closed:
+            return
         if result is None:
             self.notify("The scene stays paused; send anything to check in again.", markup=False)
             return

@@ -3,6 +3,10 @@
 Also the way to the couple's tools: a new group scene (g), Personas (p),
 Ideas (e) and Rehearsal (t); the highlighted character is the one they
 start with.
+
+While an encrypted profile is locked the home screen reads nothing of it:
+its lists stay empty and it says the profile is locked (the lock screen is
+on top; the app refreshes the lists once the passphrase opens it).
 """
 
 from __future__ import annotations
@@ -79,8 +83,20 @@ class HomeScreen(Screen[None]):
     def model_state_changed(self, text: str) -> None:
         self.query_one("#model-state", Static).update(f"Model: {text}   (LOCAL — nothing leaves this machine)")
 
+    def clear_lists(self) -> None:
+        """Show nothing of the profile (it is locked, or about to be)."""
+        ws = self.app.ws
+        self.query_one("#profile", Static).update(
+            f"Profile: {ws.profile_name} · locked (its passphrase opens it)"
+        )
+        self.query_one("#characters", OptionList).clear_options()
+        self.query_one("#chats", OptionList).clear_options()
+
     def refresh_lists(self) -> None:
         ws = self.app.ws
+        if ws.locked:  # nothing of a locked profile can be read: show nothing
+            self.clear_lists()
+            return
         persona = ws.persona()
         self.query_one("#profile", Static).update(f"Profile: {ws.profile_name} · you are {neutralize(persona.name)}")
         chats = ws.store.list_chats()

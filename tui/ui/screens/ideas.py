@@ -198,6 +198,11 @@ class IdeasScreen(Screen[None]):
         if self.cancel is not None:
             self.cancel.set()
 
+    def stop_work(self) -> None:
+        """The profile is about to lock: stop generating now."""
+        if self.cancel is not None:
+            self.cancel.set()
+
     # -- keeping and using ideas ---------------------------------------------
     def current_idea(self) -> str | None:
         """The highlighted idea of the focused list (or of the new ideas)."""

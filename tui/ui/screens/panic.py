@@ -63,13 +63,19 @@ class _Rejected(Message):
     reason: str
 
 
-def _unlock_app(screen: Screen, opened: vault.Vault) -> None:
-    """Hand the opened key to the app (it keeps the reference until the next lock)."""
+def _unlock_app(screen: Screen, opened: vault.Vault) -> str:
+    """Hand the opened key to the app (it keeps the reference until the next
+    lock); returns "" once the profile is open, else why it did not open."""
     hook = getattr(screen.app, "privacy_unlocked", None)
-    if hook is not None:
-        hook(opened)
-    else:
+    if hook is None:
         opened.lock()
+        return ""
+    try:
+        hook(opened)
+    except (vault.VaultError, OSError) as exc:
+        opened.lock()
+        return str(exc) or exc.__class__.__name__
+    return ""
 
 
 class _Unlocking:
@@ -168,8 +174,13 @@ class PanicScreen(_Unlocking, Screen[None]):
 
     @on(_Unlocked)
     def _unlocked(self, msg: _Unlocked) -> None:
-        _unlock_app(self, msg.opened)
+        error = _unlock_app(self, msg.opened)
+        app = self.app
         self.dismiss(None)
+        if error:  # the right passphrase, but the profile did not open: say why
+            lock = getattr(app, "lock_now", None)
+            if lock is not None:
+                lock(error)
 
 
 class LockScreen(_Unlocking, Screen[None]):
@@ -182,10 +193,11 @@ class LockScreen(_Unlocking, Screen[None]):
     """
     AUTO_FOCUS = "#lock-input"
 
-    def __init__(self, profile_dir: Path, profile_name: str = "") -> None:
+    def __init__(self, profile_dir: Path, profile_name: str = "", *, error: str = "") -> None:
         super().__init__()
         self.profile_dir = Path(profile_dir)
         self.profile_name = profile_name or self.profile_dir.name
+        self.error = error
 
     def compose(self) -> ComposeResult:
         with Vertical(id="lock-box"):
@@ -195,7 +207,7 @@ class LockScreen(_Unlocking, Screen[None]):
                 markup=False,
             )
             yield Input(password=True, placeholder="passphrase", id="lock-input")
-            yield Static("", id="lock-error", markup=False)
+            yield Static(self.error, id="lock-error", markup=False)
 
     async def on_key(self, event: events.Key) -> None:
         if event.key == "escape":  # nothing to go back to
@@ -218,5 +230,9 @@ class LockScreen(_Unlocking, Screen[None]):
 
     @on(_Unlocked)
     def _unlocked(self, msg: _Unlocked) -> None:
-        _unlock_app(self, msg.opened)
+        error = _unlock_app(self, msg.opened)
+        if error:
+            self.query_one("#lock-error", Static).update(error)
+            self.query_one("#lock-input", Input).focus()
+            return
         self.dismiss(None)

@@ -10,7 +10,7 @@ be deleted from inside itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -26,18 +26,30 @@ from tui.core.store import StoreError
 from tui.core.vault import VaultError
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 
-__all__ = ["PassphraseScreen", "ProfilesScreen", "profile_label"]
+__all__ = ["PassphraseScreen", "ProfilesScreen", "profile_counts", "profile_label"]
 
 ENCRYPTION_NOTE = (
-    "The profile gets a passphrase-protected key. Encrypted storage of chats is not wired "
-    "up yet: for now its chats, characters and settings are plain files, like in any profile."
+    "Everything in the profile (chats, characters, memory, caches, settings) is stored "
+    "encrypted to a key that only this passphrase opens. Candlelit cannot recover a "
+    "forgotten passphrase."
 )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def profile_counts(info: P.ProfileInfo) -> str:
+    """"2 chats · 1 character", or "locked" while an encrypted profile's
+    contents are unknown (nothing of it is read without its key)."""
+    if info.chats is None or info.characters is None:
+        return "locked"
+    return f"{_plural(info.chats, 'chat')} · {_plural(info.characters, 'character')}"
 
 
 def profile_label(info: P.ProfileInfo, current: str) -> str:
     tags = [t for t, on in (("shared", info.shared), ("encrypted", info.encrypted)) if on]
-    counts = f"{info.chats} chat{'s' if info.chats != 1 else ''} · {info.characters} character{'s' if info.characters != 1 else ''}"
-    label = f"{info.name}  · {counts}"
+    label = f"{info.name}  · {profile_counts(info)}"
     if tags:
         label += "  [" + ", ".join(tags) + "]"
     if info.name == current:
@@ -139,9 +151,10 @@ class ProfilesScreen(Screen[None]):
     def refresh_profiles(self, highlight: str | None = None) -> None:
         ws = self.app.ws
         infos = P.list_profiles(ws.paths)
-        if ws.profile_name not in {i.name for i in infos}:
+        if ws.profile_name not in {i.name for i in infos} and not ws.locked:
             ws.persona()  # the open profile exists once it is used: create its profile.toml
             infos = P.list_profiles(ws.paths)
+        infos = [self._open_counts(info) if info.name == ws.profile_name else info for info in infos]
         ol = self.query_one("#profiles", OptionList)
         ol.clear_options()
         for info in infos:
@@ -154,6 +167,21 @@ class ProfilesScreen(Screen[None]):
         self.query_one("#profiles-note", Static).update(
             "Enter: open · n: new · e: new encrypted · r: rename · s: shared on/off · d: delete · Esc: back"
         )
+
+    def _open_counts(self, info: P.ProfileInfo) -> P.ProfileInfo:
+        """The open encrypted profile is unlocked: its counts are known."""
+        ws = self.app.ws
+        if info.chats is not None or ws.locked or not ws.encrypted:
+            return info
+
+        def folders(root) -> int:
+            return sum(1 for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else 0
+
+        try:
+            chats, chars = folders(ws.store.chats_dir), folders(ws.store.characters_dir)
+        except OSError:
+            return info
+        return replace(info, chats=chats, characters=chars)
 
     def _selected(self) -> str | None:
         ol = self.query_one("#profiles", OptionList)
@@ -237,12 +265,16 @@ class ProfilesScreen(Screen[None]):
                 return
             new = new.strip()
             try:
+                if old == self.app.ws.profile_name:
+                    self.app.record_usage()  # while the open profile is still where it was
                 P.rename_profile(self.app.ws.paths, old, new)
             except (StoreError, OSError) as exc:
                 self._error(exc)
                 return
             if old == self.app.ws.profile_name:
                 self.app.switch_profile(new)  # the open profile moved: follow it
+                if self.app.ws.encrypted:
+                    return  # it opens locked (its key was for the old folder): the lock screen is up
             self.refresh_profiles(highlight=new)
 
         self.app.push_screen(AskScreen(f"New name for profile “{old}”:", old), done)
@@ -301,11 +333,12 @@ class ProfilesScreen(Screen[None]):
             extra = " Its key was destroyed." if report.key_destroyed else ""
             self.notify(f"Deleted profile “{name}”.{extra}", markup=False)
 
-        chats = f"{info.chats} chat{'s' if info.chats != 1 else ''}"
-        chars = f"{info.characters} character{'s' if info.characters != 1 else ''}"
+        what = profile_counts(info).replace(" · ", ", ")
+        if what == "locked":
+            what = "encrypted: what it holds is not known while it is locked"
         self.app.push_screen(
             ConfirmScreen(
-                f"Delete profile “{name}” ({chats}, {chars}) with its memory, caches and settings? "
+                f"Delete profile “{name}” ({what}) with its memory, caches and settings? "
                 f"{P.deletion_caveat(info)} This cannot be undone."
             ),
             done,

@@ -218,3 +218,8 @@ class RehearsalScreen(Screen[None]):
     def on_unmount(self) -> None:
         if self.cancel is not None:
             self.cancel.set()
+
+    def stop_work(self) -> None:
+        """The profile is about to lock: stop generating now."""
+        if self.cancel is not None:
+            self.cancel.set()

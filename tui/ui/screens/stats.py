@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from tui.core.profiles import ProfileError, read_reminders, save_reminders, usage_file
-from tui.core.usage_stats import DayStats, daily
+from tui.core.usage_stats import DayStats, StatsError, daily
 
 __all__ = ["SESSION_STEPS", "StatsScreen", "stats_text"]
 
@@ -83,13 +83,18 @@ class StatsScreen(Screen[None]):
 
     def refresh_stats(self) -> None:
         ws = self.app.ws
+        if ws.locked:
+            return  # the profile is locking (this screen is being closed): nothing to read
         enabled = ws.config.privacy.usage_stats
         title = f"Usage of profile “{ws.profile_name}”: kept on this computer only, never sent anywhere."
         if not enabled:
             title += " Recording is off ([privacy] usage_stats = false)."
         self.query_one("#stats-title", Static).update(title)
-        days = daily(usage_file(ws.store.root))
-        self.query_one("#stats-table", Static).update(stats_text(days, date.today()))
+        try:
+            table = stats_text(daily(usage_file(ws.store.root)), date.today())
+        except StatsError as exc:
+            table = f"{exc}. Nothing was changed."
+        self.query_one("#stats-table", Static).update(table)
         r = self._reminders()
         session = f"after {r['session_minutes']} min in one session" if r["session_minutes"] else "off"
         night = f"on ({r['night_start']}–{r['night_end']})" if r["late_night"] else "off"

@@ -15,7 +15,6 @@ is counted as written (``{{char}}`` and other macros unexpanded), without BOS.
 from __future__ import annotations
 
 import copy
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -402,7 +401,7 @@ class StudioScreen(Screen[None]):
         for n in range(1, 10_000):
             slug = base if n == 1 else f"{base}-{n}"
             try:
-                os.mkdir(root / slug, DIR_MODE)
+                (root / slug).mkdir(mode=DIR_MODE)  # exclusive, also in an encrypted profile
             except FileExistsError:
                 continue
             return slug

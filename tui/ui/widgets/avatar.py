@@ -17,6 +17,7 @@ Pillow is imported on first use only.
 
 from __future__ import annotations
 
+import io
 import threading
 import warnings
 from collections import OrderedDict
@@ -30,6 +31,8 @@ from textual import work
 from textual.events import Resize
 from textual.widgets import Static
 from textual.worker import get_current_worker
+
+from tui.core.fsio import is_sealed
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # an avatar is at most 20 MiB
 MAX_PIXELS = 40_000_000  # larger images are refused (decompression bombs)
@@ -62,6 +65,12 @@ class AvatarPixels:
 
 _cache: OrderedDict[tuple[str, int, int, int, int], AvatarPixels | str] = OrderedDict()
 _cache_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget every decoded image (when an encrypted profile locks)."""
+    with _cache_lock:
+        _cache.clear()
 
 
 def fit(size: tuple[int, int], cols: int, rows: int) -> tuple[int, int]:
@@ -134,7 +143,9 @@ def _decode(path: Path, cols: int, rows: int) -> AvatarPixels:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=FORMATS) as img:
+            # an encrypted profile's image is decrypted in memory, never to a file
+            source = io.BytesIO(path.read_bytes()) if is_sealed(path) else path
+            with Image.open(source, formats=FORMATS) as img:
                 if img.width * img.height > MAX_PIXELS:
                     raise AvatarError(f"{path.name}: the image is too large ({img.width}x{img.height})")
                 orientation = img.getexif().get(0x0112)
