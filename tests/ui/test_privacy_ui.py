@@ -454,3 +454,19 @@ async def test_links_and_screenshots_do_not_leave_the_app(home, scripted, monkey
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Screenshot" not in titles and "Quit" in titles
         assert any("Links are not opened" in n.message for n in app._notifications)
+
+
+async def test_a_crash_report_shows_the_code_path_but_no_local_values(home, scripted, capsys):
+    app = make_app(ws(), engine=scripted())
+    secret = "Velvet" + "moth"  # built at run time: only a dump of locals could show it whole
+    with pytest.raises(RuntimeError, match="deliberate"):
+        async with app.run_test(size=(100, 30)) as pilot:
+            def crash() -> None:
+                private_text = secret  # noqa: F841 - what a locals dump would show
+                raise RuntimeError("deliberate")
+
+            app.call_later(crash)
+            await pilot.pause(0.2)
+    shown = capsys.readouterr().err
+    assert "RuntimeError" in shown and "in crash" in shown  # the report still says where
+    assert "Velvetmoth" not in shown

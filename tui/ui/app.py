@@ -88,6 +88,18 @@ class CandlelitApp(App[None]):
         self._session_start = datetime.now(timezone.utc)
         self._last_reminder: datetime | None = None
 
+    def _fatal_error(self) -> None:
+        """Textual's crash report prints every local variable of every frame,
+        which would put chat text (and passphrases) on the terminal and into
+        anything capturing stderr: ours shows the code path only."""
+        from rich.segment import Segments
+        from rich.traceback import Traceback
+
+        self.bell()
+        report = Traceback(show_locals=False, width=None)
+        self._exit_renderables.append(Segments(self.console.render(report, self.console.options)))
+        self._close_messages_no_wait()
+
     def _close_leaks(self) -> None:
         """Devtools would connect to a console over a socket; a Textual log
         file would get what the app logs: both are off, whatever the env says."""
