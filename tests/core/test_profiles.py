@@ -214,6 +214,38 @@ def test_deleting_a_chat_removes_kv_state_memory_and_everything(paths):
     assert [p.name for p in w.store.chats_dir.iterdir()] == []
 
 
+def test_deleting_in_an_encrypted_profile_removes_the_encrypted_files(paths, fast_kdf, tmp_path):
+    import pyrage
+
+    P.create_profile(paths, "sec", passphrase="pw")
+    key = V.unlock(paths.profile("sec"), "pw")
+    w = Workspace(paths, replace(Config(), chat={"profile": "sec"}), vault=key)
+    chat = w.new_chat("mara")
+    w.store.append(chat.id, Message.new("User", "user", "SECRET-CHAT-LINE"))
+    folder = w.store.chat_dir(chat.id)
+    assert kv_state.save(FakeKVEngine(), folder, 10**6) > 0
+    save_memory(folder, Memory(summary="SECRET-SUMMARY"))
+    card = tmp_path / "orrin.json"
+    card.write_text(json.dumps({"spec": "chara_card_v3", "spec_version": "3.0", "data": {
+        "name": "Orrin Thale", "description": "A 52-year-old ORRIN-MARK clockmaker.", "first_mes": "Hi."}}))
+    slug = import_card_file(w.store, card).slug
+    files = paths.profile("sec") / "files"
+    before = {p.name for p in files.iterdir()}
+
+    w.store.delete_chat(chat.id)
+    delete_character(w.store, slug)
+    after = {p.name for p in files.iterdir()}
+    assert len(before - after) >= 6  # chat.toml, messages, state.bin, state.toml, memory.md, card, original
+    assert not after - before
+    assert set(w.sealed.logical_files().values()) == after  # the index names exactly what is left
+    identity = key._key()
+    for name in after:  # nothing left, decrypted, mentions what was deleted
+        text = pyrage.decrypt((files / name).read_bytes(), [identity])
+        for needle in (b"SECRET-CHAT-LINE", b"SECRET-SUMMARY", b"KVSTATE", b"ORRIN-MARK", chat.id.encode()):
+            assert needle not in text, needle
+    assert not any(k.startswith(f"chats/{chat.id}") for k in w.sealed.logical_files())
+
+
 def test_deleting_a_character_removes_its_files(paths, tmp_path):
     w = ws_for(paths, "alex")
     card = tmp_path / "orrin.json"
