@@ -62,6 +62,17 @@ def test_second_turn_reuses_first_turns_tokens(engine):
     assert m["ttft_s"] > 0 and m["tokens_per_s"] and m["tokens_per_s"] > 0
 
 
+def test_forget_drops_the_chat_from_the_model_memory(engine):
+    first = run(engine, DIALOGUE)[-1]
+    assert len(engine.cached_tokens()) >= first.metrics["prompt_tokens"]
+    engine.forget()
+    assert engine.cached_tokens() == []
+    assert not engine._llm.input_ids.any()  # no token ids of the chat left behind
+    again = run(engine, DIALOGUE)[-1]
+    assert again.metrics["reused_tokens"] == 0  # read afresh, same greedy reply
+    assert again.text == first.text
+
+
 def test_unrelated_prompt_reuses_nothing_but_bos(engine):
     run(engine, DIALOGUE)
     fin = run(engine, "Recipe for pancakes:\n1.", stop=())[-1]

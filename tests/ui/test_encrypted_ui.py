@@ -211,10 +211,14 @@ async def test_new_chat_and_message_are_written_encrypted_only(home, scripted, f
 
 async def test_idle_lock_closes_the_chat_and_unlock_reopens_it(home, scripted, fast_kdf):
     ws, chat_id = encrypted_profile(idle_lock_minutes=2)
-    app = make_app(ws, engine=scripted())
+    engine = scripted()
+    forgotten: list[bool] = []
+    engine.forget = lambda: forgotten.append(True)  # the real engine drops its KV cache and tokens
+    app = make_app(ws, engine=engine)
     async with app.run_test(size=(110, 34)) as pilot:
         await start_unlocked(app, pilot)
         chat = await open_chat(app, pilot, chat_id)
+        forgotten.clear()  # (starting locked forgot too)
         await pilot.press("tab")  # the memory screen and stats above the chat go too
         chat.action_memory()
         await wait_until(pilot, lambda: isinstance(app.screen, MemoryScreen))
@@ -229,6 +233,7 @@ async def test_idle_lock_closes_the_chat_and_unlock_reopens_it(home, scripted, f
         await wait_until(pilot, lambda: isinstance(app.screen, LockScreen) and len(app.screen_stack) == 3)
         await pilot.pause(0.1)
         assert_closed(app, chat)
+        assert forgotten == [True]
         assert not any(isinstance(s, (MemoryScreen, StatsScreen)) for s in app.screen_stack)
         assert SECRET not in screen_text(app)
         await unlock(app, pilot)

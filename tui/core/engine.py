@@ -658,6 +658,21 @@ class LlamaCppEngine:
 
         return self._call(job)
 
+    def forget(self) -> None:
+        """Drop the chat from the engine: the KV cache, its tokens and the
+        copy kept aside for background jobs (when an encrypted profile locks).
+        A user job: it preempts a background one."""
+        if self._thread is None:
+            return
+
+        def job() -> None:
+            self._aside = None
+            self._llm._ctx.kv_cache_clear()
+            self._llm.reset()
+            self._llm.input_ids[:] = 0
+
+        self._call(job)
+
     def state_blob(self) -> bytes | None:
         """The chat cache (sequence 0) and its tokens as bytes, or None if empty."""
         self.info  # noqa: B018

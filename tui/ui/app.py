@@ -250,6 +250,12 @@ class CandlelitApp(App[None]):
             if homes[-1].is_mounted:
                 homes[-1].clear_lists()
         self._drop_key()
+        forget = getattr(self.engine, "forget", None)
+        if forget is not None:  # the chat's tokens and KV cache in the model's memory
+            try:
+                forget()
+            except Exception:  # noqa: BLE001 - a model that failed is holding nothing
+                pass
         from tui.ui.widgets.avatar import clear_cache
 
         clear_cache()  # decoded avatars of the profile
