@@ -60,6 +60,8 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:  # benchmark the working tree, installed or not
     sys.path.insert(0, str(_ROOT))
 
+from tui.bench.cli_args import positive_int  # noqa: E402
+
 TARGET = 0.97
 
 # Neutral narrative text (original). The two variants differ only in their
@@ -650,28 +652,18 @@ def print_sweep(res: dict[str, Any]) -> None:
 # -- CLI -----------------------------------------------------------------------------
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="engine_speed.py",
         description="Generation speed through Candlelit's engine vs a bare llama_cpp.Llama loop.",
     )
     p.add_argument("--model", help="GGUF file (default: the bundled default model)")
-    p.add_argument("--tokens", type=_positive, default=128, help="tokens generated per run (128)")
-    p.add_argument("--runs", type=_positive, default=5, help="measured rounds per side (5)")
-    p.add_argument("--threads", type=_positive, default=None,
+    p.add_argument("--tokens", type=positive_int, default=128, help="tokens generated per run (128)")
+    p.add_argument("--runs", type=positive_int, default=5, help="measured rounds per side (5)")
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="n_threads and n_threads_batch for both sides (default: auto_threads())")
-    p.add_argument("--n-ctx", type=_positive, default=2048, help="context size (2048)")
-    p.add_argument("--n-batch", type=_positive, default=512, help="n_batch and n_ubatch (512)")
+    p.add_argument("--n-ctx", type=positive_int, default=2048, help="context size (2048)")
+    p.add_argument("--n-batch", type=positive_int, default=512, help="n_batch and n_ubatch (512)")
     p.add_argument("--seed", type=int, default=1234, help="sampler seed for every run (1234)")
     p.add_argument("--thread-sweep", action="store_true",
                    help="measure the bare loop at 1..cpu_count threads instead")

@@ -42,6 +42,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:  # benchmark the working tree, installed or not
     sys.path.insert(0, str(_ROOT))
 
+from tui.bench.cli_args import positive_int  # noqa: E402
 from tui.core import vault  # noqa: E402
 from tui.core.sealed_fs import SealedFS  # noqa: E402
 from tui.core.store import Message, Store  # noqa: E402
@@ -179,21 +180,11 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Append and load time: plain vs encrypted chat storage.")
     p.add_argument("--sizes", type=_sizes, default=list(DEFAULT_SIZES),
                    help="chat sizes in messages, comma-separated (default 100,1000,5000)")
-    p.add_argument("--runs", type=_positive, default=7, help="timed rounds per size (default 7)")
+    p.add_argument("--runs", type=positive_int, default=7, help="timed rounds per size (default 7)")
     p.add_argument("--dir", type=Path, default=None,
                    help="where to make the temporary profiles (default: the system temp folder)")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
