@@ -292,6 +292,39 @@ async def test_panic_on_encrypted_profile_locks_like_a_lock(home, scripted, fast
         assert any(v.text == SECRET for v in reopened.query("MessageView"))
 
 
+async def test_ctrl_l_locks_an_encrypted_profile_even_while_typing(home, scripted, fast_kdf):
+    from tui.ui.screens.help import HelpScreen
+
+    ws, chat_id = encrypted_profile()
+    app = make_app(ws, engine=scripted())
+    async with app.run_test(size=(110, 34)) as pilot:
+        await start_unlocked(app, pilot)
+        app.action_help()
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen.query(Static))
+        assert "Lock the profile now" in str(app.screen.query_one(Static).render())
+        await pilot.press("escape")
+        chat = await open_chat(app, pilot, chat_id)
+        chat.query_one(Composer).focus()
+        await pilot.press("ctrl+l")
+        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen) and not chat.is_attached)
+        assert app.ws.locked and app.vault is None
+        assert SECRET not in all_text(app)
+
+
+async def test_ctrl_l_is_not_offered_on_a_plain_profile(home, scripted):
+    from tui.ui.screens.help import HelpScreen
+
+    app = make_app(Workspace(paths_mod.resolve(), cfg("default")), engine=scripted())
+    async with app.run_test(size=(110, 34)) as pilot:
+        await pilot.press("ctrl+l")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, HomeScreen)
+        app.action_help()
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen.query(Static))
+        help_text = str(app.screen.query_one(Static).render())
+        assert "Lock the profile now" not in help_text and "panic key" in help_text
+
+
 async def test_panic_on_plain_profile_keeps_the_chat(home, scripted):
     w = Workspace(paths_mod.resolve(), cfg("default"))
     info = w.new_chat("mara", title=TITLE)

@@ -60,6 +60,7 @@ class CandlelitApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("f1,question_mark", "help", "Help", id="help"),
         Binding("f12", "panic", "Hide the screen (panic key)", id="privacy.panic", priority=True, show=False),
+        Binding("ctrl+l", "lock", "Lock the profile now", id="privacy.lock", priority=True, show=False),
         Binding("f2", "profiles", "Profiles", id="privacy.profiles", show=False),
         Binding("f3", "stats", "Usage stats", id="privacy.stats", show=False),
     ]
@@ -289,6 +290,16 @@ class CandlelitApp(App[None]):
             PanicScreen(self.ws.config.privacy.panic_screen, self.ws.profile_dir if encrypted else None),
             lambda _r: self._unhidden(),
         )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "lock":
+            return self.encrypted  # only an encrypted profile has something to lock
+        return super().check_action(action, parameters)
+
+    def action_lock(self) -> None:
+        """Ctrl+L: lock an open encrypted profile now (the passphrase opens it)."""
+        if not self.hidden:
+            self.lock_now()
 
     def lock_now(self, error: str = "") -> None:
         """Lock an encrypted profile: close what shows it, drop the key, cover

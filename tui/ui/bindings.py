@@ -16,6 +16,9 @@ def described_bindings(app: App, nodes: Iterable[object], sep: str = " / ") -> I
         for b in getattr(node, "BINDINGS", []):
             if not isinstance(b, Binding) or not b.description or b.description in seen:
                 continue
+            check = getattr(node, "check_action", None)
+            if check is not None and check(b.action, ()) is False:
+                continue  # not available here (e.g. locking a profile that is not encrypted)
             seen.add(b.description)
             keys = sep.join(app.get_key_display(Binding(k, "")) for k in b.key.split(","))
             yield node, b, keys
