@@ -216,6 +216,26 @@ def story_turns(turns: Sequence[Turn]) -> list[Turn]:
     return [t for t in turns if not (t.role == "user" and is_ooc(t.text))]
 
 
+def _lore_texts(lore: LoreResult, x: Callable[[str], str]) -> tuple[str, str, str]:
+    """Activated lore as (constant before the card, constant after it,
+    triggered). Constant entries never change, so they sit in the stable
+    part; triggered ones change with the chat and go in the volatile part."""
+
+    def text(constant: bool, position: str) -> str:
+        return "\n".join(
+            x(a.text) for a in lore.activated
+            if a.entry.constant == constant and a.position == position and a.text
+        )
+
+    triggered = "\n".join(t for t in (text(False, "before_char"), text(False, "after_char")) if t)
+    return text(True, "before_char"), text(True, "after_char"), triggered
+
+
+def _system_msgs(text: str) -> list[PromptMessage]:
+    """One system message holding ``text``, or none when it is empty."""
+    return [PromptMessage("system", "", text)] if text else []
+
+
 def _card_lines(character: CharacterText, x: Callable[[str], str]) -> list[str]:
     lines = []
     if character.description:
@@ -265,24 +285,20 @@ class PromptBuilder:
         # author placed them); entries triggered by keys change with the chat
         # and go in the small volatile part near the end.
         lore = self._lore(books, turns, values)
-        def lore_text(constant: bool, position: str) -> str:
-            return "\n".join(
-                x(a.text) for a in lore.activated
-                if a.entry.constant == constant and a.position == position and a.text
-            )
+        lore_before, lore_after, lore_triggered = _lore_texts(lore, x)
 
         system_parts = []
         preamble = self.system_text or default_system_text()
         if character.system_prompt:
             preamble = expand(character.system_prompt, {**values, "original": preamble})
         system_parts.append(x(preamble))
-        if lore_text(True, "before_char"):
-            system_parts.append(lore_text(True, "before_char"))
+        if lore_before:
+            system_parts.append(lore_before)
         card_lines = _card_lines(character, x)
         if card_lines:
             system_parts.append("\n".join(card_lines))
-        if lore_text(True, "after_char"):
-            system_parts.append(lore_text(True, "after_char"))
+        if lore_after:
+            system_parts.append(lore_after)
         if user_description:
             system_parts.append(f"About {user_name}: {x(user_description)}")
         if boundaries.strip():
@@ -290,16 +306,9 @@ class PromptBuilder:
         system_msg = PromptMessage("system", "", "\n\n".join(system_parts))
 
         examples = example_dialogue(x(character.mes_example)) if character.mes_example else ""
-        example_msgs = (
-            [PromptMessage("system", "", f"Example dialogue:\n{examples}")] if examples else []
-        )
-        memory_msgs = (
-            [PromptMessage("system", "", x(memory_text.strip()))] if memory_text.strip() else []
-        )
-        volatile_msgs = []
-        triggered = "\n".join(t for t in (lore_text(False, "before_char"), lore_text(False, "after_char")) if t)
-        if triggered:
-            volatile_msgs.append(PromptMessage("system", "", triggered))
+        example_msgs = _system_msgs(f"Example dialogue:\n{examples}" if examples else "")
+        memory_msgs = _system_msgs(x(memory_text.strip()) if memory_text.strip() else "")
+        volatile_msgs = _system_msgs(lore_triggered)
         if character.post_history_instructions:
             volatile_msgs.append(
                 PromptMessage("system", "", x(character.post_history_instructions))
@@ -336,24 +345,20 @@ class PromptBuilder:
         turns = story_turns(turns)
 
         lore = self._lore(books, turns, values)
-        def lore_text(constant: bool, position: str) -> str:
-            return "\n".join(
-                x(a.text) for a in lore.activated
-                if a.entry.constant == constant and a.position == position and a.text
-            )
+        lore_before, lore_after, lore_triggered = _lore_texts(lore, x)
 
         preamble = self.group_system_text or GROUP_SYSTEM
         system_parts = [expand(preamble, {"char": cast, "user": join_names(persona_names) or first})]
-        if lore_text(True, "before_char"):
-            system_parts.append(lore_text(True, "before_char"))
+        if lore_before:
+            system_parts.append(lore_before)
         for c in scene.characters:
             own = {"char": c.name, "user": first}
             lines = _card_lines(c, lambda s, own=own: expand(s, own))
             system_parts.append("\n".join([f"Character: {c.name}", *lines]))
         if scene.narrator:
             system_parts.append(NARRATOR_TEXT.format(name=scene.narrator))
-        if lore_text(True, "after_char"):
-            system_parts.append(lore_text(True, "after_char"))
+        if lore_after:
+            system_parts.append(lore_after)
         for p in scene.personas:
             if p.description.strip():
                 system_parts.append(f"About {p.name}: {x(p.description.strip())}")
@@ -367,19 +372,12 @@ class PromptBuilder:
             if c.mes_example
         ]
         examples = "\n\n".join(b for b in blocks if b)
-        example_msgs = (
-            [PromptMessage("system", "", f"Example dialogue:\n{examples}")] if examples else []
-        )
-        memory_msgs = (
-            [PromptMessage("system", "", x(memory_text.strip()))] if memory_text.strip() else []
-        )
+        example_msgs = _system_msgs(f"Example dialogue:\n{examples}" if examples else "")
+        memory_msgs = _system_msgs(x(memory_text.strip()) if memory_text.strip() else "")
 
         speaker = " ".join(scene.speaker.split())
         typing = scene.typing or first
-        volatile_msgs = []
-        triggered = "\n".join(t for t in (lore_text(False, "before_char"), lore_text(False, "after_char")) if t)
-        if triggered:
-            volatile_msgs.append(PromptMessage("system", "", triggered))
+        volatile_msgs = _system_msgs(lore_triggered)
         me = next((c for c in scene.characters if c.name == speaker), None)
         if me is not None and me.post_history_instructions:
             text = expand(me.post_history_instructions, {"char": me.name, "user": typing})
