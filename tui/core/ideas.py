@@ -28,7 +28,6 @@ from __future__ import annotations
 import inspect
 import re
 import threading
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ from tui.core.engine import Engine, EngineError, Finished, GenerationRequest, Sa
 from tui.core.fsio import as_path, atomic_write
 from tui.core.macros import expand
 from tui.core.scene import SceneSettings, boundaries_text
-from tui.core.store import ChatInfo, Message, StoreError, utc_now
+from tui.core.store import ChatInfo, Message, StoreError, read_toml, upgrade, utc_now
 
 IDEAS_FILE = "ideas.toml"
 IDEAS_VERSION = 1
@@ -327,18 +326,9 @@ def load_ideas(profile_dir: Path) -> list[SavedIdea]:
     if not path.exists():
         return []
     try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise IdeasError(f"ideas.toml is not valid TOML ({exc}); fix or remove {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IdeasError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    version = data.get("version", 1)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise IdeasError(f"ideas.toml has an invalid version {version!r}")
-    if version > IDEAS_VERSION:
-        raise IdeasError(
-            f"ideas.toml was written by a newer Candlelit (version {version}); update Candlelit to read it"
-        )
+        data = upgrade(read_toml(path, "ideas.toml"), {}, IDEAS_VERSION, "ideas.toml")
+    except StoreError as exc:
+        raise IdeasError(str(exc)) from None
     raw = data.get("ideas", [])
     if not isinstance(raw, list):
         raise IdeasError("ideas.toml: 'ideas' must be a list of tables")

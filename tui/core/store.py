@@ -363,7 +363,7 @@ class StoreProblem:
 # version upgrades: one step function per version, applied in a chain
 
 
-def _upgrade(
+def upgrade(
     data: dict,
     steps: dict[int, Callable[[dict], dict]],
     current: int,
@@ -389,14 +389,15 @@ _PROFILE_UPGRADES: dict[int, Callable[[dict], dict]] = {}
 
 
 def _upgrade_chat_toml(data: dict) -> dict:
-    return _upgrade(data, _CHAT_UPGRADES, CHAT_VERSION, "chat.toml")
+    return upgrade(data, _CHAT_UPGRADES, CHAT_VERSION, "chat.toml")
 
 
 def _upgrade_profile_toml(data: dict) -> dict:
-    return _upgrade(data, _PROFILE_UPGRADES, PROFILE_VERSION, "profile.toml")
+    return upgrade(data, _PROFILE_UPGRADES, PROFILE_VERSION, "profile.toml")
 
 
-def _read_toml(path: Path, what: str) -> dict:
+def read_toml(path: Path, what: str) -> dict:
+    """A TOML file as a table; a clear ``StoreError`` naming ``what`` otherwise."""
     try:
         return tomllib.loads(path.read_bytes().decode("utf-8"))
     except tomllib.TOMLDecodeError as e:
@@ -710,7 +711,7 @@ class Store:
                 ensure_dir(self.root)
                 _write_toml(self.profile_file, data, "profile.toml")
                 return data
-            data = _upgrade_profile_toml(_read_toml(self.profile_file, "profile.toml"))
+            data = _upgrade_profile_toml(read_toml(self.profile_file, "profile.toml"))
         section = data.get("persona")
         if not isinstance(section, dict):
             section = {}
@@ -736,7 +737,7 @@ class Store:
         path = self.chat_dir(chat_id) / "chat.toml"
         if not path.is_file():
             raise ChatNotFound(f"no chat '{chat_id}' (see `candlelit chat list`)")
-        data = _read_toml(path, f"chat '{chat_id}': chat.toml")
+        data = read_toml(path, f"chat '{chat_id}': chat.toml")
         try:
             return _upgrade_chat_toml(data)
         except StoreError as e:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import inspect
 import threading
-import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -213,9 +212,8 @@ class SceneControls(Screen[None]):
         if isinstance(value, SceneSettings):
             return value
         try:  # no session yet (the model is loading)
-            raw = (self.app.ws.store.chat_dir(self.chat_id) / "chat.toml").read_bytes()
-            return load_scene_settings(tomllib.loads(raw.decode("utf-8")))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, StoreError):
+            return load_scene_settings({"scene": self.app.ws.store.chat(self.chat_id).scene})
+        except (OSError, StoreError):
             return SceneSettings()
 
     @work(thread=True, group="interrupt", exit_on_error=False)
