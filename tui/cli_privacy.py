@@ -100,9 +100,10 @@ def _ensure_ws(ws: Any, args: argparse.Namespace) -> Any:
     return Workspace(p, cfg)
 
 
-def read_passphrase(args: argparse.Namespace, *, confirm: bool) -> str:
-    """One line of stdin with ``--passphrase-stdin``, else a no-echo prompt."""
-    if getattr(args, "passphrase_stdin", False):
+def _read_secret(from_stdin: bool, prompt: str, no_terminal: str) -> str:
+    """One line of stdin when ``from_stdin``, else a no-echo ``prompt`` on a
+    terminal; ``no_terminal`` is the error when there is neither."""
+    if from_stdin:
         line = sys.stdin.readline()
         secret = line[:-1] if line.endswith("\n") else line
         secret = secret[:-1] if secret.endswith("\r") else secret
@@ -110,11 +111,20 @@ def read_passphrase(args: argparse.Namespace, *, confirm: bool) -> str:
             raise PrivacyCliError("no passphrase on stdin (write it as one line)")
         return secret
     if not sys.stdin.isatty():
-        raise PrivacyCliError(
-            "a passphrase is needed: run this in a terminal, or add --passphrase-stdin "
-            "and write the passphrase to stdin"
-        )
-    secret = getpass.getpass("Passphrase: ")
+        raise PrivacyCliError(no_terminal)
+    return getpass.getpass(prompt)
+
+
+def read_passphrase(args: argparse.Namespace, *, confirm: bool) -> str:
+    """One line of stdin with ``--passphrase-stdin``, else a no-echo prompt."""
+    from_stdin = getattr(args, "passphrase_stdin", False)
+    secret = _read_secret(
+        from_stdin, "Passphrase: ",
+        "a passphrase is needed: run this in a terminal, or add --passphrase-stdin "
+        "and write the passphrase to stdin",
+    )
+    if from_stdin:
+        return secret
     if not secret:
         raise PrivacyCliError("the passphrase must not be empty")
     if confirm and getpass.getpass("The same passphrase again: ") != secret:
@@ -126,18 +136,11 @@ def unlock_profile(folder: Path, name: str, from_stdin: bool) -> Any:
     """Open an encrypted profile's key: one line of stdin, or a no-echo prompt."""
     from tui.core import vault
 
-    if from_stdin:
-        line = sys.stdin.readline()
-        secret = line.rstrip("\n").rstrip("\r")
-        if not secret:
-            raise PrivacyCliError("no passphrase on stdin (write it as one line)")
-    elif not sys.stdin.isatty():
-        raise PrivacyCliError(
-            f"profile '{name}' is encrypted: run this in a terminal to be asked for its "
-            "passphrase, or add --passphrase-stdin (before the command) and write it to stdin"
-        )
-    else:
-        secret = getpass.getpass(f"Passphrase for profile {name}: ")
+    secret = _read_secret(
+        from_stdin, f"Passphrase for profile {name}: ",
+        f"profile '{name}' is encrypted: run this in a terminal to be asked for its "
+        "passphrase, or add --passphrase-stdin (before the command) and write it to stdin",
+    )
     try:
         return vault.unlock(folder, secret)
     except vault.WrongPassphrase:
@@ -301,14 +304,11 @@ def _profile_passphrase(ws: Any, args: argparse.Namespace) -> int:
     info = profile_info(ws.paths, args.name)
     if not info.encrypted:
         raise PrivacyCliError(f"profile '{info.name}' is not encrypted")
-    if args.passphrase_stdin:
-        old = read_passphrase(args, confirm=False)
-        new = read_passphrase(args, confirm=False)
-    else:
-        if not sys.stdin.isatty():
-            raise PrivacyCliError("run this in a terminal, or add --passphrase-stdin (old, then new, one per line)")
-        old = getpass.getpass("Current passphrase: ")
-        new = read_passphrase(args, confirm=True)
+    old = _read_secret(
+        args.passphrase_stdin, "Current passphrase: ",
+        "run this in a terminal, or add --passphrase-stdin (old, then new, one per line)",
+    )
+    new = read_passphrase(args, confirm=True)  # (no second asking on stdin)
     try:
         vault.change_passphrase(info.path, old, new)
     except vault.WrongPassphrase:

@@ -125,3 +125,20 @@ def test_an_encrypted_profile_end_to_end(cli_env, home, tmp_path):
         (x["speaker"], x["text"]) for x in msgs
     ]
     assert MARK.encode() in (folder / "chats" / chat_id / "messages.jsonl").read_bytes()
+
+
+def test_changing_the_passphrase(cli_env, home):
+    made = cli(cli_env, "profile", "create", "sec", "--encrypted", "--passphrase-stdin", stdin=f"{PASS}\n")
+    assert made.returncode == 0, made.stderr
+    folder = paths.resolve().profile("sec")
+    before = snapshot(folder)
+    wrong = cli(cli_env, "profile", "passphrase", "sec", "--passphrase-stdin", stdin="not it\nnew one\n")
+    assert wrong.returncode == 2 and "wrong passphrase" in wrong.stderr
+    assert snapshot(folder) == before
+    changed = cli(cli_env, "profile", "passphrase", "sec", "--passphrase-stdin", stdin=f"{PASS}\nnew one\n")
+    assert changed.returncode == 0, changed.stderr
+    assert sec(cli_env, "chat", "list").returncode == 2  # the old passphrase no longer opens it
+    listed = sec(cli_env, "chat", "list", "--json", passphrase="new one")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+    after = snapshot(folder)
+    assert after["index.age"] == before["index.age"]  # no data file was rewritten
