@@ -38,7 +38,6 @@ import contextlib
 import errno
 import fcntl
 import fnmatch
-import json
 import os
 import secrets
 import threading
@@ -417,12 +416,9 @@ class SealedFS:
         )
 
     def logical_files(self) -> dict[str, str]:
-        """logical path -> opaque file name (for tests, doctor and export)."""
+        """logical path -> opaque file name (for tests and inspection)."""
         with self._reading():
             return dict(self._index)
-
-    def describe(self) -> str:
-        return json.dumps({"files": len(self._index), "folders": len(self._dirs) - 1})
 
 
 class SealedPath:

@@ -195,11 +195,10 @@ class IdeasScreen(Screen[None]):
         self.app.pop_screen()
 
     def on_unmount(self) -> None:
-        if self.cancel is not None:
-            self.cancel.set()
+        self.stop_work()
 
     def stop_work(self) -> None:
-        """The profile is about to lock: stop generating now."""
+        """Stop generating now (leaving, or the profile is about to lock)."""
         if self.cancel is not None:
             self.cancel.set()
 
