@@ -36,12 +36,14 @@ from tui.core.memory import (
     window_start,
 )
 from tui.core.store import Message
+from tui.core.token_counts import counts_for
 
 if TYPE_CHECKING:
     from tui.core.prompt import Prompt
     from tui.core.session import Session
 
 MAX_FOLDS_PER_RUN = 4
+BACKLOG_PAGE = 256         # oldest unfolded messages read at a time while catching up
 EXACT_REEVAL_MAX_S = 3.0   # "auto": re-read the window exactly when it takes less than this
 
 
@@ -101,17 +103,40 @@ class ChatMemory:
         rest = prompt.budget - fixed - self.memory_budget(n_ctx) - self.volatile_budget(n_ctx)
         return max(64, rest)
 
+    def unfolded_start(self) -> int:
+        """Position in the chat of the first message not folded into memory
+        (0 with memory off, nothing folded, or the fold point deleted)."""
+        s = self.session
+        if not s.ws.config.memory.enabled:
+            return 0
+        upto = self.memory().folded_upto
+        if not upto:
+            return 0
+        pos = s.ws.store.position(s.chat_id, upto)
+        return 0 if pos is None else pos + 1
+
+    def progress(self) -> tuple[int, int]:
+        """(messages folded into memory, messages in the chat)."""
+        s = self.session
+        return self.unfolded_start(), s.ws.store.count(s.chat_id)
+
     def plan(self):  # noqa: ANN201 - FoldPlan | None
         s = self.session
         if not s.ws.config.memory.enabled:
             return None
         msgs = [m for m in s.messages() if m.text.strip()]
+        floor = self.unfolded_start()
         m = self.memory()
         unfolded = msgs[window_start([x.id for x in msgs], m.folded_upto):]
+        if s.recent_start > floor:
+            # a backlog (an import, memory turned on late): the oldest unfolded
+            # messages lie before the recent ones; fold from there, oldest first
+            head = s.ws.store.page(s.chat_id, floor, min(s.recent_start, floor + BACKLOG_PAGE))
+            unfolded = [x for x in head if x.text.strip()] + unfolded
         if len(unfolded) < 3:
             return None
         prompt = s.build_prompt()
-        count = lambda t: len(s.engine.tokenize(t, add_bos=False))  # noqa: E731
+        count = counts_for(s.engine)
         tokens = [count(f"{x.speaker}: {x.text}\n") for x in unfolded]
         n_ctx = s.engine.info.n_ctx
         return plan_fold(
@@ -175,12 +200,12 @@ class ChatMemory:
         path = memory_path(self.chat_dir)
         before = path.read_text(encoding="utf-8") if path.exists() else None
         old = self.memory()
-        msgs = [m for m in s.messages() if m.text.strip()]
+        msgs = [m for m in s.history() if m.text.strip()]
         folded = msgs[: window_start([x.id for x in msgs], old.folded_upto)]
         if not folded:
             out.failed = "nothing has been folded into memory yet"
             return
-        count = lambda t: len(s.engine.tokenize(t, add_bos=False))  # noqa: E731
+        count = counts_for(s.engine)
         n_ctx = s.engine.info.n_ctx
         limit = max(64, int(self.window_budget(s.build_prompt()) * s.ws.config.memory.fold_fraction))
         limit = min(limit, max(64, n_ctx * 3 // 8))

@@ -256,6 +256,9 @@ class PromptBuilder:
     system_text: str = ""
     chunk: int = 8
     group_system_text: str = ""   # the preamble of group scenes ("" = GROUP_SYSTEM)
+    # cached per-text token counts (tui.core.token_counts): they guide the
+    # search for the window's cut, which the exact count then confirms
+    count_text: Callable[[str], int] | None = None
 
     def build(
         self,
@@ -429,20 +432,7 @@ class PromptBuilder:
                 with_examples = False
                 notes.append("example dialogue left out to make room")
             if count(assemble(0, False)) > budget:
-                # move the cut in whole chunks; keep at least the last message
-                n = len(window)
-                lo = 0
-                start = n
-                for cut in range(self.chunk, n + self.chunk, self.chunk):
-                    cut = min(cut, max(0, n - 1))
-                    if cut <= lo:
-                        continue
-                    lo = cut
-                    if count(assemble(cut, False)) <= budget:
-                        start = cut
-                        break
-                else:
-                    start = max(0, n - 1)
+                start = self._cut(window, budget, lambda cut: count(assemble(cut, False)))
                 if start:
                     notes.append(f"{start} oldest messages are outside the window")
         parts = assemble(start, with_examples)
@@ -453,6 +443,42 @@ class PromptBuilder:
                 "raise model.n_ctx or shorten the card"
             )
         return self._finish(parts, reply, stop, start, not with_examples and bool(example_msgs), budget, notes)
+
+    def _cut(self, window: list[PromptMessage], budget: int, count: Callable[[int], int]) -> int:
+        """The first chunk boundary from which the window fits ``budget``
+        (keeping at least the last message), as if each boundary were tried
+        in turn from the oldest: with ``count_text`` the cached counts of
+        each message point at the likely boundary and exact counts only
+        confirm it and its neighbour, so the cost is O(window), not
+        O(window²)."""
+        n = len(window)
+        cuts: list[int] = []
+        for cut in range(self.chunk, n + self.chunk, self.chunk):
+            cut = min(cut, max(0, n - 1))
+            if cut > (cuts[-1] if cuts else 0):
+                cuts.append(cut)
+        if not cuts:
+            return max(0, n - 1)
+        fits = lambda j: count(cuts[j]) <= budget  # noqa: E731
+        j = 0
+        if self.count_text is not None:
+            # estimate: the prompt without the window plus each message's own count
+            fixed = count(n)
+            suffix = [0] * (n + 1)
+            for i in range(n - 1, -1, -1):
+                m = window[i]
+                suffix[i] = suffix[i + 1] + self.count_text(f"{m.name}: {m.content}\n")
+            j = next((k for k, c in enumerate(cuts) if fixed + suffix[c] <= budget), len(cuts) - 1)
+            if fits(j):
+                while j > 0 and fits(j - 1):
+                    j -= 1
+                return cuts[j]
+            j += 1
+        while j < len(cuts):
+            if fits(j):
+                return cuts[j]
+            j += 1
+        return max(0, n - 1)
 
     def _lore(self, books: Sequence[Lorebook], turns: Sequence[Turn], values: dict[str, str]) -> LoreResult:
         if not books:

@@ -85,6 +85,7 @@ from tui.core.session_prompts import (
 )
 from tui.core.session_stream import Guarded, ReplyStreaming, events_of, reply_status
 from tui.core.store import ChatInfo, Message, MessageNotFound
+from tui.core.token_counts import counts_for
 from tui.core.workspace import CardEntry, Workspace
 
 __all__ = [
@@ -104,6 +105,9 @@ __all__ = [
     "message_kind",
 ]
 
+
+RECENT_STEP = 64             # messages read back at a time; the window's start moves in these
+RECENT_WITHOUT_MODEL = 512   # the recent history when no model is loaded (no prompt is built)
 
 # --------------------------------------------------------------------------
 # the session
@@ -130,6 +134,7 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
         self._pending: list[Message] = []  # signals typed during a reply, written after it
         self._running: threading.Event | None = None  # the cancel event of the reply in progress
         self._halt = threading.Event()  # the safeword came during this generation
+        self.recent_start = 0  # position of the first message ``messages()`` returned
         self.mem = ChatMemory(self)
 
     @property
@@ -142,7 +147,35 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
         return self._generating.locked()
 
     def messages(self) -> list[Message]:
-        """The history; a lone greeting carries the card's other greetings as swipes."""
+        """The recent history, what the next prompt can use: every message
+        not yet folded into memory, but never more than the context could
+        hold (read back from the end until the messages hold more than
+        ``n_ctx`` tokens, from a start aligned to the prompt's chunks). The
+        whole chat while it is short. A lone greeting carries the card's
+        other greetings as swipes. Cost: O(window), not O(history)."""
+        store = self.ws.store
+        total = store.count(self.chat_id)
+        floor = self.mem.unfolded_start()
+        start = total
+        if self.engine is None:
+            start = max(floor, total - RECENT_WITHOUT_MODEL)
+        else:
+            counts = counts_for(self.engine)
+            room = self.engine.info.n_ctx
+            held = 0
+            while start > floor and held <= room:
+                lo = max(floor, start - RECENT_STEP)
+                held += sum(counts(f"{m.speaker}: {m.text}\n") for m in store.page(self.chat_id, lo, start))
+                start = lo
+        if start > floor:  # move the start in whole chunks, so the prompt's cut stays put
+            start = floor + (start - floor) // RECENT_STEP * RECENT_STEP
+        msgs = store.page(self.chat_id, start, total)
+        self.recent_start = start
+        self._offer_greetings(msgs)
+        return msgs
+
+    def history(self) -> list[Message]:
+        """Every message of the chat (O(history): for exports and re-summaries)."""
         msgs, _report = self.ws.store.messages(self.chat_id)
         self._offer_greetings(msgs)
         return msgs
@@ -436,14 +469,18 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
         if not others:
             return
         current = {"status": m.status}
+        m.extra = dict(m.extra)  # never change a message another reader holds
         m.extra["swipes"] = [m.text, *others]
         m.extra["swipe"] = 0
         m.extra["swipe_meta"] = [current, *({"status": "ok"} for _ in others)]
 
     def _find(self, msg_id: str) -> Message:
-        for m in self.messages():
+        for m in reversed(self.messages()):
             if m.id == msg_id:
                 return m
+        pos = self.ws.store.position(self.chat_id, msg_id)
+        if pos is not None:
+            return self.ws.store.page(self.chat_id, pos, pos + 1)[0]
         raise MessageNotFound(f"no message {msg_id!r} in chat {self.chat_id!r}")
 
     def _update(self, msg_id: str, change: Callable[[Message], None]) -> Message:

@@ -24,6 +24,7 @@ from tui.core.prompt import CharacterText, PersonaText, Prompt, PromptBuilder, S
 from tui.core.scene import boundaries_text
 from tui.core.scene_state import story_messages
 from tui.core.store import Message
+from tui.core.token_counts import counts_for
 from tui.core.workspace import CardEntry, Workspace
 
 
@@ -159,14 +160,15 @@ class SessionPrompts:
     ) -> Prompt:
         cfg = self.ws.config
         reserve = cfg.prompt.reply_reserve or cfg.sampling.max_tokens
+        count = counts_for(self.engine)
         builder = PromptBuilder(
             fmt=fmt or self.format,
             tokenize=lambda text, bos: self.engine.tokenize(text, add_bos=bos),
             n_ctx=self.engine.info.n_ctx,
             reply_reserve=reserve,
             system_text=cfg.prompt.system,
+            count_text=count,
         )
-        count = lambda text: len(self.engine.tokenize(text, add_bos=False))  # noqa: E731
         memory_text, unfolded = self.mem.prompt_parts([m for m in msgs if m.text.strip()], count)
         turns = [Turn(m.speaker, m.role, m.text) for m in story_messages(unfolded)]
         directions = self._directions(msgs)

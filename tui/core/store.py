@@ -61,6 +61,7 @@ from typing import Any, TypeVar
 
 import tomli_w
 
+from tui.core.message_log import MessageLog
 from tui.core.fsio import (
     append_line,
     as_path,
@@ -435,6 +436,7 @@ class Store:
         self.root = as_path(profile_dir)
         self.problems: list[StoreProblem] = []
         self._lock = threading.RLock()
+        self._logs: dict[str, MessageLog] = {}
 
     # paths ---------------------------------------------------------------
 
@@ -590,7 +592,11 @@ class Store:
             if self._has_torn_tail(path):
                 # Never glue a new line onto a torn fragment: set it aside first.
                 self._load_messages(chat_id)
-            append_line(path, _dump_line(msg.to_json()))
+            line = _dump_line(msg.to_json())
+            append_line(path, line)
+            log = self._logs.get(chat_id)
+            if log is not None:
+                log.appended((line + "\n").encode("utf-8"))
             self._touch(chat_id, data)
 
     def replace_messages(self, chat_id: str, msgs: list[Message]) -> None:
@@ -598,6 +604,7 @@ class Store:
         with self._lock:
             data = self._read_chat_toml(chat_id)
             atomic_write(self.chat_dir(chat_id) / "messages.jsonl", _dump_messages(msgs))
+            self._forget_log(chat_id)
             self._touch(chat_id, data)
 
     def modify_messages(self, chat_id: str, change: Callable[[list[Message]], T]) -> T:
@@ -635,16 +642,89 @@ class Store:
         """Messages whose text contains ``query`` (case-insensitive), with the
         ``(start, end)`` span of every match in ``message.text``. A blank
         query finds nothing."""
+        return [(m, spans) for _pos, m, spans in self.search_positions(chat_id, query)]
+
+    def search_positions(
+        self, chat_id: str, query: str
+    ) -> list[tuple[int, Message, list[tuple[int, int]]]]:
+        """Like ``search``, with each hit's position in the chat: the whole
+        chat is searched, reading the file once and parsing only the lines
+        that contain the query somewhere."""
         if not query.strip():
             return []
         pattern = re.compile(re.escape(query), re.IGNORECASE)
-        msgs, _ = self.messages(chat_id)
-        hits: list[tuple[Message, list[tuple[int, int]]]] = []
-        for m in msgs:
+        folded = json.dumps(query, ensure_ascii=False)[1:-1].casefold()  # as it is written in a line
+        hits: list[tuple[int, Message, list[tuple[int, int]]]] = []
+        with self._lock:
+            log = self._log(chat_id)
+            lines = log.raw_lines()
+        for pos, raw in lines:
+            line = raw.decode("utf-8", "replace")
+            if folded not in line.casefold() and "\\u" not in line:
+                continue  # cannot match (an escaped line is parsed to be sure)
+            m = _parse_line(raw)
             spans = [match.span() for match in pattern.finditer(m.text)]
             if spans:
-                hits.append((m, spans))
+                hits.append((pos, m, spans))
         return hits
+
+    # reading by position (any length: see tui.core.message_log) ------------
+
+    def count(self, chat_id: str) -> int:
+        """How many messages the chat has, without reading them."""
+        self._read_chat_toml(chat_id)
+        with self._lock:
+            return self._log(chat_id).count()
+
+    def page(self, chat_id: str, start: int, stop: int) -> list[Message]:
+        """Messages ``start`` to ``stop`` of the chat (clamped like a slice)."""
+        with self._lock:
+            return self._log(chat_id).slice(start, stop)
+
+    def tail(self, chat_id: str, n: int) -> tuple[list[Message], int]:
+        """The last ``n`` messages and the position of the first of them."""
+        with self._lock:
+            log = self._log(chat_id)
+            total = log.count()
+            start = max(0, total - n)
+            return log.slice(start, total), start
+
+    def position(self, chat_id: str, msg_id: str) -> int | None:
+        """Where the message ``msg_id`` is in the chat (None: not there)."""
+        with self._lock:
+            return self._log(chat_id).find_id(msg_id)
+
+    def last_message(self, chat_id: str) -> tuple[int, Message | None]:
+        """(message count, last message): what a chat list shows."""
+        with self._lock:
+            log = self._log(chat_id)
+            n = log.count()
+            last = log.slice(n - 1, n) if n else []
+            return n, (last[0] if last else None)
+
+    def flush_indexes(self) -> None:
+        """Write every chat's position index that fell behind (on leaving)."""
+        with self._lock:
+            for log in self._logs.values():
+                log.flush()
+
+    def _log(self, chat_id: str) -> MessageLog:
+        """The chat's log, up to date with its file (repaired first if the
+        file has a torn or corrupt line). Call with the lock held."""
+        log = self._logs.get(chat_id)
+        if log is None:
+            path = self.chat_dir(chat_id) / "messages.jsonl"
+            log = self._logs[chat_id] = MessageLog(path, _parse_line)
+        if not log.refresh():
+            self._load_messages(chat_id)  # sets the bad lines aside
+            if not log.refresh():
+                raise StoreError(f"chat '{chat_id}': messages.jsonl cannot be read in order; see its .torn files")
+        return log
+
+    def _forget_log(self, chat_id: str) -> None:
+        log = self._logs.get(chat_id)
+        if log is not None:
+            log.forget()
 
     def delete_from(self, chat_id: str, msg_id: str) -> int:
         """Delete that message and every later one; return how many went."""
@@ -687,6 +767,7 @@ class Store:
             # Rename first so a crash mid-delete never leaves a half chat listed.
             doomed = self.chats_dir / f".deleted-{chat_id}-{secrets.token_hex(3)}"
             rename(folder, doomed)
+            self._logs.pop(chat_id, None)
             fsync_dir(self.chats_dir)
             for leftover in list(self.chats_dir.glob(".deleted-*")):
                 remove_tree(leftover)
@@ -835,6 +916,7 @@ class Store:
             side = self._side_file(folder)
             atomic_write(side, b"".join(bad))  # the bytes are safe before we drop them
             atomic_write(path, b"".join(keep))
+            self._forget_log(chat_id)
             report.torn.append(side)
         return msgs, report
 
@@ -847,6 +929,65 @@ class Store:
             side = folder / f"messages.jsonl.torn-{stamp}-{n}"
             n += 1
         return side
+
+    # imports (tui.core.st_chats) -------------------------------------------
+
+    def import_chat(
+        self,
+        characters: list[str],
+        personas: list[str],
+        title: str,
+        msgs: list[Message],
+        *,
+        scene: dict | None = None,
+        table: dict | None = None,
+        created: str | None = None,
+        updated: str | None = None,
+    ) -> ChatInfo:
+        """A new chat holding ``msgs`` as given (ids, times and swipes kept),
+        staged and renamed into place like ``branch_chat``: it appears with
+        all its messages or not at all.
+
+        ``table`` becomes chat.toml's ``[import]`` table (where the chat came
+        from); ``created``/``updated`` replace the chat's own times with the
+        history's. Those go in by a second atomic rewrite of chat.toml; if
+        that fails, the new chat is deleted again before the error goes on.
+        """
+        with self._lock:
+            info = self._create_chat(characters, personas, title, None, None, msgs, scene)
+            if not (table or created or updated):
+                return info
+            try:
+                data = self._read_chat_toml(info.id)
+                if table:
+                    data["import"] = dict(table)
+                if created:
+                    data["created"] = created
+                if updated:
+                    data["updated"] = updated
+                _write_toml(self.chat_dir(info.id) / "chat.toml", data, "chat.toml")
+            except BaseException:
+                self.delete_chat(info.id)
+                raise
+            return self._info(info.id, data)
+
+
+def _parse_line(raw: bytes) -> Message:
+    """One stored line as a message; ``ValueError`` for a corrupt line and
+    ``StoreError`` for one written by a newer Candlelit."""
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(str(e)) from None
+    v = obj.get("v", 1) if isinstance(obj, dict) else None
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise ValueError("bad line version")
+    if v > MESSAGE_VERSION:
+        raise StoreError(
+            f"a chat has messages written by a newer Candlelit (line format v{v}, this "
+            f"one reads v{MESSAGE_VERSION}); update Candlelit to open it"
+        )
+    return Message.from_json(obj)
 
 
 def _split_nl(raw: bytes) -> list[bytes]:

@@ -1,0 +1,366 @@
+"""Read one chat's ``messages.jsonl`` by position, at any length.
+
+``messages.jsonl`` stays the one source of truth. Beside it, ``messages.idx``
+is a cache of where each message line starts, so that opening a chat, paging
+through it or building a prompt reads only the lines it needs:
+
+- counting the messages reads the index header (56 bytes) and the last 4 KiB
+  of the chat file;
+- ``page(start, stop)`` seeks to the first line and reads that span only;
+- a line appended by this process, by another Candlelit process or by hand
+  is found by reading just the new bytes.
+
+The index is a cache, never trusted blindly. Its header records the chat
+file's size and mtime it covers and a hash of the 4 KiB before that point;
+a different magic (format version), a truncated or torn index, a chat file
+that shrank, changed in place or whose covered tail differs: the index is
+rebuilt from the chat file (``Store`` first moves torn or corrupt lines
+aside, as it always has). It is written with ``atomic_write`` (temp file,
+fsync, rename), so a crash leaves the old index or the new one, and it is
+rewritten only when it falls behind by ``FLUSH_EVERY`` lines, not on every
+append.
+
+In an encrypted profile a file cannot be read in pieces: the log decrypts
+the chat once and keeps the offsets in memory (no index file is written, so
+nothing about the chat lies unencrypted beside it).
+
+Parsed messages are kept in a small cache of pages (``PAGE`` lines each),
+valid while the chat file only grows.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import os
+import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tui.core.fsio import atomic_write, is_sealed
+
+MAGIC = b"CLMIDX1\n"            # the format version lives in the magic
+_HEADER = struct.Struct("<8sQQQ32s")  # magic, covered bytes, count, mtime_ns, tail hash
+TAIL = 4096                     # bytes hashed before the covered end
+PAGE = 256                      # messages per parsed page
+MAX_PAGES = 64                  # parsed pages kept (16k messages)
+FLUSH_EVERY = 64                # index lines that may be missing from the file on disk
+
+INDEX_NAME = "messages.idx"
+
+
+@dataclass(frozen=True)
+class _Stamp:
+    size: int
+    mtime_ns: int
+    ino: int
+
+
+def _tail_hash(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def line_starts(raw: bytes, base: int = 0) -> list[int]:
+    """Offsets (plus ``base``) of every non-blank, newline-terminated line."""
+    out: list[int] = []
+    pos = 0
+    n = len(raw)
+    find = raw.find
+    while pos < n:
+        end = find(b"\n", pos)
+        if end < 0:
+            break  # an unterminated tail is not a line (yet)
+        if raw[pos:end].strip():
+            out.append(base + pos)
+        pos = end + 1
+    return out
+
+
+class MessageLog:
+    """Offsets and pages of one chat file. ``parse`` turns one line's bytes
+    into a message, a dataclass with an ``extra`` dict (it raises
+    ``ValueError`` for a line that is not one)."""
+
+    def __init__(self, path: Path, parse: Callable[[bytes], object]) -> None:
+        self.path = path
+        self.index_path = path.with_name(INDEX_NAME)
+        self.sealed = is_sealed(path)
+        self._parse = parse
+        self._lock = threading.RLock()
+        self._stamp: _Stamp | None = None
+        self._offsets: list[int] = []
+        self._covered = 0            # bytes of the chat file the offsets cover
+        self._flushed = 0            # offsets already in the index file
+        self._pages: OrderedDict[int, list] = OrderedDict()
+        self._raw: bytes | None = None  # the whole decrypted file (sealed only)
+        self._tail = b""             # hash of the TAIL bytes before ``_covered``
+        self._ids: dict[str, int] = {}  # positions found by ``find_id``
+
+    # -- freshness -----------------------------------------------------------
+
+    def _stat(self) -> _Stamp | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return _Stamp(st.st_size, st.st_mtime_ns, getattr(st, "st_ino", 0))
+
+    def refresh(self) -> bool:
+        """Bring the offsets up to date with the file; False when the file
+        has an unterminated tail or cannot be indexed without a repair."""
+        with self._lock:
+            stamp = self._stat()
+            if stamp == self._stamp:
+                return True
+            if stamp is None:
+                self._reset()
+                self._stamp = None
+                return True
+            if self.sealed:
+                return self._refresh_sealed(stamp)
+            if (
+                self._stamp is not None
+                and stamp.ino == self._stamp.ino
+                and stamp.size > self._covered
+                and self._covered_tail_matches()
+            ):
+                ok = self._extend(stamp)
+            else:
+                ok = self._load_index(stamp) or self._rebuild(stamp)
+            if ok:
+                self._maybe_flush()
+            return ok
+
+    def _reset(self) -> None:
+        self._offsets = []
+        self._covered = 0
+        self._flushed = 0
+        self._pages.clear()
+        self._raw = None
+        self._ids = {}
+
+    def _refresh_sealed(self, stamp: _Stamp) -> bool:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            raw = b""
+        self._reset()
+        self._raw = raw
+        if raw and not raw.endswith(b"\n"):
+            return False
+        self._offsets = line_starts(raw)
+        self._covered = len(raw)
+        self._stamp = stamp
+        return True
+
+    def _read(self, start: int, stop: int) -> bytes:
+        if self._raw is not None:
+            return self._raw[start:stop]
+        with open(self.path, "rb") as f:
+            f.seek(start)
+            return f.read(stop - start)
+
+    def _covered_tail_matches(self) -> bool:
+        lo = max(0, self._covered - TAIL)
+        return self._covered == 0 or _tail_hash(self._read(lo, self._covered)) == self._tail
+
+    def _extend(self, stamp: _Stamp) -> bool:
+        new = self._read(self._covered, stamp.size)
+        if not new.endswith(b"\n"):
+            return False  # a torn (or still being written) last line
+        starts = line_starts(new)
+        for i, a in enumerate(starts):
+            b = starts[i + 1] if i + 1 < len(starts) else len(new)
+            try:
+                self._parse(new[a:b])
+            except ValueError:
+                return False  # a corrupt line: the store repairs the file first
+        # the last page may have been partial: parse it again
+        self._pages.pop(len(self._offsets) // PAGE, None)
+        self._offsets.extend(self._covered + a for a in starts)
+        self._covered = stamp.size
+        self._tail = _tail_hash(self._read(max(0, self._covered - TAIL), self._covered))
+        self._stamp = stamp
+        return True
+
+    def _load_index(self, stamp: _Stamp) -> bool:
+        """Use ``messages.idx`` when it matches the file exactly, or covers a
+        prefix of it (then read only the rest)."""
+        self._reset()
+        try:
+            data = self.index_path.read_bytes()
+        except OSError:
+            return False
+        if len(data) < _HEADER.size:
+            return False
+        magic, covered, count, mtime_ns, tail = _HEADER.unpack_from(data)
+        if magic != MAGIC or len(data) != _HEADER.size + 8 * count or covered > stamp.size:
+            return False
+        if covered == stamp.size and mtime_ns != stamp.mtime_ns:
+            return False  # same size, changed in place
+        lo = max(0, covered - TAIL)
+        if covered and _tail_hash(self._read(lo, covered)) != tail:
+            return False
+        offsets = list(struct.unpack_from(f"<{count}Q", data, _HEADER.size))
+        if offsets and offsets[-1] >= covered:
+            return False
+        self._offsets = offsets
+        self._covered = covered
+        self._flushed = count
+        self._tail = tail
+        if covered == stamp.size:
+            self._stamp = stamp
+            return True
+        self._stamp = _Stamp(covered, mtime_ns, stamp.ino)
+        return self._extend(stamp)
+
+    def _rebuild(self, stamp: _Stamp) -> bool:
+        self._reset()
+        with open(self.path, "rb") as f:
+            raw = f.read()
+        if raw and not raw.endswith(b"\n"):
+            return False
+        for start in line_starts(raw):
+            end = raw.find(b"\n", start)
+            try:
+                self._parse(raw[start:end + 1])
+            except ValueError:
+                return False  # a corrupt line: the store repairs the file first
+        self._offsets = line_starts(raw)
+        self._covered = len(raw)
+        self._tail = _tail_hash(raw[max(0, len(raw) - TAIL):])
+        self._stamp = _Stamp(len(raw), stamp.mtime_ns, stamp.ino)
+        self._flushed = -1  # write it
+        return True
+
+    def _maybe_flush(self) -> None:
+        if self.sealed or self._stamp is None:
+            return
+        if self._flushed >= 0 and len(self._offsets) - self._flushed < FLUSH_EVERY:
+            return
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the index file (atomically) if it is behind."""
+        with self._lock:
+            if self.sealed or self._stamp is None or self._flushed == len(self._offsets):
+                return
+            n = len(self._offsets)
+            header = _HEADER.pack(MAGIC, self._covered, n, self._stamp.mtime_ns, self._tail)
+            try:
+                atomic_write(self.index_path, header + struct.pack(f"<{n}Q", *self._offsets))
+            except OSError:
+                return  # only a cache: a full disk must not stop reading the chat
+            self._flushed = n
+
+    def forget(self) -> None:
+        """Drop everything known (the file was rewritten); remove the index."""
+        with self._lock:
+            self._reset()
+            self._stamp = None
+            try:
+                os.unlink(self.index_path)
+            except (OSError, TypeError):
+                pass
+
+    def appended(self, line: bytes) -> None:
+        """This process appended ``line`` (with its newline): extend in place."""
+        with self._lock:
+            if self.sealed or self._stamp is None:
+                return
+            stamp = self._stat()
+            if stamp is None or stamp.ino != self._stamp.ino or stamp.size != self._covered + len(line):
+                return  # someone else wrote too: the next refresh finds out
+            self._pages.pop(len(self._offsets) // PAGE, None)
+            if line.strip():
+                self._offsets.append(self._covered)
+            self._covered = stamp.size
+            self._tail = _tail_hash(self._read(max(0, self._covered - TAIL), self._covered))
+            self._stamp = stamp
+            self._maybe_flush()
+
+    # -- reading -------------------------------------------------------------
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._offsets)
+
+    def _page(self, p: int) -> list:
+        page = self._pages.get(p)
+        if page is not None:
+            self._pages.move_to_end(p)
+            return page
+        lo = p * PAGE
+        hi = min(len(self._offsets), lo + PAGE)
+        if lo >= hi:
+            return []
+        start = self._offsets[lo]
+        end = self._offsets[hi] if hi < len(self._offsets) else self._covered
+        raw = self._read(start, end)
+        page = []
+        for i in range(lo, hi):
+            a = self._offsets[i] - start
+            b = (self._offsets[i + 1] - start) if i + 1 < hi else len(raw)
+            page.append(self._parse(raw[a:b]))
+        self._pages[p] = page
+        while len(self._pages) > MAX_PAGES:
+            self._pages.popitem(last=False)
+        return page
+
+    def slice(self, start: int, stop: int) -> list:
+        """Messages ``start`` to ``stop`` (clamped, like a list slice)."""
+        with self._lock:
+            n = len(self._offsets)
+            start, stop = max(0, min(start, n)), max(0, min(stop, n))
+            out: list = []
+            i = start
+            while i < stop:
+                p = i // PAGE
+                page = self._page(p)
+                lo = p * PAGE
+                take = page[i - lo: min(stop, lo + len(page)) - lo]
+                # copies: a caller may change what it got, never the cache
+                out.extend(replace(m, extra=dict(m.extra)) for m in take)
+                i = lo + len(page)
+                if not take:
+                    break
+            return out
+
+    def raw_lines(self) -> list[tuple[int, bytes]]:
+        """Every line's bytes with its position (for scans such as search);
+        one read of the whole file."""
+        with self._lock:
+            raw = self._read(0, self._covered)
+            out = []
+            n = len(self._offsets)
+            for i, start in enumerate(self._offsets):
+                end = self._offsets[i + 1] if i + 1 < n else self._covered
+                out.append((i, raw[start:end]))
+            return out
+
+    def find_id(self, msg_id: str) -> int | None:
+        """Position of the message with ``msg_id``, searched from the end."""
+        needle = json.dumps(msg_id, ensure_ascii=False).encode("utf-8")
+        with self._lock:
+            known = self._ids.get(msg_id)
+            if known is not None and known < len(self._offsets):
+                m = self.slice(known, known + 1)
+                if m and getattr(m[0], "id", None) == msg_id:
+                    return known
+            raw = self._read(0, self._covered)
+            pos = len(raw)
+            while True:
+                hit = raw.rfind(needle, 0, pos)
+                if hit < 0:
+                    return None
+                i = bisect.bisect_right(self._offsets, hit) - 1
+                if i >= 0:
+                    m = self.slice(i, i + 1)
+                    if m and getattr(m[0], "id", None) == msg_id:
+                        self._ids[msg_id] = i
+                        return i
+                pos = hit

@@ -1,0 +1,67 @@
+"""Token counts per text, cached, so a long chat is tokenized once.
+
+Building a prompt needs to know how many tokens each recent message takes
+(to find where the window starts) and folding memory needs the same for the
+unfolded messages. Tokenizing growing prefixes again on every turn made both
+grow faster than the history; a count depends only on the tokenizer and the
+text, so it is remembered, keyed by both.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+
+LIMIT = 200_000  # texts remembered per tokenizer (a few MB)
+
+
+class TokenCounts:
+    """``counts(text)``: the number of tokens ``tokenize`` makes of ``text``
+    (no BOS), remembered for the last ``limit`` texts."""
+
+    def __init__(self, tokenize: Callable[[str], list[int]], limit: int = LIMIT) -> None:
+        self._tokenize = tokenize
+        self._limit = limit
+        self._known: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> int:
+        with self._lock:
+            n = self._known.get(text)
+            if n is not None:
+                self._known.move_to_end(text)
+                return n
+        n = len(self._tokenize(text))
+        with self._lock:
+            self._known[text] = n
+            if len(self._known) > self._limit:
+                self._known.popitem(last=False)
+        return n
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+
+_SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def counts_for(engine: object) -> TokenCounts:
+    """The counts of ``engine``'s tokenizer, shared by every session on it
+    (they go with the engine)."""
+    with _SHARED_LOCK:
+        try:
+            found = _SHARED.get(engine)
+        except TypeError:  # not weak-referenceable: counts for this call only
+            found = None
+        if found is None:
+            try:
+                ref = weakref.ref(engine)
+            except TypeError:
+                return TokenCounts(lambda text: engine.tokenize(text, add_bos=False))  # type: ignore[attr-defined]
+            # a weak reference: the counts must not keep their engine alive
+            found = TokenCounts(lambda text: ref().tokenize(text, add_bos=False))  # type: ignore[union-attr]
+            _SHARED[engine] = found
+        return found
