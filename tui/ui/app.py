@@ -33,6 +33,7 @@ from textual.screen import Screen
 from tui.core import vault as vaults
 from tui.core.engine import Engine, EngineError, LlamaCppEngine
 from tui.core.gguf import ModelFileError
+from tui.core.safe_text import neutralize
 from tui.core.workspace import Workspace
 from tui.ui.bindings import described_bindings
 
@@ -341,8 +342,17 @@ class CandlelitApp(App[None]):
         for args, kwargs in held:
             super().notify(*args, **kwargs)
 
-    def notify(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        """Notifications wait while the screen is hidden (they could give it away)."""
+    def notify(self, message: str, **kwargs: Any) -> None:  # type: ignore[override]
+        """Notifications wait while the screen is hidden (they could give it away).
+
+        They are always literal: a message quotes names, titles and errors
+        (card text full of square brackets), so markup is never read, even
+        where a caller left Textual's default; control characters are made
+        visible."""
+        kwargs["markup"] = False
+        if isinstance(kwargs.get("title"), str):
+            kwargs["title"] = neutralize(kwargs["title"])
+        args = (neutralize(str(message)),)
         if self.hidden:
             self._held.append((args, kwargs))
             return

@@ -37,6 +37,7 @@ from tui.core.safe_text import neutralize
 from tui.core.scene import SceneError, SceneSettings, is_safeword, load_scene_settings
 from tui.core.session import ScenePaused, SlowDown
 from tui.core.store import StoreError
+from tui.ui.text import literal
 from tui.ui.widgets.status_bar import StatusBar
 
 CHOICES = ("continue", "change", "end")
@@ -123,7 +124,7 @@ class PickScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="pick"):
             yield Static(self.question, markup=False)
-            yield OptionList(*(Option(neutralize(n), id=str(i)) for i, n in enumerate(self.names)), id="pick-list")
+            yield OptionList(*(Option(literal(n), id=str(i)) for i, n in enumerate(self.names)), id="pick-list")
 
     def on_mount(self) -> None:
         options = self.query_one("#pick-list", OptionList)

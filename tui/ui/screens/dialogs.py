@@ -1,4 +1,6 @@
-"""Small modal dialogs: confirm, and ask for a line of text."""
+"""Small modal dialogs: confirm, and ask for a line of text.
+
+Questions quote chat titles, names and paths: they are shown literally."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
+
+from tui.ui.text import literal
 
 _CSS = """
 ConfirmScreen, AskScreen { align: center middle; }
@@ -29,7 +33,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(self.question, markup=False)
+            yield Static(literal(self.question), markup=False)
             with Horizontal():
                 yield Button("Cancel (n)", id="no")
                 yield Button("Yes (y)", id="yes", variant="error")
@@ -52,7 +56,7 @@ class AskScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(self.question, markup=False)
+            yield Static(literal(self.question), markup=False)
             yield Input(self.value, id="answer")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

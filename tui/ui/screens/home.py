@@ -25,9 +25,9 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from tui.core.cards import CardError
 from tui.core.characters import ImportResult, import_card_file
-from tui.core.safe_text import neutralize
 from tui.core.store import StoreError
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.ui.text import literal
 
 
 @dataclass
@@ -81,7 +81,9 @@ class HomeScreen(Screen[None]):
         self.refresh_lists()
 
     def model_state_changed(self, text: str) -> None:
-        self.query_one("#model-state", Static).update(f"Model: {text}   (LOCAL — nothing leaves this machine)")
+        self.query_one("#model-state", Static).update(
+            literal(f"Model: {text}   (LOCAL — nothing leaves this machine)")
+        )
 
     def clear_lists(self) -> None:
         """Show nothing of the profile (it is locked, or about to be)."""
@@ -98,7 +100,7 @@ class HomeScreen(Screen[None]):
             self.clear_lists()
             return
         persona = ws.persona()
-        self.query_one("#profile", Static).update(f"Profile: {ws.profile_name} · you are {neutralize(persona.name)}")
+        self.query_one("#profile", Static).update(literal(f"Profile: {ws.profile_name} · you are {persona.name}"))
         chats = ws.store.list_chats()
         counts: dict[str, int] = {}
         for c in chats:
@@ -109,7 +111,7 @@ class HomeScreen(Screen[None]):
         for e in ws.cards():
             n = counts.get(e.slug, 0)
             label = f"{e.card.display_name} — {e.card.short_description()}  ({n} chat{'s' if n != 1 else ''})"
-            chars.add_option(Option(neutralize(label), id=e.slug))
+            chars.add_option(Option(literal(label), id=e.slug))
         lst = self.query_one("#chats", OptionList)
         lst.clear_options()
         titles = {c.id: c.title for c in chats}
@@ -118,7 +120,7 @@ class HomeScreen(Screen[None]):
             label = f"{c.title} · {', '.join(c.characters)} · {when}"
             if c.parent:
                 label += f"  ↳ branch of “{titles.get(c.parent, c.parent)}”"
-            lst.add_option(Option(neutralize(label), id=c.id))
+            lst.add_option(Option(literal(label), id=c.id))
         if not chats:
             lst.add_option(Option("no chats yet", id="", disabled=True))
         for ol in (chars, lst):
@@ -183,7 +185,7 @@ class HomeScreen(Screen[None]):
         def done(yes: bool | None) -> None:
             if yes:
                 self.app.ws.store.delete_chat(chat_id)
-                self.notify("Chat deleted.")
+                self.notify("Chat deleted.", markup=False)
                 self.refresh_lists()
 
         self.app.push_screen(ConfirmScreen(f"Delete the chat “{info.title}” and all its messages? This cannot be undone."), done)

@@ -32,9 +32,9 @@ from tui.core.ideas import (
     save_idea,
 )
 from tui.core.personas import PersonaProfile, list_personas
-from tui.core.safe_text import neutralize
 from tui.core.scene import boundaries_text
 from tui.core.store import StoreError
+from tui.ui.text import literal
 
 DEFAULT_THEMES = 2  # the first themes are ticked to start with
 
@@ -95,17 +95,17 @@ class IdeasScreen(Screen[None]):
             self.slug = cards[0].slug if cards else None
         who = self.query_one("#ideas-personas", SelectionList)
         for p in self._all_personas():
-            who.add_option((neutralize(p.name), p.name, True))
+            who.add_option((literal(p.name), p.name, True))
         name = ""
         if self.slug:
             try:
                 name = ws.card(self.slug).card.display_name
             except StoreError:
                 self.slug = None
-        self.query_one("#ideas-hint", Static).update(
-            f"Ideas (Enter or Ctrl+N: start a scene with {neutralize(name)} · Ctrl+S: save)" if name
+        self.query_one("#ideas-hint", Static).update(literal(
+            f"Ideas (Enter or Ctrl+N: start a scene with {name} · Ctrl+S: save)" if name
             else "Ideas (Ctrl+S: save; add a character to start scenes)"
-        )
+        ))
         self._show_bounds()
         self._show_saved()
         self._status("Choose a few themes, then Ctrl+G to ask for ideas. Nothing starts until you pick one.")
@@ -133,10 +133,10 @@ class IdeasScreen(Screen[None]):
     def _show_bounds(self) -> None:
         text = boundaries_text(self.chosen_personas())
         lines = [line for line in text.splitlines()[1:]] if text else ["No boundaries written yet (Personas, on the home screen)."]
-        self.query_one("#ideas-bounds", Static).update("\n".join(lines))
+        self.query_one("#ideas-bounds", Static).update(literal("\n".join(lines)))
 
     def _status(self, text: str) -> None:
-        self.query_one("#ideas-status", Static).update(text)
+        self.query_one("#ideas-status", Static).update(literal(text))
 
     # -- generating -----------------------------------------------------------
     def action_generate(self) -> None:
@@ -177,7 +177,7 @@ class IdeasScreen(Screen[None]):
         ol = self.query_one("#ideas-list", OptionList)
         ol.clear_options()
         for i, idea in enumerate(self.ideas):
-            ol.add_option(Option(neutralize(idea), id=str(i)))
+            ol.add_option(Option(literal(idea), id=str(i)))
         ol.highlighted = 0 if self.ideas else None
         ol.focus()
         self._status(f"{len(self.ideas)} idea{'s' if len(self.ideas) != 1 else ''}. Ctrl+G again for others.")
@@ -225,7 +225,7 @@ class IdeasScreen(Screen[None]):
         ol = self.query_one("#ideas-saved", OptionList)
         ol.clear_options()
         for i, text in enumerate(self.saved):
-            ol.add_option(Option(neutralize(text), id=str(i)))
+            ol.add_option(Option(literal(text), id=str(i)))
         if not self.saved:
             ol.add_option(Option("nothing saved yet", id="none", disabled=True))
 

@@ -33,6 +33,7 @@ from tui.core.memory import Fact, Memory, fact_key, render_memory, window_start
 from tui.core.safe_text import neutralize
 from tui.core.store import StoreError
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.ui.text import literal
 
 POLL_S = 0.25
 #: After asking for a re-summary, how long "not busy yet" still counts as
@@ -311,7 +312,7 @@ class MemoryScreen(Screen[None]):
                 words = _one_line(msg.text)
                 tip += f"\n{msg.speaker}: {words[:160]}{'…' if len(words) > 160 else ''}"
                 break
-        ol.tooltip = neutralize(tip)
+        ol.tooltip = literal(tip)
 
     @on(OptionList.OptionHighlighted, "#memory-facts")
     def _highlighted(self) -> None:

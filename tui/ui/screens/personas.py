@@ -29,10 +29,10 @@ from tui.core.personas import (
     remove_persona,
     update_persona,
 )
-from tui.core.safe_text import neutralize
 from tui.core.scene import POLICIES, SceneError, SceneSettings
 from tui.core.store import StoreError
 from tui.ui.screens.dialogs import ConfirmScreen
+from tui.ui.text import literal
 
 POLICY_LABELS = {
     "natural": "Natural: whoever fits (talkativeness)",
@@ -97,7 +97,7 @@ class PersonasScreen(Screen[None]):
         ol.clear_options()
         names = [p.name for p in self._personas()]
         for i, name in enumerate(names):
-            ol.add_option(Option(neutralize(name), id=str(i)))
+            ol.add_option(Option(literal(name), id=str(i)))
         if select in names:
             ol.highlighted = names.index(select)
         elif names:
@@ -202,13 +202,13 @@ class GroupSceneScreen(ModalScreen[str | None]):
                 with Vertical(classes="group-col"):
                     yield Static("Characters (Space: choose)", classes="field-label")
                     yield SelectionList[str](
-                        *((neutralize(e.card.display_name), e.slug, e.slug == self.selected) for e in cards),
+                        *((literal(e.card.display_name), e.slug, e.slug == self.selected) for e in cards),
                         id="group-characters",
                     )
                 with Vertical(classes="group-col"):
                     yield Static("At the keyboard (Space: choose)", classes="field-label")
                     yield SelectionList[str](
-                        *((neutralize(p.name), p.name, True) for p in personas),
+                        *((literal(p.name), p.name, True) for p in personas),
                         id="group-personas",
                     )
             yield Select(

@@ -25,6 +25,7 @@ from tui.core import profiles as P
 from tui.core.store import StoreError
 from tui.core.vault import VaultError
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.ui.text import literal
 
 __all__ = ["PassphraseScreen", "ProfilesScreen", "profile_counts", "profile_label"]
 
@@ -158,7 +159,7 @@ class ProfilesScreen(Screen[None]):
         ol = self.query_one("#profiles", OptionList)
         ol.clear_options()
         for info in infos:
-            ol.add_option(Option(profile_label(info, ws.profile_name), id=info.name))
+            ol.add_option(Option(literal(profile_label(info, ws.profile_name)), id=info.name))
         target = highlight or ws.profile_name
         for i, info in enumerate(infos):
             if info.name == target:

@@ -25,6 +25,7 @@ from textual.reactive import reactive
 from textual.widgets import TextArea
 
 from tui.core.scene import next_persona, persona_by_number
+from tui.ui.text import literal
 
 MAX_PICK = 9  # Alt+1 .. Alt+9
 # ESC + digit as Textual reads it (the macOS Option+digit characters)
@@ -89,7 +90,7 @@ class Composer(TextArea):
             self.post_message(self.SpeakerChanged(self, new))
 
     def _show_speaker(self) -> None:
-        self.border_title = f"{self.speaker} is typing" if len(self._personas) > 1 and self.speaker else None
+        self.border_title = literal(f"{self.speaker} is typing") if len(self._personas) > 1 and self.speaker else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "next_persona":

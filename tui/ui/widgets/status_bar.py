@@ -1,10 +1,15 @@
 """The chat status line: model, LOCAL badge, context, speed, cache, and in a
-group scene its state ("group scene", "paused")."""
+group scene its state ("group scene", "paused").
+
+The model's name comes from its file: shown literally (no markup, control
+characters made visible)."""
 
 from __future__ import annotations
 
 from textual.reactive import reactive
 from textual.widgets import Static
+
+from tui.core.safe_text import neutralize
 
 
 class StatusBar(Static):
@@ -22,7 +27,7 @@ class StatusBar(Static):
         super().__init__("", markup=False, **kwargs)
 
     def render(self) -> str:
-        parts = ["LOCAL", self.model_state]
+        parts = ["LOCAL", neutralize(self.model_state)]
         m = self.metrics or {}
         if m.get("prompt_tokens") is not None and self.n_ctx:
             parts.append(f"ctx {m['prompt_tokens'] + m.get('generated_tokens', 0)}/{self.n_ctx}")
