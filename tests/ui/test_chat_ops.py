@@ -117,7 +117,7 @@ async def test_edit_delete_copy_branch_search(home, scripted):
         await wait_until(pilot, lambda: views(screen)[3].text == "Second question, edited")
 
         # search
-        screen.find("lanterns")
+        await screen.find("lanterns")
         assert [v.has_class("match") for v in views(screen)] == [False, False, True, False, False]
 
         # branch from the first reply

@@ -708,7 +708,17 @@ class Store:
             for log in self._logs.values():
                 log.flush()
 
-    def _log(self, chat_id: str) -> MessageLog:
+    def check(self, chat_id: str) -> LoadReport:
+        """Make sure the chat reads in order, without reading all of it when
+        its index is up to date: torn or corrupt lines are set aside (the
+        report names the side files), as ``messages`` does."""
+        self._read_chat_toml(chat_id)
+        with self._lock:
+            report = LoadReport()
+            self._log(chat_id, report)
+            return report
+
+    def _log(self, chat_id: str, report: LoadReport | None = None) -> MessageLog:
         """The chat's log, up to date with its file (repaired first if the
         file has a torn or corrupt line). Call with the lock held."""
         log = self._logs.get(chat_id)
@@ -716,7 +726,9 @@ class Store:
             path = self.chat_dir(chat_id) / "messages.jsonl"
             log = self._logs[chat_id] = MessageLog(path, _parse_line)
         if not log.refresh():
-            self._load_messages(chat_id)  # sets the bad lines aside
+            _msgs, repaired = self._load_messages(chat_id)  # sets the bad lines aside
+            if report is not None:
+                report.torn.extend(repaired.torn)
             if not log.refresh():
                 raise StoreError(f"chat '{chat_id}': messages.jsonl cannot be read in order; see its .torn files")
         return log

@@ -19,6 +19,7 @@ go on (``Session.resume_scene``); Ctrl+N picks who answers next
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,6 +50,11 @@ from tui.ui.screens.dialogs import AskScreen, ConfirmScreen, EditScreen
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
 from tui.ui.widgets.status_bar import StatusBar
+
+
+FIRST_PAGE = 20     # messages mounted when a chat opens (more than a screenful)
+PAGE = 40           # messages mounted at a time when scrolling further
+MAX_MOUNTED = 120   # message widgets at most, whatever the chat's length
 
 
 @dataclass
@@ -110,6 +116,10 @@ class ChatScreen(SceneControls):
         self.group = False  # several personas or several characters
         self._replies = 0  # replies finished in the running turn
         self._quiet_turn = False  # the line sent gets no reply by design (out of character)
+        self.first = 0  # position in the chat of the first mounted message
+        self.at_end = True  # the mounted window reaches the chat's last message
+        self._loading = False  # a page is being mounted
+        self._hits: list[int] = []  # positions of the last search's matches
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -124,13 +134,16 @@ class ChatScreen(SceneControls):
         info = ws.store.chat(self.chat_id)
         self.title = neutralize(info.title)
         self.sub_title = "LOCAL"
-        msgs, report = ws.store.messages(self.chat_id)
+        report = ws.store.check(self.chat_id)
         for side in report.torn:
             self.notify(f"An incomplete line from an interrupted write was set aside in {side}", severity="warning", markup=False)
-        await self._show(msgs)
+        await self._show_end()
         if self.closed:
             return  # the profile locked while the history was being shown
-        last = next((m for m in reversed(msgs) if m.metrics), None)
+        box = self.query_one("#messages", VerticalScroll)
+        self.watch(box, "scroll_y", self._scrolled, init=False)
+        tail, _start = ws.store.tail(self.chat_id, FIRST_PAGE)
+        last = next((m for m in reversed(tail) if m.metrics), None)
         self.query_one(StatusBar).metrics = last.metrics if last else None
         self.group = len(info.personas) > 1 or len(info.characters) > 1 or info.scene.get("narrator") is True
         self.personas = list(dict.fromkeys(info.personas)) if len(info.personas) > 1 else [ws.persona().name]
@@ -167,15 +180,168 @@ class ChatScreen(SceneControls):
             view.speaker = f"{view.speaker} · OOC"
         return view
 
-    async def _show(self, msgs: list[StoredMessage]) -> None:
+    # -- the virtual message list ------------------------------------------------
+    # Only a window of the chat is mounted: ``self.first`` is the position of
+    # the first mounted message, ``self.at_end`` whether the window reaches the
+    # chat's last message. Scrolling to an edge (or Page Up/Home/End on a
+    # message) loads the next page there and drops pages far away, so at most
+    # MAX_MOUNTED message widgets exist whatever the chat's length.
+
+    def _stored_views(self) -> list[MessageView]:
+        """Mounted views that mirror stored messages (not a line being sent)."""
+        return [v for v in self._views() if v.msg_id is not None]
+
+    async def _show_range(self, start: int, stop: int, *, focus: int | None = None) -> None:
+        """Mount messages ``start``..``stop`` (positions) and nothing else."""
+        store = self.app.ws.store
+        total = store.count(self.chat_id)
+        start, stop = max(0, start), min(total, stop)
         session = self._session()
-        if session is not None:
+        if session is not None and total <= 1:
             msgs = session.messages()  # includes offered greeting swipes
+        else:
+            msgs = store.page(self.chat_id, start, stop)
         box = self.query_one("#messages", VerticalScroll)
-        await box.remove_children()
-        await box.mount_all(self._decorated(MessageView.of(m)) for m in msgs)
+        self._loading = True
+        try:
+            await box.remove_children()
+            self.first = start
+            self.at_end = stop >= total
+            await box.mount_all(self._decorated(MessageView.of(m)) for m in msgs)
+        finally:
+            self._loading = False
         self._mark_last_swipes()
-        box.anchor()
+        if focus is not None:
+            views = self._views()
+            i = focus - start
+            if 0 <= i < len(views):
+                views[i].focus()
+                self.call_after_refresh(views[i].scroll_visible, animate=False, top=True)
+        elif self.at_end:
+            box.anchor()
+        else:
+            self.call_after_refresh(box.scroll_home, animate=False)
+
+    async def _show_end(self) -> None:
+        """The chat's last page, scrolled to the bottom (what opening shows)."""
+        total = self.app.ws.store.count(self.chat_id)
+        await self._show_range(total - FIRST_PAGE, total)
+
+    async def _show(self, msgs: list[StoredMessage] | None = None) -> None:
+        await self._show_end()
+
+    async def _to_end(self) -> None:
+        """Before anything is added at the end: the window must reach it."""
+        if not self.at_end:
+            await self._show_end()
+
+    def _scrolled(self, old: float, new: float) -> None:
+        if self._loading or self.closed:
+            return
+        box = self.query_one("#messages", VerticalScroll)
+        if new <= 0 and self.first > 0:
+            self.run_worker(self._load_older(), group="pages", exclusive=True)
+        elif new >= box.max_scroll_y and not self.at_end and self.busy is None:
+            self.run_worker(self._load_newer(), group="pages", exclusive=True)
+
+    async def _load_older(self) -> bool:
+        """Mount the page before the first mounted message, keeping what is
+        on screen where it was; drop pages far below. False at the start."""
+        if self.first <= 0 or self._loading:
+            return False
+        store = self.app.ws.store
+        lo = max(0, self.first - PAGE)
+        msgs = store.page(self.chat_id, lo, self.first)
+        if not msgs:
+            return False
+        box = self.query_one("#messages", VerticalScroll)
+        self._loading = True
+        try:
+            views = self._views()
+            new = [self._decorated(MessageView.of(m)) for m in msgs]
+            before_y, before_h = box.scroll_y, box.virtual_size.height
+            if views:
+                await box.mount_all(new, before=views[0])
+            else:
+                await box.mount_all(new)
+            self.first = lo
+            await self._settle()
+            box.scroll_to(y=before_y + (box.virtual_size.height - before_h), animate=False, immediate=True)
+            await self._trim(keep_top=True)
+        finally:
+            self._loading = False
+        return True
+
+    async def _load_newer(self) -> bool:
+        """Mount the page after the last mounted message; drop pages far above."""
+        if self.at_end or self._loading:
+            return False
+        store = self.app.ws.store
+        total = store.count(self.chat_id)
+        stored = self._stored_views()
+        end = self.first + len(stored)
+        msgs = store.page(self.chat_id, end, end + PAGE)
+        box = self.query_one("#messages", VerticalScroll)
+        self._loading = True
+        try:
+            await box.mount_all(self._decorated(MessageView.of(m)) for m in msgs)
+            self.at_end = end + len(msgs) >= total
+            await self._trim(keep_top=False)
+            self._mark_last_swipes()
+        finally:
+            self._loading = False
+        return True
+
+    async def _settle(self) -> None:
+        """Wait until the views just mounted are laid out (heights known)."""
+        done = asyncio.get_running_loop().create_future()
+        self.call_after_refresh(lambda: done.done() or done.set_result(None))
+        await done
+
+    async def _trim(self, *, keep_top: bool) -> None:
+        """Keep at most MAX_MOUNTED views: drop from the far end (never the
+        message being written)."""
+        views = self._views()
+        extra = len(views) - MAX_MOUNTED
+        if extra <= 0:
+            return
+        box = self.query_one("#messages", VerticalScroll)
+        if keep_top:
+            if self.busy is not None:
+                return  # a reply streams at the bottom: it stays
+            doomed = views[-extra:]
+            self.at_end = False
+            await box.remove_children(doomed)
+        else:
+            doomed = views[:extra]
+            before_y, before_h = box.scroll_y, box.virtual_size.height
+            await box.remove_children(doomed)
+            self.first += extra
+            await self._settle()
+            box.scroll_to(y=max(0, before_y - (before_h - box.virtual_size.height)), animate=False, immediate=True)
+
+    async def jump_to(self, position: int) -> None:
+        """Show the message at ``position`` (loading its page) and focus it."""
+        total = self.app.ws.store.count(self.chat_id)
+        position = max(0, min(position, total - 1))
+        mounted = self._stored_views()
+        if self.first <= position < self.first + len(mounted):
+            view = mounted[position - self.first]
+            view.focus()
+            view.scroll_visible(animate=False, top=True)
+            return
+        lo = max(0, position - PAGE // 2)
+        await self._show_range(lo, min(total, lo + PAGE), focus=position)
+
+    async def action_first_message(self) -> None:
+        await self.jump_to(0)
+
+    async def action_last_message(self) -> None:
+        await self._show_end()
+        views = self._views()
+        if views:
+            views[-1].focus()
+            views[-1].scroll_visible(animate=False)
 
     def on_unmount(self) -> None:
         if self.cancel is not None:
@@ -282,7 +448,7 @@ class ChatScreen(SceneControls):
     def _mark_last_swipes(self) -> None:
         views = self._views()
         for v in views:
-            v.show_swipes = v is views[-1] and v.role == "assistant"
+            v.show_swipes = self.at_end and v is views[-1] and v.role == "assistant"
             v.refresh_mark()
 
     # -- generating --------------------------------------------------------------
@@ -307,6 +473,7 @@ class ChatScreen(SceneControls):
         self._pending = text
         self._quiet_turn = is_ooc(text)
         event.composer.clear()
+        await self._to_end()
         box = self.query_one("#messages", VerticalScroll)
         await box.mount(self._decorated(MessageView(speaker, text, role="user")))
         box.anchor()
@@ -395,9 +562,11 @@ class ChatScreen(SceneControls):
         elif not any(v.msg_id == msg.message.id for v in self._views()):
             box = self.query_one("#messages", VerticalScroll)
             await box.mount(self._decorated(MessageView.of(msg.message)))  # a reply without chunks
-        # views mirror the stored messages one to one: give new ones their ids
-        stored, _ = self.app.ws.store.messages(self.chat_id)
-        for v, m in zip(self._views(), stored):
+        # the views at the end mirror the chat's last messages one to one:
+        # give the new ones their ids (reading only the tail)
+        views = self._views()
+        stored, _start = self.app.ws.store.tail(self.chat_id, len(views))
+        for v, m in zip(reversed(views), reversed(stored)):
             v.msg_id = m.id
         self._mark_last_swipes()
         self.query_one(StatusBar).metrics = msg.message.metrics
@@ -445,7 +614,7 @@ class ChatScreen(SceneControls):
         else:
             self.notify(msg.error, title="The reply failed", severity="error", timeout=20, markup=False)
         if pending is not None:
-            stored, _ = self.app.ws.store.messages(self.chat_id)
+            stored, _start = self.app.ws.store.tail(self.chat_id, 8)
             user_lines = [m for m in stored if m.role == "user"]
             if not user_lines or user_lines[-1].text != pending:
                 # it never reached the disk (disk full...): give the text back
@@ -467,8 +636,7 @@ class ChatScreen(SceneControls):
     async def _reload(self) -> None:
         if self.closed:
             return
-        msgs, _ = self.app.ws.store.messages(self.chat_id)
-        await self._show(msgs)
+        await self._show_end()
 
     def action_stop_or_back(self) -> None:
         if self.busy is not None and self.cancel is not None:
@@ -486,6 +654,7 @@ class ChatScreen(SceneControls):
         session = self._ready_session()
         if session is None:
             return
+        await self._to_end()
         view = self._last_ai_view()
         if view is None:
             view = MessageView(session.character.card.display_name, "", role="assistant")
@@ -496,6 +665,7 @@ class ChatScreen(SceneControls):
 
     async def action_continue_reply(self) -> None:
         session = self._ready_session()
+        await self._to_end()
         view = self._last_ai_view()
         if session is None:
             return
@@ -516,6 +686,7 @@ class ChatScreen(SceneControls):
         if self.query_one(Composer).text:
             return  # arrows move the cursor while there is text
         session = self._ready_session()
+        await self._to_end()
         view = self._last_ai_view()
         if session is None or view is None:
             return
@@ -530,9 +701,10 @@ class ChatScreen(SceneControls):
             return
         await view.show_message(msg)
 
-    def action_focus_messages(self) -> None:
+    async def action_focus_messages(self) -> None:
         if self.query_one(Composer).text:
             return
+        await self._to_end()
         views = self._views()
         if views:
             views[-1].focus()
@@ -541,7 +713,7 @@ class ChatScreen(SceneControls):
     @on(Composer.Navigate)
     async def _navigate(self, event: Composer.Navigate) -> None:
         if event.key == "up":
-            self.action_focus_messages()
+            await self.action_focus_messages()
         else:
             await self.action_swipe(-1 if event.key == "left" else 1)
 
@@ -552,11 +724,29 @@ class ChatScreen(SceneControls):
         if event.name in ("up", "down"):
             views = self._views()
             i = views.index(view) + (-1 if event.name == "up" else 1)
+            if i < 0 and await self._load_older():
+                views = self._views()
+                i = views.index(view) - 1
+            elif i >= len(views) and await self._load_newer():
+                views = self._views()
+                i = views.index(view) + 1
             if 0 <= i < len(views):
                 views[i].focus()
                 views[i].scroll_visible()
             elif i >= len(views):
                 self.query_one(Composer).focus()
+            return
+        if event.name == "page_up":
+            box = self.query_one("#messages", VerticalScroll)
+            if box.scroll_y <= 0:
+                await self._load_older()
+            box.scroll_page_up(animate=False)
+            return
+        if event.name in ("first", "last"):
+            await (self.action_first_message() if event.name == "first" else self.action_last_message())
+            return
+        if event.name in ("next_hit", "previous_hit"):
+            await self._next_hit(1 if event.name == "next_hit" else -1)
             return
         if event.name == "copy":
             self.app.copy_to_clipboard(view.text)
@@ -584,7 +774,9 @@ class ChatScreen(SceneControls):
                     self.notify(f"Deleted {n} message{'s' if n != 1 else ''}.", markup=False)
                     self.run_worker(self._reload())
 
-            after = len(self._views()) - self._views().index(view) - 1
+            stored = self._stored_views()
+            pos = self.first + stored.index(view) if view in stored else self.first
+            after = max(0, self.app.ws.store.count(self.chat_id) - pos - 1)
             extra = f" and the {after} after it" if after else ""
             self.app.push_screen(ConfirmScreen(f"Delete this message{extra}? This cannot be undone."), really)
         elif event.name == "branch":
@@ -597,28 +789,38 @@ class ChatScreen(SceneControls):
         def run(query: str | None) -> None:
             if query is None:
                 return
-            self.find(query)
+            self.run_worker(self.find(query), group="search", exclusive=True)
 
         self.app.push_screen(AskScreen("Search this chat (Enter again: next match):", self._search[0]), run)
 
-    def find(self, query: str) -> int:
-        """Highlight messages matching ``query`` and jump to the next one;
-        returns the number of matching messages."""
-        session = self._session()
-        hits = session.search(query) if session else self.app.ws.store.search(self.chat_id, query)
-        ids = {m.id for m, _spans in hits}
-        views = self._views()
-        matching = [v for v in views if v.msg_id in ids]
-        for v in views:
-            v.set_class(v.msg_id in ids, "match")
-        if not matching:
+    async def find(self, query: str) -> int:
+        """Search the whole chat for ``query`` and jump to the next match
+        (loading its page); returns the number of matching messages."""
+        if query != self._search[0]:
+            hits = self.app.ws.store.search_positions(self.chat_id, query)
+            self._hits = [pos for pos, _m, _spans in hits]
+            self._search = (query, -1)
+        if not self._hits:
+            for v in self._views():
+                v.remove_class("match")
             self.notify(f"No messages contain “{query}”." if query.strip() else "Search cleared.", markup=False)
             self._search = (query, -1)
             return 0
-        prev_q, prev_i = self._search
-        i = (prev_i + 1) % len(matching) if prev_q == query else 0
+        await self._next_hit(1)
+        return len(self._hits)
+
+    async def _next_hit(self, step: int) -> None:
+        """Jump to the next (+1) or previous (-1) match of the last search."""
+        query, i = self._search
+        if not self._hits:
+            return
+        i = (i + step) % len(self._hits) if i >= 0 or step > 0 else len(self._hits) - 1
         self._search = (query, i)
-        matching[i].scroll_visible()
-        matching[i].focus()
-        self.notify(f"Match {i + 1} of {len(matching)}", markup=False)
-        return len(matching)
+        await self.jump_to(self._hits[i])
+        self._mark_matches()
+        self.notify(f"Match {i + 1} of {len(self._hits)} · n/N next/previous", markup=False)
+
+    def _mark_matches(self) -> None:
+        hits = set(self._hits)
+        for offset, v in enumerate(self._stored_views()):
+            v.set_class(self.first + offset in hits, "match")

@@ -40,6 +40,11 @@ class MessageView(Vertical, can_focus=True):
         Binding("d,delete", "act('delete')", "Delete from here", id="message.delete"),
         Binding("c", "act('copy')", "Copy", id="message.copy"),
         Binding("b", "act('branch')", "Branch", id="message.branch"),
+        Binding("home", "act('first')", "First message", show=False, id="message.first"),
+        Binding("end", "act('last')", "Last message", show=False, id="message.last"),
+        Binding("pageup", "act('page_up')", "Page up", show=False, id="message.page_up"),
+        Binding("n", "act('next_hit')", "Next match", show=False, id="message.next_match"),
+        Binding("N", "act('previous_hit')", "Previous match", show=False, id="message.previous_match"),
     ]
 
     @dataclass
