@@ -47,6 +47,16 @@ BACKLOG_PAGE = 256         # oldest unfolded messages read at a time while catch
 EXACT_REEVAL_MAX_S = 3.0   # "auto": re-read the window exactly when it takes less than this
 
 
+def progress_text(folded: int, total: int) -> str:
+    """"memory: 1,240 of 48,000 messages summarized" (CLI and TUI alike)."""
+    return f"memory: {folded:,} of {total:,} messages summarized"
+
+
+def progress_bar(folded: int, total: int, width: int = 20) -> str:
+    done = width if total <= 0 else min(width, folded * width // total)
+    return "▕" + "█" * done + "░" * (width - done) + "▏"
+
+
 @dataclass
 class Upkeep:
     """What one ``maintain()`` run did."""
@@ -128,9 +138,11 @@ class ChatMemory:
         floor = self.unfolded_start()
         m = self.memory()
         unfolded = msgs[window_start([x.id for x in msgs], m.folded_upto):]
-        if s.recent_start > floor:
+        backlog = s.recent_start > floor
+        if backlog:
             # a backlog (an import, memory turned on late): the oldest unfolded
-            # messages lie before the recent ones; fold from there, oldest first
+            # messages lie before the recent ones; fold from there, oldest first,
+            # in chunks as big as the summary prompt allows (fewer model calls)
             head = s.ws.store.page(s.chat_id, floor, min(s.recent_start, floor + BACKLOG_PAGE))
             unfolded = [x for x in head if x.text.strip()] + unfolded
         if len(unfolded) < 3:
@@ -143,7 +155,7 @@ class ChatMemory:
             [x.id for x in unfolded],
             tokens,
             self.window_budget(prompt),
-            s.ws.config.memory.fold_fraction,
+            1.0 if backlog else s.ws.config.memory.fold_fraction,
             max_chunk_tokens=max(64, n_ctx * 3 // 8),  # template + story so far + chunk fit
         ), unfolded
 
@@ -165,9 +177,36 @@ class ChatMemory:
         self.last = out
         return out
 
-    def _maintain(self, out: Upkeep, cancel: threading.Event | None, warm: bool) -> None:
+    def behind(self) -> bool:
+        """True when more than the window is waiting to be folded (a backlog)."""
+        if not self.session.ws.config.memory.enabled:
+            return False
+        self.session.messages()  # sets recent_start
+        return self.session.recent_start > self.unfolded_start()
+
+    def catch_up(
+        self,
+        cancel: threading.Event | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        max_folds: int | None = None,
+    ) -> Upkeep:
+        """Fold until the window fits (however long the backlog), oldest
+        first; each fold is saved as it completes, so stopping (``cancel``,
+        a reply preempting it, quitting) keeps what was done and the next run
+        goes on from there. ``progress(folded, total)`` after each fold."""
+        return self._exclusive(lambda out: self._maintain(out, cancel, True, max_folds, progress))
+
+    def _maintain(
+        self,
+        out: Upkeep,
+        cancel: threading.Event | None,
+        warm: bool,
+        max_folds: int | None = MAX_FOLDS_PER_RUN,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
         s = self.session
-        for _ in range(MAX_FOLDS_PER_RUN):
+        while max_folds is None or out.folds < max_folds:
             planned = self.plan()
             if planned is None or planned[0] is None:
                 break
@@ -182,6 +221,8 @@ class ChatMemory:
                 out.failed = str(exc)
                 break
             out.folds += 1
+            if progress is not None:
+                progress(*self.progress())
             if cancel is not None and cancel.is_set():
                 break
         if warm and out.folds and not (cancel is not None and cancel.is_set()):

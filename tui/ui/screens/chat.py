@@ -32,6 +32,7 @@ from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
 from tui.core.engine import Chunk
+from tui.core.memory_jobs import progress_bar, progress_text
 from tui.core.safe_text import neutralize
 from tui.core.scene import is_ooc
 from tui.core.session import (
@@ -392,25 +393,40 @@ class ChatScreen(SceneControls):
             session.mem.warm()
         except Exception:  # noqa: BLE001 - only a cache
             pass
+        try:
+            behind = session.mem.behind()
+        except Exception:  # noqa: BLE001 - memory is checked again after the next reply
+            behind = False
+        if behind and not self.closed:
+            self.app.call_from_thread(self._upkeep)  # a backlog: catch up in the background
 
     @work(thread=True, exclusive=True, group="memory", exit_on_error=False)
     def _upkeep(self) -> None:
-        """After a reply: fold old messages into memory if the window is full."""
+        """Fold old messages into memory while the window is over budget: after
+        a reply, and on opening a chat with a backlog (an import), oldest
+        first, each fold saved as it is done. A reply preempts it; the next
+        reply's upkeep goes on from there."""
         session = self.session
-        if session is None:
+        if session is None or self.closed:
             return
         planned = session.mem.plan()
         if planned is None or planned[0] is None:
             return
         self.memory_cancel = cancel = threading.Event()
+
+        def progress(folded: int, total: int) -> None:
+            if not self.closed:
+                self.app.call_from_thread(self._memory_state, f"{progress_text(folded, total)} {progress_bar(folded, total)}")
+
         self.app.call_from_thread(self._memory_state, "updating memory…")
         try:
-            up = session.maintain_memory(cancel)
+            up = session.mem.catch_up(cancel, progress)
         except Exception as exc:  # noqa: BLE001 - the old memory stays
             up = None
             self.app.call_from_thread(self.notify, f"Memory was not updated: {exc}", markup=False)
         finally:
-            self.app.call_from_thread(self._memory_state, "")
+            if not self.closed:
+                self.app.call_from_thread(self._memory_state, "")
         if up is not None and up.failed and "reply came first" not in up.failed:
             self.app.call_from_thread(self.notify, f"Memory was not updated: {up.failed}", markup=False)
 
