@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     c_show.add_argument("--json", action="store_true")
     c_lst = chat.add_parser("list", help="list chats")
     c_lst.add_argument("--json", action="store_true")
+    from tui import cli_chats
+
+    cli_chats.add_parsers(chat, _Parser)  # chat import, chat export
 
     pr = sub.add_parser("prompt", help="show the exact prompt the next reply would get")
     pr.add_argument("chat_id", metavar="CHAT_ID")
@@ -222,6 +225,7 @@ def _engine(ws, args: argparse.Namespace, *, vocab_only: bool = False):
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    from tui.cli_chats import HANDLERS as CHAT_FILE_HANDLERS
     from tui.cli_privacy import HANDLERS as PRIVACY_HANDLERS
 
     if args.command is None:
@@ -250,6 +254,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         ("chat", "list"): _chat_list,
         ("prompt", None): _prompt,
         ("bench", "ttft"): _bench_ttft,
+        **CHAT_FILE_HANDLERS,
     }[(args.command, getattr(args, "action", None))]
     return handler(ws, args)
 

@@ -157,3 +157,31 @@ def secure_file(path: Path) -> None:
             os.chmod(path, FILE_MODE)
     except OSError:
         pass
+
+
+def write_outside(path: Path, data: bytes | str) -> None:
+    """Write a file the user asked for outside the data folder (an export):
+    atomic and 0600 like ``atomic_write``, but the folder must already exist
+    and its own permissions are left alone (it is the user's folder, not
+    ours). Never for a path inside an encrypted profile."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    path = Path(path)
+    parent = path.parent
+    if not parent.is_dir():
+        raise FileNotFoundError(2, "the folder does not exist", str(parent))
+    tmp = parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        _write_all(fd, data)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(parent)

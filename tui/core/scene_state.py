@@ -49,10 +49,12 @@ CHANGE_TEXT_NO_NOTE = (
 
 
 def story_messages(msgs: Sequence[Message]) -> list[Message]:
-    """What the story prompt sees: no signals, no out-of-character lines."""
+    """What the story prompt sees: no signals, no out-of-character lines, no
+    hidden lines (SillyTavern's ``is_system``, kept by an import)."""
     return [
         m for m in msgs
-        if not is_signal(m) and not (m.role == "user" and (m.extra.get("ooc") is True or is_ooc(m.text)))
+        if not is_signal(m) and m.extra.get("hidden") is not True
+        and not (m.role == "user" and (m.extra.get("ooc") is True or is_ooc(m.text)))
     ]
 
 

@@ -197,6 +197,9 @@ class CandlelitApp(App[None]):
                 f"Key: {keys}",
                 lambda node=node, action=b.action: self.call_later(node.run_action, action),
             )
+        from tui.ui.chat_files import export_commands
+
+        yield from export_commands(self, screen)  # on a chat: export it (st, md, txt, jsonl)
 
     def action_help(self) -> None:
         from tui.ui.screens.help import HelpScreen

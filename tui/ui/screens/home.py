@@ -47,7 +47,7 @@ class HomeScreen(Screen[None]):
         Binding("d,delete", "delete", "Delete chat", id="home.delete"),
         Binding("s", "studio", "Studio", id="home.studio"),
         Binding("c", "create", "New character", id="home.create"),
-        Binding("i", "import_card", "Import card", show=False, id="home.import"),
+        Binding("i", "import_card", "Import a card or a chat", show=False, id="home.import"),
         Binding("tab", "app.focus_next", "Next list", show=False, id="home.focus_next"),
         Binding("g", "group_scene", "New group scene", show=False, id="home.group"),
         Binding("p", "personas", "Personas", show=False, id="home.personas"),
@@ -204,14 +204,23 @@ class HomeScreen(Screen[None]):
         self.app.push_screen(StudioScreen(None))
 
     def action_import_card(self) -> None:
+        from tui.ui.chat_files import import_chat_file, is_chat_file
         from tui.ui.screens.studio import pasted_path
 
         def done(text: str | None) -> None:
             if text and text.strip():
-                self._import(pasted_path(text))
+                path = pasted_path(text)
+                if is_chat_file(path):
+                    import_chat_file(self, path)  # a SillyTavern chat
+                else:
+                    self._import(path)
 
         self.app.push_screen(
-            AskScreen("Import a character card: type or drop the path of a JSON, PNG or CHARX file."), done
+            AskScreen(
+                "Import a character card (JSON, PNG or CHARX) or a SillyTavern chat (.jsonl): "
+                "type or drop the path of the file."
+            ),
+            done,
         )
 
     @work(thread=True, group="import", exit_on_error=False)
