@@ -4,17 +4,17 @@
 is a cache of where each message line starts, so that opening a chat, paging
 through it or building a prompt reads only the lines it needs:
 
-- counting the messages reads the index header (56 bytes) and the last 4 KiB
+- counting the messages reads the index header (88 bytes) and the last 4 KiB
   of the chat file;
 - ``page(start, stop)`` seeks to the first line and reads that span only;
 - a line appended by this process, by another Candlelit process or by hand
   is found by reading just the new bytes.
 
 The index is a cache, never trusted blindly. Its header records the chat
-file's size and mtime it covers and a hash of the 4 KiB before that point;
-a different magic (format version), a truncated or torn index, a chat file
-that shrank, changed in place or whose covered tail differs: the index is
-rebuilt from the chat file (``Store`` first moves torn or corrupt lines
+file's size and mtime it covers, a hash of the 4 KiB before that point and
+a hash of its own offsets; a different magic (format version), a truncated,
+torn or damaged index, a chat file that shrank, changed in place or whose
+covered tail differs: the index is rebuilt from the chat file (``Store`` first moves torn or corrupt lines
 aside, as it always has). It is written with ``atomic_write`` (temp file,
 fsync, rename), so a crash leaves the old index or the new one, and it is
 rewritten only when it falls behind by ``FLUSH_EVERY`` lines, not on every
@@ -43,8 +43,9 @@ from pathlib import Path
 
 from tui.core.fsio import atomic_write, is_sealed
 
-MAGIC = b"CLMIDX1\n"            # the format version lives in the magic
-_HEADER = struct.Struct("<8sQQQ32s")  # magic, covered bytes, count, mtime_ns, tail hash
+MAGIC = b"CLMIDX2\n"            # the format version lives in the magic
+# magic, covered bytes, count, mtime_ns, tail hash, hash of the offsets
+_HEADER = struct.Struct("<8sQQQ32s32s")
 TAIL = 4096                     # bytes hashed before the covered end
 PAGE = 256                      # messages per parsed page
 MAX_PAGES = 64                  # parsed pages kept (16k messages)
@@ -197,9 +198,11 @@ class MessageLog:
             return False
         if len(data) < _HEADER.size:
             return False
-        magic, covered, count, mtime_ns, tail = _HEADER.unpack_from(data)
+        magic, covered, count, mtime_ns, tail, body_hash = _HEADER.unpack_from(data)
         if magic != MAGIC or len(data) != _HEADER.size + 8 * count or covered > stamp.size:
             return False
+        if hashlib.sha256(memoryview(data)[_HEADER.size:]).digest() != body_hash:
+            return False  # damaged offsets (a stray write, a bad sector)
         if covered == stamp.size and mtime_ns != stamp.mtime_ns:
             return False  # same size, changed in place
         lo = max(0, covered - TAIL)
@@ -249,10 +252,13 @@ class MessageLog:
         with self._lock:
             if self.sealed or self._stamp is None or self._flushed == len(self._offsets):
                 return
+            if self._stat() is None:
+                return  # the chat was deleted (by another store): never bring its folder back
             n = len(self._offsets)
-            header = _HEADER.pack(MAGIC, self._covered, n, self._stamp.mtime_ns, self._tail)
+            body = struct.pack(f"<{n}Q", *self._offsets)
+            header = _HEADER.pack(MAGIC, self._covered, n, self._stamp.mtime_ns, self._tail, hashlib.sha256(body).digest())
             try:
-                atomic_write(self.index_path, header + struct.pack(f"<{n}Q", *self._offsets))
+                atomic_write(self.index_path, header + body)
             except OSError:
                 return  # only a cache: a full disk must not stop reading the chat
             self._flushed = n

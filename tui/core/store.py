@@ -653,14 +653,16 @@ class Store:
         if not query.strip():
             return []
         pattern = re.compile(re.escape(query), re.IGNORECASE)
-        folded = json.dumps(query, ensure_ascii=False)[1:-1].casefold()  # as it is written in a line
+        # the query as it is written in a line, matched the same case-blind way
+        # (casefold() differs: "İ" folds to two characters, re matches it to "i")
+        written = re.compile(re.escape(json.dumps(query, ensure_ascii=False)[1:-1]), re.IGNORECASE)
         hits: list[tuple[int, Message, list[tuple[int, int]]]] = []
         with self._lock:
             log = self._log(chat_id)
             lines = log.raw_lines()
         for pos, raw in lines:
             line = raw.decode("utf-8", "replace")
-            if folded not in line.casefold() and "\\u" not in line:
+            if not written.search(line) and "\\u" not in line:
                 continue  # cannot match (an escaped line is parsed to be sure)
             m = _parse_line(raw)
             spans = [match.span() for match in pattern.finditer(m.text)]
