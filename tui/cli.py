@@ -108,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     c_show.add_argument("--json", action="store_true")
     c_lst = chat.add_parser("list", help="list chats")
     c_lst.add_argument("--json", action="store_true")
+    c_mem = chat.add_parser(
+        "memory", help="how much of the chat is summarized into memory; --catch-up summarizes the rest now"
+    )
+    c_mem.add_argument("chat_id", metavar="CHAT_ID")
+    c_mem.add_argument("--catch-up", action="store_true",
+                       help="fold the backlog now, with a progress bar, until done or Ctrl+C (which keeps what was done)")
+    c_mem.add_argument("--json", action="store_true")
     from tui import cli_chats
 
     cli_chats.add_parsers(chat, _Parser)  # chat import, chat export
@@ -252,6 +259,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         ("persona", "remove"): _persona("persona_remove"),
         ("chat", "show"): _chat_show,
         ("chat", "list"): _chat_list,
+        ("chat", "memory"): _chat_memory,
         ("prompt", None): _prompt,
         ("bench", "ttft"): _bench_ttft,
         **CHAT_FILE_HANDLERS,
@@ -481,14 +489,23 @@ def _chat_list(ws, args) -> int:
     return 0
 
 
-def _messages(ws, chat_id: str):
-    msgs, report = ws.store.messages(chat_id)
+def _warn_torn(report) -> None:  # noqa: ANN001 - LoadReport
     for side in report.torn:
         print(
             f"candlelit: warning: an incomplete line from an interrupted write was set aside in {side}",
             file=sys.stderr,
         )
+
+
+def _messages(ws, chat_id: str):
+    msgs, report = ws.store.messages(chat_id)
+    _warn_torn(report)
     return msgs
+
+
+def _check(ws, chat_id: str) -> None:
+    """Warn about lines set aside, without reading the whole chat."""
+    _warn_torn(ws.store.check(chat_id))
 
 
 def _chat_show(ws, args) -> int:
@@ -554,8 +571,7 @@ def _converse(ws, args, start, *, text: str | None) -> int:
 
     if args.max_tokens is not None and args.max_tokens < 1:
         raise UserError("--max-tokens must be at least 1")
-    ws.store.chat(args.chat_id)  # unknown chat: fail before loading the model
-    _messages(ws, args.chat_id)
+    _check(ws, args.chat_id)  # unknown chat: fail before loading the model
     probe = Session(ws, args.chat_id, None)  # no model: checks and non-generating lines
     if text is not None:
         if args.as_persona:
@@ -607,6 +623,51 @@ def _converse(ws, args, start, *, text: str | None) -> int:
     return 0
 
 
+def _chat_memory(ws, args) -> int:
+    from tui.core.memory_jobs import progress_bar, progress_text
+    from tui.core.session import Session
+
+    _check(ws, args.chat_id)
+    if not ws.config.memory.enabled:
+        raise UserError("memory is off in the config ([memory] enabled = false)")
+    probe = Session(ws, args.chat_id, None)
+    folded, total = probe.mem.progress()
+    interrupted = False
+    if args.catch_up:
+        engine = _engine(ws, args)
+        cancel = threading.Event()
+        try:
+            session = Session(ws, args.chat_id, engine)
+            _sigterm_cancels(cancel)
+            tty = sys.stderr.isatty()
+
+            def show(done: int, of: int) -> None:
+                if not args.json:
+                    print(("\r" if tty else "") + f"{progress_bar(done, of, 30)} {progress_text(done, of)}", end="" if tty else "\n", file=sys.stderr, flush=True)
+
+            show(folded, total)
+            try:
+                up = session.mem.catch_up(cancel, show)
+            except KeyboardInterrupt:
+                interrupted, up = True, None  # each finished fold is already saved
+            if tty and not args.json:
+                print(file=sys.stderr)
+            if up is not None and up.failed:
+                print(f"candlelit: memory stopped: {up.failed}", file=sys.stderr)
+            interrupted = interrupted or cancel.is_set()
+        finally:
+            engine.close()
+        folded, total = probe.mem.progress()
+    if args.json:
+        print(json.dumps({"chat": args.chat_id, "summarized": folded, "messages": total}))
+    else:
+        print(progress_text(folded, total))
+    if interrupted:
+        print("candlelit: stopped; what was summarized is kept", file=sys.stderr)
+        return 130
+    return 0
+
+
 def _chat_resume(ws, args) -> int:
     from tui.core.session import Session
 
@@ -625,8 +686,7 @@ def _sigterm_cancels(cancel: threading.Event) -> None:
 def _prompt(ws, args) -> int:
     from tui.core.session import Session
 
-    ws.store.chat(args.chat_id)
-    _messages(ws, args.chat_id)
+    _check(ws, args.chat_id)
     from tui.core import kv_state
 
     engine = _engine(ws, args, vocab_only=True)

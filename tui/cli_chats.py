@@ -66,6 +66,11 @@ def chat_import(ws: Any, args: argparse.Namespace) -> int:
         for name in result.created_personas:
             _warn(f"added the persona {name!r} (from {Path(raw).name})")
         print(result.info.id, flush=True)
+        if ws.config.memory.enabled and result.messages > 40:
+            _warn(
+                f"memory catches up on this chat in the background when it is opened; or now: "
+                f"candlelit chat memory {result.info.id} --catch-up"
+            )
     return EXIT_USAGE if failed else 0
 
 

@@ -31,7 +31,9 @@ def test_chat_after_a_reply(home, scripted, snap_compare):
         app.push_screen(ChatScreen(chat.id))
         while not (isinstance(app.screen, ChatScreen) and app.screen.ready):
             await pilot.pause(0.02)
-        app.screen.query_one("#composer").insert("Best of three?")
+        composer = app.screen.query_one("#composer")
+        composer.cursor_blink = False  # deterministic: the cursor is always drawn
+        composer.insert("Best of three?")
         await pilot.press("enter")
         await pilot.pause(0.1)
         while app.screen.busy is not None:

@@ -47,6 +47,11 @@ BACKLOG_PAGE = 256         # oldest unfolded messages read at a time while catch
 EXACT_REEVAL_MAX_S = 3.0   # "auto": re-read the window exactly when it takes less than this
 
 
+def _foldable(m: Message) -> bool:
+    """Summaries see what the story prompt would: no blank or hidden lines."""
+    return bool(m.text.strip()) and m.extra.get("hidden") is not True
+
+
 def progress_text(folded: int, total: int) -> str:
     """"memory: 1,240 of 48,000 messages summarized" (CLI and TUI alike)."""
     return f"memory: {folded:,} of {total:,} messages summarized"
@@ -134,7 +139,7 @@ class ChatMemory:
         s = self.session
         if not s.ws.config.memory.enabled:
             return None
-        msgs = [m for m in s.messages() if m.text.strip()]
+        msgs = [m for m in s.messages() if _foldable(m)]
         floor = self.unfolded_start()
         m = self.memory()
         unfolded = msgs[window_start([x.id for x in msgs], m.folded_upto):]
@@ -144,7 +149,7 @@ class ChatMemory:
             # messages lie before the recent ones; fold from there, oldest first,
             # in chunks as big as the summary prompt allows (fewer model calls)
             head = s.ws.store.page(s.chat_id, floor, min(s.recent_start, floor + BACKLOG_PAGE))
-            unfolded = [x for x in head if x.text.strip()] + unfolded
+            unfolded = [x for x in head if _foldable(x)] + unfolded
         if len(unfolded) < 3:
             return None
         prompt = s.build_prompt()

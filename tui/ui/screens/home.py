@@ -117,7 +117,12 @@ class HomeScreen(Screen[None]):
         titles = {c.id: c.title for c in chats}
         for c in chats:
             when = c.updated[:16].replace("T", " ")
-            label = f"{c.title} · {', '.join(c.characters)} · {when}"
+            try:
+                n = ws.store.count(c.id)  # the index header: never the whole chat
+            except Exception:  # noqa: BLE001 - a broken chat still gets listed
+                n = None
+            size = "" if n is None else f" · {n:,} message{'s' if n != 1 else ''}"
+            label = f"{c.title} · {', '.join(c.characters)}{size} · {when}"
             if c.parent:
                 label += f"  ↳ branch of “{titles.get(c.parent, c.parent)}”"
             lst.add_option(Option(literal(label), id=c.id))

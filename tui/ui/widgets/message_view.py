@@ -84,7 +84,10 @@ class MessageView(Vertical, can_focus=True):
         i, n = self.swipe_pos
         if self.show_swipes and n > 1:
             parts.append(f"‹ swipe {i + 1}/{n} ›")
-        mark = self.query_one(".mark", Static)
+        marks = self.query(".mark")
+        if not marks:
+            return  # not composed yet: on_mount draws it
+        mark = marks.first(Static)
         mark.update("  ".join(parts))
         mark.display = bool(parts)
 
