@@ -426,7 +426,9 @@ def test_fsio_append_line_is_exact_after_many_appends(fs):
     with pytest.raises(ValueError):
         fsio.append_line(p, "two\nlines")
     assert p.read_text().count("\n") == 150  # the refused line left nothing
-    assert len(disk_files(fs.profile_dir)) == 1  # one file, rewritten whole each time
+    # 150 lines: two segments (128 + 22), and nothing else on disk
+    assert sorted(fs.segment_files(p.rel)) == disk_files(fs.profile_dir)
+    assert len(disk_files(fs.profile_dir)) == 2
 
 
 def test_fsio_ensure_dir(fs):

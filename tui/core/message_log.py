@@ -22,7 +22,9 @@ append.
 
 In an encrypted profile a file cannot be read in pieces: the log decrypts
 the chat once and keeps the offsets in memory (no index file is written, so
-nothing about the chat lies unencrypted beside it).
+nothing about the chat lies unencrypted beside it). A long chat is stored
+as segments (see ``tui.core.sealed_fs``); after an append only the segments
+that changed (the last one) are decrypted again.
 
 Parsed messages are kept in a small cache of pages (``PAGE`` lines each),
 valid while the chat file only grows.
@@ -97,7 +99,8 @@ class MessageLog:
         self._covered = 0            # bytes of the chat file the offsets cover
         self._flushed = 0            # offsets already in the index file
         self._pages: OrderedDict[int, list] = OrderedDict()
-        self._raw: bytes | None = None  # the whole decrypted file (sealed only)
+        self._raw: bytearray | None = None  # the whole decrypted file (sealed only)
+        self._segs: list[tuple[tuple, int]] = []  # (segment stamp, plaintext length), sealed
         self._tail = b""             # hash of the TAIL bytes before ``_covered``
         self._ids: dict[str, int] = {}  # positions found by ``find_id``
 
@@ -142,25 +145,53 @@ class MessageLog:
         self._flushed = 0
         self._pages.clear()
         self._raw = None
+        self._segs = []
         self._ids = {}
 
     def _refresh_sealed(self, stamp: _Stamp) -> bool:
         try:
-            raw = self.path.read_bytes()
+            layout = self.path.segments()
+            kept = 0  # leading segments unchanged since the last refresh
+            if self._raw is not None:
+                while (
+                    kept < len(layout) and kept < len(self._segs)
+                    and self._segs[kept][0] == layout[kept]
+                ):
+                    kept += 1
+            fresh = [self.path.read_segment(seg[0]) for seg in layout[kept:]]
         except FileNotFoundError:
-            raw = b""
-        self._reset()
+            layout, kept, fresh = [], 0, []
+            try:
+                fresh = [self.path.read_bytes()]
+            except FileNotFoundError:
+                pass
+        base = sum(n for _key, n in self._segs[:kept])
+        lines = bisect.bisect_left(self._offsets, base) if kept else 0
+        raw = self._raw if kept else bytearray()
+        assert raw is not None
+        del raw[base:]
+        new = b"".join(fresh)
+        raw += new
         self._raw = raw
+        self._segs = self._segs[:kept] + [
+            (key, len(piece)) for key, piece in zip(layout[kept:], fresh, strict=False)
+        ]
+        del self._offsets[lines:]
+        for p in [p for p in self._pages if p >= lines // PAGE]:
+            del self._pages[p]
+        self._ids = {k: v for k, v in self._ids.items() if v < lines}
+        self._flushed = 0
         if raw and not raw.endswith(b"\n"):
+            self._segs = []  # read it all again next time
             return False
-        self._offsets = line_starts(raw)
+        self._offsets.extend(line_starts(new, base))
         self._covered = len(raw)
         self._stamp = stamp
         return True
 
     def _read(self, start: int, stop: int) -> bytes:
         if self._raw is not None:
-            return self._raw[start:stop]
+            return bytes(self._raw[start:stop])
         with open(self.path, "rb") as f:
             f.seek(start)
             return f.read(stop - start)

@@ -20,8 +20,20 @@ Rules that keep it crash-safe and honest:
   index names it; a removed file leaves the index before its bytes go. A
   crash leaves at worst an unnamed file, which is swept on the next open.
 - Overwriting a file rewrites its ``.age`` atomically: old or new, never
-  half. An append rewrites the whole file (age files cannot be extended);
-  measured at about 5 ms more per MiB of chat, see ``bench/sealed_io.py``.
+  half.
+- An age file cannot be extended, so a line log (``*.jsonl``: a chat's
+  ``messages.jsonl``, usage stats) is kept as a sequence of **segments** of
+  at most ``vault.SEGMENT_LINES`` lines and ``vault.SEGMENT_BYTES`` bytes,
+  each its own age file. The index names the last one as it names any file
+  and lists the earlier, closed ones in order under ``"segments"``; the
+  file is their plaintexts concatenated (``age -d`` each, in that order:
+  see the README). An append rewrites only the last segment in place
+  (atomically, no index change), or, when that one is full, writes a new
+  one and then the index: O(segment), not O(chat). A closed segment is
+  never rewritten; a rewrite of the whole file writes fresh segments, then
+  the index, then deletes the old ones. A log that fits in one segment is
+  stored exactly as any other file, and an old one-file chat is cut into
+  segments on its next append.
 - Decryption is all-or-nothing; a changed or cut-short file raises
   :class:`SealedFileDamaged` (an ``OSError``, so the existing "cannot read"
   paths report it) and nothing of it is returned.
@@ -80,6 +92,7 @@ class SealedStat:
     st_mtime: float
     st_mtime_ns: int
     st_mode: int = 0o100600
+    st_ino: int = 0  # a file's: its last segment's (every rewrite makes a new one)
 
 
 class SealedFS:
@@ -96,6 +109,7 @@ class SealedFS:
         self.profile_dir = Path(where)
         self.files_dir = self.profile_dir / vaults.FILES_DIR
         self._index: dict[str, str] = {}
+        self._segs: dict[str, list[vaults.Segment]] = {}  # closed segments, in order
         self._dirs: set[str] = {""}
         self._stamp: tuple[int, int, int, bytes] | None = None
         self._lock = threading.RLock()
@@ -125,6 +139,7 @@ class SealedFS:
             if self.vault is not None:
                 self.vault.lock()
             self._index = {}
+            self._segs = {}
             self._dirs = {""}
             self._stamp = None
 
@@ -147,12 +162,16 @@ class SealedFS:
         stamp = self._index_stamp()
         if stamp is not None and stamp == self._stamp:
             return
-        index = self._open_vault().load_index(self.profile_dir) if stamp is not None else {}
-        self._set_index(index)
+        if stamp is not None:
+            index, segs = self._open_vault().load_layout(self.profile_dir)
+        else:
+            index, segs = {}, {}
+        self._set_index(index, segs)
         self._stamp = stamp
 
-    def _set_index(self, index: dict[str, str]) -> None:
+    def _set_index(self, index: dict[str, str], segs: dict[str, list[vaults.Segment]]) -> None:
         self._index = {k: v for k, v in index.items() if not k.endswith("/")}
+        self._segs = {k: list(v) for k, v in segs.items() if k in self._index}
         dirs = {""}
         for key in index:
             logical = key.rstrip("/")
@@ -167,7 +186,7 @@ class SealedFS:
         for d in self._dirs:
             if d:
                 mapping[d + "/"] = ""
-        self._open_vault().save_index(self.profile_dir, mapping)
+        self._open_vault().save_index(self.profile_dir, mapping, self._segs)
         self._stamp = self._index_stamp()
 
     @contextlib.contextmanager
@@ -209,6 +228,8 @@ class SealedFS:
         """Remove files no index entry names (left by a crash), once they are old."""
         with self._mutating():
             named = set(self._index.values())
+            for segs in self._segs.values():
+                named.update(seg[0] for seg in segs)
             now = time.time()
             try:
                 entries = list(os.scandir(self.files_dir))
@@ -265,9 +286,33 @@ class SealedFS:
             if opaque is None:
                 raise FileNotFoundError(errno.ENOENT, "no such file", str(SealedPath(self, rel)))
             st = os.stat(self.files_dir / opaque)
-            return SealedStat(st.st_size, st.st_mtime, st.st_mtime_ns)
+            size, ns = st.st_size, st.st_mtime_ns
+            for seg in self._segs.get(rel, ()):  # closed segments: their sizes count too
+                with contextlib.suppress(FileNotFoundError):
+                    other = os.stat(self.files_dir / seg[0])
+                    size += other.st_size
+                    ns = max(ns, other.st_mtime_ns)
+            return SealedStat(size, ns / 1e9, ns, st_ino=st.st_ino)
 
     def read(self, rel: str) -> bytes:
+        """All of the file (a segmented one: its segments, joined in order)."""
+        attempt = 0
+        while True:
+            names = self._names(rel)
+            stamp = self._stamp
+            try:
+                return b"".join(self._decrypt(rel, name) for name in names)
+            except FileNotFoundError:
+                # gone between the index and the file: another process
+                # rewrote or moved it; look once more if the index changed
+                with self._reading():
+                    changed = self._stamp != stamp
+                attempt += 1
+                if not changed or attempt >= 3:
+                    raise
+
+    def _names(self, rel: str) -> list[str]:
+        """The opaque files holding ``rel``, in order (FileNotFoundError if none)."""
         where = str(SealedPath(self, rel))
         with self._reading():
             if rel in self._dirs:
@@ -275,14 +320,38 @@ class SealedFS:
             opaque = self._index.get(rel)
             if opaque is None:
                 raise FileNotFoundError(errno.ENOENT, "no such file", where)
-            try:
-                blob = (self.files_dir / opaque).read_bytes()
-            except FileNotFoundError:  # named by the index, gone from disk: absent
-                raise FileNotFoundError(errno.ENOENT, "no such file", where) from None
+            return [seg[0] for seg in self._segs.get(rel, ())] + [opaque]
+
+    def _decrypt(self, rel: str, opaque: str) -> bytes:
+        where = str(SealedPath(self, rel))
+        try:
+            blob = (self.files_dir / opaque).read_bytes()
+        except FileNotFoundError:  # named by the index, gone from disk: absent
+            raise FileNotFoundError(errno.ENOENT, "no such file", where) from None
         try:
             return self._open_vault().decrypt(blob, what=rel)
         except vaults.TamperedFile as exc:
             raise SealedFileDamaged(errno.EBADMSG, str(exc), where) from None
+
+    def segments(self, rel: str) -> list[tuple[str, int, int, int]]:
+        """(opaque name, encrypted size, mtime_ns, inode) of each file holding
+        ``rel``, in order: a reader keeps what it decrypted of an unchanged
+        segment (a closed one never changes; the last one is rewritten in
+        place, so its size or mtime moves)."""
+        out = []
+        for name in self._names(rel):
+            try:
+                st = os.stat(self.files_dir / name)
+            except FileNotFoundError:
+                raise FileNotFoundError(errno.ENOENT, "no such file", str(SealedPath(self, rel))) from None
+            out.append((name, st.st_size, st.st_mtime_ns, st.st_ino))
+        return out
+
+    def read_segment(self, rel: str, opaque: str) -> bytes:
+        """The plaintext of one segment of ``rel`` (named by :meth:`segments`)."""
+        if opaque not in self._names(rel):
+            raise FileNotFoundError(errno.ENOENT, "no such segment", str(SealedPath(self, rel)))
+        return self._decrypt(rel, opaque)
 
     # -- changes -------------------------------------------------------------
 
@@ -308,13 +377,24 @@ class SealedFS:
         return added
 
     def write(self, rel: str, data: bytes | str) -> None:
-        """Replace (or create) ``rel``; parent folders appear as needed."""
+        """Replace (or create) ``rel``; parent folders appear as needed. A
+        long line log (``*.jsonl``) is written as segments."""
         if isinstance(data, str):
             data = data.encode("utf-8")
+        if rel.endswith(".jsonl"):
+            pieces = vaults.split_segments(data)
+            if len(pieces) > 1:
+                with self._mutating():
+                    self._check_parent(rel)
+                    self._replace(rel, pieces)
+                return
         sealed = self._open_vault().encrypt(data)
         with self._mutating():
             self._check_parent(rel)
-            self._put(rel, sealed)
+            if rel in self._segs:
+                self._replace(rel, [data], sealed=[sealed])
+            else:
+                self._put(rel, sealed)
 
     def _put(self, rel: str, sealed: bytes) -> None:
         opaque = self._index.get(rel)
@@ -327,13 +407,65 @@ class SealedFS:
         self._add_dirs(rel, include_self=False)
         self._save()
 
+    def _replace(
+        self,
+        rel: str,
+        pieces: list[bytes],
+        *,
+        keep: list[vaults.Segment] | None = None,
+        reuse: str | None = None,
+        sealed: list[bytes] | None = None,
+    ) -> None:
+        """Make ``rel`` the closed segments ``keep`` followed by ``pieces``
+        (``reuse``: the opaque name already holding ``pieces[0]``). New files
+        first, then the index, then the old files go: a crash at any point
+        leaves the old file or the new one, and at worst an unnamed file
+        that the next open sweeps."""
+        vault = self._open_vault()
+        old = set(self._names(rel)) if rel in self._index else set()
+        made: list[vaults.Segment] = []
+        for i, piece in enumerate(pieces):
+            if i == 0 and reuse is not None:
+                opaque = reuse
+            else:
+                opaque = secrets.token_hex(16) + ".age"
+                atomic_write(self.files_dir / opaque, sealed[i] if sealed else vault.encrypt(piece))
+            made.append((opaque, len(piece), piece.count(b"\n")))
+        closed = list(keep or []) + made[:-1]
+        self._index[rel] = made[-1][0]
+        if closed:
+            self._segs[rel] = closed
+        else:
+            self._segs.pop(rel, None)
+        self._add_dirs(rel, include_self=False)
+        self._save()
+        for opaque in old - set(self._names(rel)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.files_dir / opaque)
+
     def append_line(self, rel: str, line: str) -> None:
+        """Add one line: rewrite the last segment in place, or start a new
+        one when it is full; never more than one segment's worth of bytes
+        (except once, to cut an old one-file log into segments)."""
         if "\n" in line:
             raise ValueError("a JSONL line must not contain a newline")
+        add = line.encode("utf-8") + b"\n"
         with self._mutating():
             self._check_parent(rel)
-            old = self.read(rel) if self.is_file(rel) else b""
-            self._put(rel, self._open_vault().encrypt(old + line.encode("utf-8") + b"\n"))
+            tail_name = self._index.get(rel)
+            tail = b""
+            if tail_name is not None and (self.files_dir / tail_name).is_file():
+                tail = self._decrypt(rel, tail_name)
+            keep = list(self._segs.get(rel, ()))
+            pieces = vaults.split_segments(tail + add)
+            if len(pieces) == 1:
+                self._put(rel, self._open_vault().encrypt(pieces[0]))
+            elif tail_name is not None and pieces == [tail, add]:
+                # the last segment is full: it is closed as it is, and the
+                # line starts a new one (one small file, then the index)
+                self._replace(rel, pieces, keep=keep, reuse=tail_name)
+            else:
+                self._replace(rel, pieces, keep=keep)
 
     def mkdir(self, rel: str, *, parents: bool, exist_ok: bool) -> None:
         with self._mutating():
@@ -357,9 +489,11 @@ class SealedFS:
             opaque = self._index.pop(rel, None)
             if opaque is None:
                 raise FileNotFoundError(errno.ENOENT, "no such file", str(SealedPath(self, rel)))
+            gone = [seg[0] for seg in self._segs.pop(rel, ())] + [opaque]
             self._save()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.files_dir / opaque)
+        for name in gone:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.files_dir / name)
 
     def remove_tree(self, rel: str) -> None:
         """Remove a folder and everything in it (or one file); absent is fine."""
@@ -367,6 +501,7 @@ class SealedFS:
         with self._mutating():
             prefix = rel + "/" if rel else ""
             for key in [k for k in self._index if k == rel or k.startswith(prefix)]:
+                gone.extend(seg[0] for seg in self._segs.pop(key, ()))
                 gone.append(self._index.pop(key))
             if rel:
                 self._dirs = {d for d in self._dirs if d != rel and not d.startswith(prefix)}
@@ -379,7 +514,7 @@ class SealedFS:
 
     def rename(self, src: str, dst: str) -> None:
         """Move a file or a folder (only the index changes: one atomic write)."""
-        replaced: str | None = None
+        replaced: list[str] = []
         with self._mutating():
             where = str(SealedPath(self, src))
             if src == dst and (src in self._index or src in self._dirs):
@@ -388,8 +523,11 @@ class SealedFS:
                 raise OSError(errno.EINVAL, "cannot move a folder into itself", where)
             if src in self._index:
                 self._check_parent(dst)
-                replaced = self._index.get(dst)
+                if dst in self._index:
+                    replaced = [seg[0] for seg in self._segs.pop(dst, ())] + [self._index[dst]]
                 self._index[dst] = self._index.pop(src)
+                if src in self._segs:
+                    self._segs[dst] = self._segs.pop(src)
             elif src and src in self._dirs:
                 if dst in self._index or self._has_children(dst):
                     raise FileExistsError(errno.ENOTEMPTY, "target exists", str(SealedPath(self, dst)))
@@ -397,7 +535,10 @@ class SealedFS:
                     self._check_parent(dst)
                 prefix = src + "/"
                 for key in [k for k in self._index if k.startswith(prefix)]:
-                    self._index[dst + "/" + key[len(prefix):]] = self._index.pop(key)
+                    moved_to = dst + "/" + key[len(prefix):]
+                    self._index[moved_to] = self._index.pop(key)
+                    if key in self._segs:
+                        self._segs[moved_to] = self._segs.pop(key)
                 moved = {d for d in self._dirs if d == src or d.startswith(prefix)}
                 self._dirs -= moved
                 self._dirs |= {dst + d[len(src):] for d in moved}
@@ -405,9 +546,9 @@ class SealedFS:
                 raise FileNotFoundError(errno.ENOENT, "no such file or folder", where)
             self._add_dirs(dst, include_self=False)
             self._save()
-        if replaced is not None:
+        for name in replaced:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.files_dir / replaced)
+                os.unlink(self.files_dir / name)
 
     def _has_children(self, rel: str) -> bool:
         prefix = rel + "/"
@@ -416,9 +557,14 @@ class SealedFS:
         )
 
     def logical_files(self) -> dict[str, str]:
-        """logical path -> opaque file name (for tests and inspection)."""
+        """logical path -> opaque file name (for tests and inspection); for a
+        segmented file, its last segment (see :meth:`segment_files`)."""
         with self._reading():
             return dict(self._index)
+
+    def segment_files(self, rel: str) -> list[str]:
+        """Every opaque file holding ``rel``, in order (one for most files)."""
+        return self._names(rel)
 
 
 class SealedPath:
@@ -542,6 +688,12 @@ class SealedPath:
 
     def append_line(self, line: str) -> None:
         self.fs.append_line(self.rel, line)
+
+    def segments(self) -> list[tuple[str, int, int, int]]:
+        return self.fs.segments(self.rel)
+
+    def read_segment(self, opaque: str) -> bytes:
+        return self.fs.read_segment(self.rel, opaque)
 
     def unlink(self, missing_ok: bool = False) -> None:
         try:

@@ -73,6 +73,9 @@ __all__ = [
     "KEY_FILE",
     "LOCK_FILE",
     "META_FILE",
+    "SEGMENT_BYTES",
+    "SEGMENT_LINES",
+    "Segment",
     "NotEncrypted",
     "TamperedFile",
     "Vault",
@@ -87,12 +90,18 @@ __all__ = [
     "is_encrypted",
     "read_meta",
     "set_shared",
+    "split_segments",
     "recover",
     "unlock",
 ]
 
 VAULT_VERSION = 1
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2 added "segments"; an index without any is still written as 1
+
+# A line log (``*.jsonl``, or anything appended to) longer than this is kept
+# as a sequence of segments, each its own age file (see tui.core.sealed_fs):
+SEGMENT_LINES = 128
+SEGMENT_BYTES = 128 * 1024
 
 KEY_FILE = "vault.age"
 META_FILE = "vault.toml"
@@ -191,6 +200,38 @@ def _logical(relpath: str | os.PathLike[str]) -> str:
     if not text or pure.is_absolute() or bad_part or not pure.parts:
         raise VaultError(f"invalid path inside a profile: {text!r}")
     return pure.as_posix()
+
+
+Segment = tuple[str, int, int]
+"""One closed segment of a segmented file: (opaque name, plaintext bytes, lines)."""
+
+
+def _fits(data: bytes) -> bool:
+    return len(data) <= SEGMENT_BYTES and data.count(b"\n") <= SEGMENT_LINES
+
+
+def split_segments(data: bytes) -> list[bytes]:
+    """Cut ``data`` at line ends into pieces of at most ``SEGMENT_LINES``
+    lines and ``SEGMENT_BYTES`` bytes (a longer single line is one piece of
+    its own). Joined, the pieces are ``data``; an unterminated tail stays in
+    the last piece. Never returns an empty list."""
+    if _fits(data):
+        return [data]
+    pieces: list[bytes] = []
+    start = 0
+    n = len(data)
+    while start < n:
+        pos, lines = start, 0
+        while pos < n and lines < SEGMENT_LINES:
+            end = data.find(b"\n", pos)
+            end = n if end < 0 else end + 1
+            if end - start > SEGMENT_BYTES and pos > start:
+                break
+            pos = end
+            lines += 1
+        pieces.append(data[start:pos])
+        start = pos
+    return pieces
 
 
 def _identity_text(identity: x25519.Identity) -> bytes:
@@ -337,11 +378,18 @@ class Vault:
         """Where ``logical_relpath`` lives: ``<profile>/files/<opaque>.age``."""
         return self.profile_dir / FILES_DIR / self.opaque_name(logical_relpath)
 
-    def save_index(self, directory: Path, mapping: Mapping[str, str]) -> None:
+    def save_index(
+        self,
+        directory: Path,
+        mapping: Mapping[str, str],
+        segments: Mapping[str, Iterable[Segment]] | None = None,
+    ) -> None:
         """Write ``directory/index.age``: logical path -> opaque name.
 
         A key ending in ``/`` records a folder (kept even when empty); its
-        value is ``""``.
+        value is ``""``. ``segments`` gives, for a file kept in segments,
+        its earlier (closed) segments in order; the file ``mapping`` names
+        is the last one. The plaintext is their concatenation.
         """
         entries: dict[str, str] = {}
         for logical, opaque in mapping.items():
@@ -351,16 +399,34 @@ class Vault:
             if not _OPAQUE_RE.fullmatch(opaque):
                 raise VaultError(f"not an opaque file name: {opaque!r}")
             entries[_logical(logical)] = opaque
-        body = json.dumps({"version": INDEX_VERSION, "entries": entries}, sort_keys=True)
-        self.write(Path(directory) / INDEX_FILE, body)
+        segs: dict[str, list[dict[str, Any]]] = {}
+        for logical, parts in (segments or {}).items():
+            logical = _logical(logical)
+            if logical not in entries:
+                raise VaultError(f"segments for a file the index does not name: {logical!r}")
+            listed = []
+            for opaque, size, lines in parts:
+                if not _OPAQUE_RE.fullmatch(opaque):
+                    raise VaultError(f"not an opaque file name: {opaque!r}")
+                listed.append({"file": opaque, "bytes": int(size), "lines": int(lines)})
+            if listed:
+                segs[logical] = listed
+        doc: dict[str, Any] = {"version": 2 if segs else 1, "entries": entries}
+        if segs:
+            doc["segments"] = segs
+        self.write(Path(directory) / INDEX_FILE, json.dumps(doc, sort_keys=True))
 
     def load_index(self, directory: Path) -> dict[str, str]:
         """Read ``directory/index.age``; ``{}`` when there is none yet."""
+        return self.load_layout(directory)[0]
+
+    def load_layout(self, directory: Path) -> tuple[dict[str, str], dict[str, list[Segment]]]:
+        """The index's entries and, per segmented file, its closed segments."""
         path = Path(directory) / INDEX_FILE
         try:
             blob = path.read_bytes()
         except FileNotFoundError:
-            return {}
+            return {}, {}
         plain = self.decrypt(blob, what=INDEX_FILE)
         try:
             doc = json.loads(plain)
@@ -371,7 +437,29 @@ class Vault:
             raise VaultError(f"{INDEX_FILE} has an unknown layout")
         if version > INDEX_VERSION:
             raise VaultError(f"{INDEX_FILE} was written by a newer Candlelit (version {version})")
-        return {str(k): str(v) for k, v in doc["entries"].items()}
+        entries = {str(k): str(v) for k, v in doc["entries"].items()}
+        segments: dict[str, list[Segment]] = {}
+        raw = doc.get("segments", {})
+        if not isinstance(raw, dict):
+            raise VaultError(f"{INDEX_FILE} has an unknown layout")
+        for logical, parts in raw.items():
+            if logical not in entries or not isinstance(parts, list):
+                raise VaultError(f"{INDEX_FILE} has an unknown layout")
+            listed: list[Segment] = []
+            for part in parts:
+                ok = (
+                    isinstance(part, dict)
+                    and isinstance(part.get("file"), str)
+                    and _OPAQUE_RE.fullmatch(part["file"])
+                    and isinstance(part.get("bytes"), int)
+                    and isinstance(part.get("lines"), int)
+                )
+                if not ok:
+                    raise VaultError(f"{INDEX_FILE} has an unknown layout")
+                listed.append((part["file"], part["bytes"], part["lines"]))
+            if listed:
+                segments[str(logical)] = listed
+        return entries, segments
 
     # --- streaming, for whole-tree conversion ---------------------------
 
@@ -384,32 +472,53 @@ class Vault:
             reader.close()
         return reader.hexdigest()
 
-    def _decrypt_file(self, src: Path, dst: Path | None, *, what: str) -> str:
-        """Decrypt ``src`` into ``dst`` (or only hash it); return the plaintext sha256."""
+    def _decrypt_file(self, src: Path | list[Path], dst: Path | None, *, what: str) -> str:
+        """Decrypt ``src`` into ``dst`` (or only hash it); return the plaintext
+        sha256. A list of sources is the segments of one file: their
+        plaintexts, in order, make ``dst``."""
         identity = self._key()
         sink = _HashingSink()
-        with open(src, "rb") as fin:
-            if fin.read(len(_AGE_MAGIC)) != _AGE_MAGIC:
-                raise TamperedFile(f"{what} is not an age file (changed or damaged)")
-            fin.seek(0)
+        sources = src if isinstance(src, list) else [src]
 
-            def run(out: Any) -> None:
-                sink.target = out
-                try:
-                    pyrage.decrypt_io(fin, sink, [identity])
-                except (pyrage.DecryptError, OSError) as exc:
-                    if sink.error is not None:
-                        raise sink.error from None
-                    raise TamperedFile(
-                        f"{what} could not be decrypted: it was changed or cut short, "
-                        "or it was not written by this profile"
-                    ) from exc
+        def run(out: Any) -> None:
+            sink.target = out
+            for one in sources:
+                with open(one, "rb") as fin:
+                    if fin.read(len(_AGE_MAGIC)) != _AGE_MAGIC:
+                        raise TamperedFile(f"{what} is not an age file (changed or damaged)")
+                    fin.seek(0)
+                    try:
+                        pyrage.decrypt_io(fin, sink, [identity])
+                    except (pyrage.DecryptError, OSError) as exc:
+                        if sink.error is not None:
+                            raise sink.error from None
+                        raise TamperedFile(
+                            f"{what} could not be decrypted: it was changed or cut short, "
+                            "or it was not written by this profile"
+                        ) from exc
 
-            if dst is None:
-                run(None)
-            else:
-                _write_via(dst, run)
+        if dst is None:
+            run(None)
+        else:
+            _write_via(dst, run)
         return sink.hexdigest()
+
+    def _encrypt_segments(self, src: Path, files: Path, last: str) -> list[Segment] | None:
+        """Encrypt a long line log as segments (the last one named ``last``),
+        each checked by decrypting it again; ``None`` when it fits in one."""
+        data = src.read_bytes()
+        pieces = split_segments(data)
+        if len(pieces) == 1:
+            return None
+        closed: list[Segment] = []
+        for i, piece in enumerate(pieces):
+            opaque = last if i == len(pieces) - 1 else secrets.token_hex(16) + ".age"
+            atomic_write(files / opaque, self.encrypt(piece))
+            if self.decrypt((files / opaque).read_bytes(), what=src.name) != piece:
+                raise VaultError(f"{src.name} did not survive encryption intact; nothing was changed")
+            if i < len(pieces) - 1:
+                closed.append((opaque, len(piece), piece.count(b"\n")))
+        return closed
 
 
 class _HashingReader:
@@ -722,17 +831,25 @@ def encrypt_tree(
         vault = _install_key(staging, passphrase)
         files = ensure_dir(staging / FILES_DIR)
         mapping: dict[str, str] = {}
+        segments: dict[str, list[Segment]] = {}
         for rel, is_dir in entries:
             if is_dir:
                 mapping[rel + "/"] = ""
                 continue
             opaque = vault.opaque_name(rel)
+            if rel.endswith(".jsonl"):
+                closed = vault._encrypt_segments(profile_dir / rel, files, opaque)
+                if closed is not None:
+                    mapping[rel] = opaque
+                    segments[rel] = closed
+                    _checkpoint("file")
+                    continue
             source_hash = vault._encrypt_file(profile_dir / rel, files / opaque)
             if vault._decrypt_file(files / opaque, None, what=rel) != source_hash:
                 raise VaultError(f"{rel} did not survive encryption intact; nothing was changed")
             mapping[rel] = opaque
             _checkpoint("file")
-        vault.save_index(staging, mapping)
+        vault.save_index(staging, mapping, segments)
         if finish is not None:
             finish(staging)
         result.append(vault)
@@ -762,7 +879,7 @@ def decrypt_tree(
         raise NotEncrypted(f"the profile at {profile_dir} is not encrypted")
     vault = unlock(profile_dir, passphrase)
     try:
-        index = vault.load_index(profile_dir)
+        index, segments = vault.load_layout(profile_dir)
         extras = [
             (rel, is_dir)
             for rel, is_dir in _walk(profile_dir)
@@ -776,11 +893,11 @@ def decrypt_tree(
                 if logical.endswith("/"):
                     ensure_dir(_safe_target(staging, logical.rstrip("/")))
                     continue
-                src = files / opaque
-                if not src.is_file():
+                names = [seg[0] for seg in segments.get(logical, [])] + [opaque]
+                if not all((files / name).is_file() for name in names):
                     raise TamperedFile(f"{logical} is listed in the index but its file is missing")
-                vault._decrypt_file(src, _safe_target(staging, logical), what=logical)
-                known.add(opaque)
+                vault._decrypt_file([files / n for n in names], _safe_target(staging, logical), what=logical)
+                known.update(names)
                 _checkpoint("file")
             if files.is_dir():
                 for entry in sorted(files.iterdir()):
