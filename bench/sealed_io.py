@@ -10,9 +10,10 @@ For chats of 100, 1000 and 5000 messages (about 300 bytes each) it times,
 on a plain profile folder and on an encrypted one (``tui.core.sealed_fs``):
 
 - **append**: ``Store.append`` of one more message, as a reply is saved. A
-  plain append writes one line (O_APPEND + fsync); a sealed one decrypts the
-  whole ``messages.jsonl``, adds the line and writes it back encrypted
-  (age files cannot be extended). Both also rewrite ``chat.toml``.
+  plain append writes one line (O_APPEND + fsync); a sealed one rewrites the
+  last segment of ``messages.jsonl`` (at most ``vault.SEGMENT_LINES`` lines,
+  age files cannot be extended) or starts a new one. Both also rewrite
+  ``chat.toml``.
 - **load**: ``Store.messages``, as a chat is opened: read (and decrypt) the
   file and parse every line.
 
@@ -22,6 +23,14 @@ round, so other load on the machine hits both alike. Medians are reported
 with the ratio sealed/plain. The profile key is made once with the real
 scrypt, outside every timed step (it is paid once per unlock, not per
 file). Everything runs in a temporary folder and offline.
+
+Then **append by chat length** (``--append-sizes``, default 10, 1,000,
+5,000 and 50,000 messages): one full cycle of ``vault.SEGMENT_LINES``
+appends on each chat (so every position in the last segment is paid once,
+the index save of a new segment included), reporting the mean ms and the
+mean bytes written per append (``wchar`` of ``/proc/self/io``: every byte
+the process wrote, chat.toml and index included; Linux only) on both sides,
+and each as a ratio against the 10-message chat.
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ from tui.core.sealed_fs import SealedFS  # noqa: E402
 from tui.core.store import Message, Store  # noqa: E402
 
 DEFAULT_SIZES = (100, 1000, 5000)
+DEFAULT_APPEND_SIZES = (10, 1000, 5000, 50000)
 MESSAGE_BYTES = 300
 _WORDS = "the candle gutters low and the rain keeps on against the inn's old shutters".split()
 
@@ -150,6 +160,75 @@ def run(sizes: Sequence[int], runs: int, workdir: Path) -> dict[str, Any]:
     }
 
 
+def _written() -> int | None:
+    """Bytes this process has written so far (Linux), or None."""
+    try:
+        with open("/proc/self/io") as f:
+            for line in f:
+                if line.startswith("wchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def append_scaling(sizes: Sequence[int], workdir: Path) -> list[dict[str, Any]]:
+    """Mean cost of one append over a full segment cycle, per chat length."""
+    key = vault.create_vault(workdir / "sealed", "bench passphrase")
+    stores = {"plain": Store(workdir / "plain"), "sealed": Store(SealedFS(key).root)}
+    cycle = vault.SEGMENT_LINES
+    rows: list[dict[str, Any]] = []
+    for n in sizes:
+        msgs = _messages(n)
+        chats = {}
+        for side, store in stores.items():
+            info = store.new_chat(["mara"], ["You"], f"{n} messages")
+            store.replace_messages(info.id, msgs)
+            store.count(info.id)  # opened, as the chat screen does
+            chats[side] = info.id
+        ms: dict[str, list[float]] = {side: [] for side in stores}
+        written: dict[str, list[int]] = {side: [] for side in stores}
+        for i in range(cycle):
+            for side in (list(stores) if i % 2 == 0 else list(reversed(stores))):
+                store, chat = stores[side], chats[side]
+                reply = Message.new("Mara", "assistant", _text(n + i))
+                before = _written()
+                ms[side].append(_timed(lambda: store.append(chat, reply)))
+                after = _written()
+                if before is not None and after is not None:
+                    written[side].append(after - before)
+        row: dict[str, Any] = {"messages": n}
+        for side in stores:
+            row[side] = {
+                "ms": round(statistics.mean(ms[side]), 3),
+                "bytes": round(statistics.mean(written[side])) if written[side] else None,
+            }
+        rows.append(row)
+    base = rows[0]
+    for row in rows:
+        for side in stores:
+            b = base[side]
+            row[side]["ms_ratio"] = round(row[side]["ms"] / b["ms"], 2) if b["ms"] else None
+            row[side]["bytes_ratio"] = (
+                round(row[side]["bytes"] / b["bytes"], 2) if b["bytes"] and row[side]["bytes"] is not None else None
+            )
+    return rows
+
+
+def _print_scaling(rows: list[dict[str, Any]]) -> None:
+    print()
+    print(f"append by chat length: mean of one cycle of {vault.SEGMENT_LINES} appends "
+          f"(ratio: against {rows[0]['messages']} messages)")
+    print(f"{'messages':>8} | {'sealed ms':>9} {'ratio':>6} {'bytes':>9} {'ratio':>6} | "
+          f"{'plain ms':>8} {'ratio':>6} {'bytes':>7} {'ratio':>6}")
+    for row in rows:
+        s, p = row["sealed"], row["plain"]
+        print(f"{row['messages']:>8} | {s['ms']:>9.2f} {s['ms_ratio']:>6.2f} {s['bytes'] or 0:>9} "
+              f"{s['bytes_ratio'] or 0:>6.2f} | {p['ms']:>8.2f} {p['ms_ratio']:>6.2f} "
+              f"{p['bytes'] or 0:>7} {p['bytes_ratio'] or 0:>6.2f}")
+    print("bytes = everything the process wrote for the append (segment, index, chat.toml)")
+
+
 def _print_table(res: dict[str, Any]) -> None:
     print(f"sealed_io: plain Store vs encrypted Store, {res['runs']} runs per size (medians)")
     print(f"machine  {res['machine']}, Python {res['python']}")
@@ -166,8 +245,10 @@ def _print_table(res: dict[str, Any]) -> None:
     if res["sealed_append_ms_per_mib"] is not None:
         print(f"sealed append costs {res['sealed_append_ms_per_mib']} ms more per MiB of chat "
               "(slope between the smallest and largest size)")
-    print("append = Store.append of one message (plain: one fsynced line; sealed: the whole file")
-    print("decrypted, extended and re-encrypted); load = Store.messages (read, decrypt, parse)")
+    print("append = Store.append of one message (plain: one fsynced line; sealed: the last")
+    print("segment decrypted, extended and re-encrypted); load = Store.messages (read, decrypt, parse)")
+    if res.get("append_by_length"):
+        _print_scaling(res["append_by_length"])
 
 
 def _sizes(text: str) -> list[int]:
@@ -184,6 +265,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Append and load time: plain vs encrypted chat storage.")
     p.add_argument("--sizes", type=_sizes, default=list(DEFAULT_SIZES),
                    help="chat sizes in messages, comma-separated (default 100,1000,5000)")
+    p.add_argument("--append-sizes", type=_sizes, default=list(DEFAULT_APPEND_SIZES),
+                   help="chat sizes for the append-by-length table (default 10,1000,5000,50000)")
+    p.add_argument("--no-append-sizes", action="store_true", help="skip the append-by-length table")
     p.add_argument("--runs", type=positive_int, default=7, help="timed rounds per size (default 7)")
     p.add_argument("--dir", type=Path, default=None,
                    help="where to make the temporary profiles (default: the system temp folder)")
@@ -195,7 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         with tempfile.TemporaryDirectory(prefix="candlelit-sealed-io-", dir=args.dir) as tmp:
-            res = run(args.sizes, args.runs, Path(tmp))
+            res = run(args.sizes, args.runs, Path(tmp) / "compare")
+            if not args.no_append_sizes:
+                res["append_by_length"] = append_scaling(args.append_sizes, Path(tmp) / "by-length")
     except KeyboardInterrupt:
         print("sealed_io: interrupted", file=sys.stderr)
         return 130

@@ -36,7 +36,7 @@ from tui.core import fsio
 from tui.core import sealed_fs as sealed_mod
 from tui.core import vault as V
 from tui.core.sealed_fs import SealedFS
-from tui.core.store import Message, Store
+from tui.core.store import Message, Store, StoreError
 
 PW = "correct horse battery staple"
 
@@ -414,3 +414,16 @@ def test_encrypt_then_decrypt_a_profile_with_a_long_chat(tmp_path, fast_kdf, no_
         if name.endswith("chat.toml"):
             continue  # rewritten by each append (its "updated" time)
         assert (home / name).read_bytes() == data
+
+
+def test_a_missing_segment_is_damage_not_an_empty_chat(fs, no_fsync):
+    store = Store(fs.root)
+    info = store.new_chat(["mara"], ["You"], "t")
+    store.replace_messages(info.id, [Message.new("You", "user", f"m{i}") for i in range(300)])
+    rel = f"chats/{info.id}/messages.jsonl"
+    first = fs.segment_files(rel)[0]
+    (fs.files_dir / first).unlink()
+    with pytest.raises(sealed_mod.SealedFileDamaged, match="segment"):
+        (fs.root / rel).read_bytes()
+    with pytest.raises(StoreError, match="segment"):
+        Store(fs.root).messages(info.id)

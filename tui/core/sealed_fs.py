@@ -308,8 +308,16 @@ class SealedFS:
                 with self._reading():
                     changed = self._stamp != stamp
                 attempt += 1
-                if not changed or attempt >= 3:
-                    raise
+                if changed and attempt < 3:
+                    continue
+                if len(names) > 1:  # part of a chat is gone: damage, not "absent"
+                    raise SealedFileDamaged(
+                        errno.EBADMSG,
+                        f"{rel}: a segment named by the index is missing "
+                        f"({len(names)} segments); nothing of it was read",
+                        str(SealedPath(self, rel)),
+                    ) from None
+                raise
 
     def _names(self, rel: str) -> list[str]:
         """The opaque files holding ``rel``, in order (FileNotFoundError if none)."""

@@ -10,7 +10,14 @@ A profile that is encrypted holds a per-profile X25519 identity:
   files/<name>.age`` decrypts a data file after asking for the passphrase.
 - ``vault.toml`` version and the identity's public recipient (``age1…``);
   its presence is what marks a profile as encrypted.
-- ``index.age``  encrypted JSON: logical path -> opaque file name.
+- ``index.age``  encrypted JSON: logical path -> opaque file name
+  (``"entries"``); a long line log (a chat's ``messages.jsonl``) is kept as
+  segments, and ``"segments"`` lists, per such file, its earlier segments in
+  order (``file``, plaintext ``bytes`` and ``lines``); the entry names the
+  last one. The file is their plaintexts joined (see ``tui.core.sealed_fs``
+  and the README). An index with no segments is written as version 1, so
+  an older Candlelit still reads it; one with segments is version 2, which
+  an older one refuses instead of misreading.
 - ``files/``     every data file as ``<32 hex>.age``, encrypted to the
   recipient. The names are HMAC-SHA256 of the logical path under a key
   derived from the identity, so they reveal nothing about what they hold.
@@ -815,8 +822,8 @@ def encrypt_tree(
 ) -> Vault:
     """Encrypt a plain profile in place; return its key, unlocked.
 
-    Every file becomes ``files/<opaque>.age``; each one is decrypted again
-    and compared (sha256) with its source before the swap. ``finish`` gets
+    Every file becomes ``files/<opaque>.age`` (a long ``*.jsonl``: segments);
+    each one is decrypted again and compared with its source before the swap. ``finish`` gets
     the complete staged folder just before the swap (to add plain metadata
     that must be there whether or not a crash follows).
     """
@@ -870,6 +877,7 @@ def decrypt_tree(
     """Turn an encrypted profile back into plain files, in place.
 
     A wrong passphrase or a tampered file stops before anything changes.
+    A segmented file becomes one plain file again (its segments joined).
     Files in ``files/`` that the index does not name are kept, decrypted,
     under ``unindexed/``; plain files beside the vault are kept as they are.
     """
