@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -127,18 +128,47 @@ def test_bad_model_files(cli_env, tmp_path):
     assert [m["role"] for m in msgs] == ["character"]
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """In the child, before exec: SIGINT back to its default action.
+
+    A test run started in the background by a non-interactive shell
+    (``cmd &`` in a script, ``(cmd &)``, ``nohup``, ``setsid``) has SIGINT
+    ignored, and an ignored signal stays ignored across fork and exec. Python
+    then installs no KeyboardInterrupt handler, so the child would never see
+    the Ctrl+C this test sends and would finish its reply with exit 0. A
+    command started from a terminal has SIGINT at its default; so does this one.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+# A flat distribution over the whole vocabulary: an end-of-turn token or the
+# stop string is practically never sampled, so the reply runs to --max-tokens
+# (seconds on 2 cores) and is certainly still streaming when the signal comes.
+# With the default sampling this prompt's reply is 7 tokens, about 0.2 s after
+# the first chunk: a busy machine could let it finish before the signal.
+ENDLESS_SAMPLING = "[sampling]\ntemperature = 3.0\ntop_k = 0\ntop_p = 1.0\nmin_p = 0.0\nrepeat_penalty = 1.0\n"
+
+
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 0)])
 def test_interrupt_keeps_partial_reply(cli_env, sig, code):
+    Path(cli_env["CANDLELIT_CONFIG"]).write_text(ENDLESS_SAMPLING)
     chat_id = cl(cli_env, "chat", "new", "--character", "the-narrator").stdout.strip()
+    env = dict(cli_env, PYTHONIOENCODING="utf-8")  # the reply is any tokens at all
     proc = subprocess.Popen(
         candlelit_cmd() + ["chat", "say", chat_id, "Describe the inn in great detail.", "--max-tokens", "400", "--seed", "2"],
-        env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
+        preexec_fn=_sigint_as_in_a_terminal,
     )
-    first = proc.stdout.read(1)  # the reply has started streaming
-    assert first
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == code and "Traceback" not in err
+    try:
+        first = proc.stdout.read(1)  # the reply has started streaming
+        assert first
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code and "Traceback" not in err, (proc.returncode, err)
     assert "partial reply was saved" in err
     msgs = json.loads(cl(cli_env, "chat", "show", chat_id, "--json").stdout)["messages"]
     last = msgs[-1]
