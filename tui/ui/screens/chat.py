@@ -205,6 +205,8 @@ class ChatScreen(SceneControls):
         box = self.query_one("#messages", VerticalScroll)
         self._loading = True
         try:
+            if focus is not None or stop < total:
+                box.anchor(False)  # a page in the middle is not drawn at the bottom first
             await box.remove_children()
             self.first = start
             self.at_end = stop >= total
