@@ -95,6 +95,11 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         return
     path = Path(path)
     ensure_dir(path.parent)
+    _replace(path, data)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Temp file beside ``path`` (0600), fsync, rename over it, fsync the folder."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     try:
@@ -170,18 +175,4 @@ def write_outside(path: Path, data: bytes | str) -> None:
     parent = path.parent
     if not parent.is_dir():
         raise FileNotFoundError(2, "the folder does not exist", str(parent))
-    tmp = parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    try:
-        _write_all(fd, data)
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(parent)
+    _replace(path, data)
