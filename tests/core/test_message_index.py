@@ -159,6 +159,33 @@ def test_many_appends_flush_the_index_and_a_new_store_uses_it(store: Store) -> N
     assert_reads(Store(store.root), chat_id, msgs)
 
 
+def test_appends_extend_the_index_in_place(store: Store) -> None:
+    """A flush writes the new offsets after the old ones (same file, same
+    inode), not the whole index again; a new store reads the result."""
+    chat_id, msgs = new_chat(store, 2000)
+    path = opened(store, chat_id)
+    inode = path.stat().st_ino
+    for i in range(3 * message_log.FLUSH_EVERY):
+        m = Message.new("Ada", "user", f"append {i}")
+        store.append(chat_id, m)
+        msgs.append(m)
+    store.flush_indexes()
+    assert path.stat().st_ino == inode  # extended, never replaced
+    _magic, covered, count = header(path)
+    assert count == len(msgs) and covered == jsonl(store, chat_id).stat().st_size
+    assert_reads(Store(store.root), chat_id, msgs)
+
+
+def test_offsets_written_without_their_header_are_rebuilt(store: Store) -> None:
+    """A crash after the new offsets but before the header: the length and
+    the header's count disagree, and the next open rebuilds."""
+    chat_id, msgs = new_chat(store, 300)
+    path = opened(store, chat_id)
+    with open(path, "ab") as f:
+        f.write(struct.pack("<3Q", 1, 2, 3))
+    assert_reads(Store(store.root), chat_id, msgs)
+
+
 # --- a broken or foreign index -------------------------------------------------
 
 

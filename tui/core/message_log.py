@@ -289,10 +289,33 @@ class MessageLog:
             body = struct.pack(f"<{n}Q", *self._offsets)
             header = _HEADER.pack(MAGIC, self._covered, n, self._stamp.mtime_ns, self._tail, hashlib.sha256(body).digest())
             try:
-                atomic_write(self.index_path, header + body)
+                if not self._append_index(header, body):
+                    atomic_write(self.index_path, header + body)
             except OSError:
                 return  # only a cache: a full disk must not stop reading the chat
             self._flushed = n
+
+    def _append_index(self, header: bytes, body: bytes) -> bool:
+        """Extend the index file in place when it holds exactly the offsets
+        flushed before: write the new offsets after them, then the header.
+        A crash in between leaves a length that disagrees with the header's
+        count, which the next open detects and rebuilds. So an append costs
+        a few hundred bytes, not the whole index."""
+        old = self._flushed
+        if old <= 0:
+            return False
+        try:
+            fd = os.open(self.index_path, os.O_RDWR)
+        except OSError:
+            return False
+        try:
+            if os.fstat(fd).st_size != _HEADER.size + 8 * old:
+                return False  # not the file we wrote: write it whole
+            os.pwrite(fd, body[8 * old:], _HEADER.size + 8 * old)
+            os.pwrite(fd, header, 0)
+        finally:
+            os.close(fd)
+        return True
 
     def forget(self) -> None:
         """Drop everything known (the file was rewritten); remove the index."""
