@@ -230,9 +230,6 @@ class ChatScreen(SceneControls):
         total = self.app.ws.store.count(self.chat_id)
         await self._show_range(total - FIRST_PAGE, total)
 
-    async def _show(self, msgs: list[StoredMessage] | None = None) -> None:
-        await self._show_end()
-
     async def _to_end(self) -> None:
         """Before anything is added at the end: the window must reach it."""
         if not self.at_end:
