@@ -38,19 +38,7 @@ from tui.core import vault as V
 from tui.core.sealed_fs import SealedFS
 from tui.core.store import Message, Store, StoreError
 
-PW = "correct horse battery staple"
-
-
-@pytest.fixture
-def profile(tmp_path, fast_kdf) -> Path:
-    d = tmp_path / "p"
-    V.create_vault(d, PW).lock()
-    return d
-
-
-@pytest.fixture
-def fs(profile) -> SealedFS:
-    return SealedFS(V.unlock(profile, PW))
+from test_sealed_fs import PW, fs, profile  # noqa: F401 - the same vault fixtures
 
 
 @pytest.fixture

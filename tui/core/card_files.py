@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tui.core.fsio import read_limited, size_text
 from tui.core.cards import (
     FORMAT_VERSION,
     SPEC_V3,
@@ -119,17 +120,9 @@ def read_card_file(path: Path) -> tuple[LoadedCard, bytes]:
     path = Path(path)
     source = str(path)
     try:
-        if path.is_dir():
-            raise CardFileError(f"{source}: is a folder, not a card file")
-        if path.exists() and not path.is_file():
-            raise CardFileError(f"{source}: not a regular file")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise CardFileError(
-                f"{source}: file too large ({_mib(size)}; the limit is {_mib(MAX_FILE_BYTES)})"
-            )
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
+        raw, _mtime = read_limited(path, MAX_FILE_BYTES, "card file")
+    except ValueError as exc:
+        raise CardFileError(f"{source}: {exc}") from None
     except FileNotFoundError:
         raise CardFileError(f"{source}: file not found") from None
     except OSError as exc:
@@ -141,7 +134,7 @@ def read_card_bytes(data: bytes, source: str = "<card>", suffix: str = "") -> Lo
     """Read a card from the bytes of a JSON, PNG or CHARX file."""
     if len(data) > MAX_FILE_BYTES:
         raise CardFileError(
-            f"{source}: file too large ({_mib(len(data))}; the limit is {_mib(MAX_FILE_BYTES)})"
+            f"{source}: file too large ({size_text(len(data))}; the limit is {size_text(MAX_FILE_BYTES)})"
         )
     if not data.strip():
         raise CardFileError(f"{source}: the file is empty")
@@ -173,7 +166,7 @@ def _card_from_json_bytes(data: bytes, source: str, what: str) -> tuple[Card, li
     """Decode, parse and check card JSON; ``what`` names where it came from."""
     if len(data) > MAX_JSON_BYTES:
         raise CardFileError(
-            f"{source}: the card JSON is too large ({_mib(len(data))}; the limit is {_mib(MAX_JSON_BYTES)})"
+            f"{source}: the card JSON is too large ({size_text(len(data))}; the limit is {size_text(MAX_JSON_BYTES)})"
         )
     try:
         text = data.decode("utf-8-sig")
@@ -202,7 +195,7 @@ def card_from_json_text(text: str, source: str = "<card>") -> Card:
 
 def _parse_json_text(text: str, source: str) -> tuple[Card, list[str]]:
     if len(text) > MAX_JSON_BYTES:
-        raise CardFileError(f"{source}: the card JSON is too large (the limit is {_mib(MAX_JSON_BYTES)})")
+        raise CardFileError(f"{source}: the card JSON is too large (the limit is {size_text(MAX_JSON_BYTES)})")
     try:
         obj = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
     except json.JSONDecodeError as exc:
@@ -338,7 +331,7 @@ def _inflate(body: bytes, limit: int, source: str, what: str) -> bytes:
     except zlib.error:
         raise CardFileError(f"{source}: {what} is corrupt (its compressed text does not unpack)") from None
     if len(out) > limit or inflater.unconsumed_tail:
-        raise CardFileError(f"{source}: {what} is too large (the limit is {_mib(limit)})")
+        raise CardFileError(f"{source}: {what} is too large (the limit is {size_text(limit)})")
     return out
 
 
@@ -499,12 +492,12 @@ def _open_zip(data: bytes, source: str) -> zipfile.ZipFile:
         if info.file_size > ZIP_RATIO_MIN_BYTES and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1):
             raise CardFileError(
                 f"{source}: refused as a likely zip bomb ({info.filename!r} unpacks from "
-                f"{_mib(info.compress_size)} to {_mib(info.file_size)})"
+                f"{size_text(info.compress_size)} to {size_text(info.file_size)})"
             )
     if total > MAX_UNZIPPED_BYTES:
         raise CardFileError(
-            f"{source}: refused as a likely zip bomb (it unpacks to {_mib(total)}; "
-            f"the limit is {_mib(MAX_UNZIPPED_BYTES)})"
+            f"{source}: refused as a likely zip bomb (it unpacks to {size_text(total)}; "
+            f"the limit is {size_text(MAX_UNZIPPED_BYTES)})"
         )
     return zf
 
@@ -514,8 +507,8 @@ def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, source: 
         raise CardFileError(f"{source}: {info.filename!r} in the CHARX is encrypted")
     if info.file_size > limit:
         raise CardFileError(
-            f"{source}: {info.filename!r} in the CHARX is too large ({_mib(info.file_size)}; "
-            f"the limit is {_mib(limit)})"
+            f"{source}: {info.filename!r} in the CHARX is too large ({size_text(info.file_size)}; "
+            f"the limit is {size_text(limit)})"
         )
     out = bytearray()
     try:
@@ -528,7 +521,7 @@ def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, source: 
                 if len(out) > limit:
                     raise CardFileError(
                         f"{source}: refused as a likely zip bomb ({info.filename!r} unpacks past "
-                        f"{_mib(limit)})"
+                        f"{size_text(limit)})"
                     )
     except CardError:
         raise
@@ -694,14 +687,6 @@ def _kind(value: Any) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())[:200]
-
-
-def _mib(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MiB".replace(".0 MiB", " MiB")
-    if n >= 1024:
-        return f"{n / 1024:.0f} KiB"
-    return f"{n} bytes"
 
 
 __all__ = [

@@ -176,3 +176,29 @@ def write_outside(path: Path, data: bytes | str) -> None:
     if not parent.is_dir():
         raise FileNotFoundError(2, "the folder does not exist", str(parent))
     _replace(path, data)
+
+
+def size_text(n: int) -> str:
+    """A size for a message: "3 MiB", "2.5 MiB", "12 KiB", "80 bytes"."""
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MiB".replace(".0 MiB", " MiB")
+    if n >= 1024:
+        return f"{n / 1024:.0f} KiB"
+    return f"{n} bytes"
+
+
+def read_limited(path: Path, limit: int, kind: str) -> tuple[bytes, float]:
+    """A file the user named (a card, a chat file) of at most ``limit`` bytes:
+    its bytes and mtime. ``ValueError`` says in one line, without the path,
+    what is wrong (``kind`` names what it should have been: "card file");
+    ``FileNotFoundError``/``OSError`` as usual."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"is a folder, not a {kind}")
+    if path.exists() and not path.is_file():
+        raise ValueError("not a regular file")
+    st = path.stat()
+    if st.st_size > limit:
+        raise ValueError(f"file too large ({size_text(st.st_size)}; the limit is {size_text(limit)})")
+    with path.open("rb") as fh:
+        return fh.read(limit + 1), st.st_mtime

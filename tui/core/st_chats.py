@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.core.cards import Card
+from tui.core.fsio import read_limited, size_text
 from tui.core.personas import PersonaError, PersonaProfile, add_persona, list_personas
 from tui.core.safe_text import neutralize
 from tui.core.scene import SceneSettings, is_ooc, scene_settings_to_toml, strip_ooc
@@ -153,14 +154,10 @@ def _is_header(obj: dict[str, Any]) -> bool:
     return "mes" not in obj and any(k in obj for k in HEADER_KEYS)
 
 
-def _mib(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MiB"
-
-
 def read_st_bytes(raw: bytes, path: Path) -> StChat:
     """Parse the bytes of a SillyTavern chat file (``path`` names it in errors)."""
     if len(raw) > MAX_FILE_BYTES:
-        raise ChatFileError(f"{_where(path)}: file too large ({_mib(len(raw))}; the limit is {_mib(MAX_FILE_BYTES)})")
+        raise ChatFileError(f"{_where(path)}: file too large ({size_text(len(raw))}; the limit is {size_text(MAX_FILE_BYTES)})")
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     if not raw.strip():
@@ -178,7 +175,7 @@ def read_st_bytes(raw: bytes, path: Path) -> StChat:
     for lineno, data in numbered:
         if len(data) > MAX_LINE_BYTES:
             raise ChatFileError(
-                f"{_where(path, lineno)}: line too long ({_mib(len(data))}; the limit is {_mib(MAX_LINE_BYTES)})"
+                f"{_where(path, lineno)}: line too long ({size_text(len(data))}; the limit is {size_text(MAX_LINE_BYTES)})"
             )
         try:
             obj = _parse_line(data)
@@ -207,23 +204,15 @@ def read_st_file(path: Path) -> StChat:
     """Read a SillyTavern chat file; ``ChatFileError`` for anything wrong."""
     path = Path(path)
     try:
-        if path.is_dir():
-            raise ChatFileError(f"{_where(path)}: is a folder, not a chat file")
-        if path.exists() and not path.is_file():
-            raise ChatFileError(f"{_where(path)}: not a regular file")
-        st = path.stat()
-        if st.st_size > MAX_FILE_BYTES:
-            raise ChatFileError(
-                f"{_where(path)}: file too large ({_mib(st.st_size)}; the limit is {_mib(MAX_FILE_BYTES)})"
-            )
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
+        raw, mtime = read_limited(path, MAX_FILE_BYTES, "chat file")
+    except ValueError as exc:
+        raise ChatFileError(f"{_where(path)}: {exc}") from None
     except FileNotFoundError:
         raise ChatFileError(f"{_where(path)}: file not found") from None
     except OSError as exc:
         raise ChatFileError(f"{_where(path)}: cannot read ({exc.strerror or exc})") from None
     chat = read_st_bytes(raw, path)
-    chat.mtime = st.st_mtime
+    chat.mtime = mtime
     return chat
 
 
