@@ -30,7 +30,9 @@ appends on each chat (so every position in the last segment is paid once,
 the index save of a new segment included), reporting the mean ms and the
 mean bytes written per append (``wchar`` of ``/proc/self/io``: every byte
 the process wrote, chat.toml and index included; Linux only) on both sides,
-and each as a ratio against the 10-message chat.
+and each as a ratio against the 10-message chat. With it, **open**: the
+first ``count`` and last page (60 messages) on a fresh ``Store``, as the chat
+screen opens a chat, and how many of the chat's segments that decrypted.
 """
 
 from __future__ import annotations
@@ -186,6 +188,7 @@ def append_scaling(sizes: Sequence[int], workdir: Path) -> list[dict[str, Any]]:
             store.replace_messages(info.id, msgs)
             store.count(info.id)  # opened, as the chat screen does
             chats[side] = info.id
+        opened = _open_cost(key, chats["sealed"])
         ms: dict[str, list[float]] = {side: [] for side in stores}
         written: dict[str, list[int]] = {side: [] for side in stores}
         for i in range(cycle):
@@ -197,7 +200,7 @@ def append_scaling(sizes: Sequence[int], workdir: Path) -> list[dict[str, Any]]:
                 after = _written()
                 if before is not None and after is not None:
                     written[side].append(after - before)
-        row: dict[str, Any] = {"messages": n}
+        row: dict[str, Any] = {"messages": n, "open": opened}
         for side in stores:
             row[side] = {
                 "ms": round(statistics.mean(ms[side]), 3),
@@ -212,7 +215,30 @@ def append_scaling(sizes: Sequence[int], workdir: Path) -> list[dict[str, Any]]:
             row[side]["bytes_ratio"] = (
                 round(row[side]["bytes"] / b["bytes"], 2) if b["bytes"] and row[side]["bytes"] is not None else None
             )
+        row["open"]["ms_ratio"] = round(row["open"]["ms"] / base["open"]["ms"], 2) if base["open"]["ms"] else None
     return rows
+
+
+def _open_cost(key: vault.Vault, chat: str, tail: int = 60) -> dict[str, Any]:
+    """Opening a sealed chat as the chat screen does: the first ``count``
+    and last page on a fresh ``Store`` (the profile already unlocked); the
+    median of 5, and how many segments of ``messages.jsonl`` it decrypted."""
+    fs = SealedFS(key)
+    decrypted: list[str] = []
+    read_segment = fs.read_segment
+
+    def counting(rel: str, opaque: str) -> bytes:
+        decrypted.append(opaque)
+        return read_segment(rel, opaque)
+
+    fs.read_segment = counting  # type: ignore[method-assign]
+    times = []
+    for _ in range(5):
+        decrypted.clear()
+        store = Store(fs.root)
+        times.append(_timed(lambda store=store: (store.count(chat), store.tail(chat, tail))))
+    return {"ms": round(_median(times), 2), "segments_decrypted": len(decrypted),
+            "segments": len(fs.segment_files(f"chats/{chat}/messages.jsonl"))}
 
 
 def _print_scaling(rows: list[dict[str, Any]]) -> None:
@@ -227,6 +253,13 @@ def _print_scaling(rows: list[dict[str, Any]]) -> None:
               f"{s['bytes_ratio'] or 0:>6.2f} | {p['ms']:>8.2f} {p['ms_ratio']:>6.2f} "
               f"{p['bytes'] or 0:>7} {p['bytes_ratio'] or 0:>6.2f}")
     print("bytes = everything the process wrote for the append (segment, index, chat.toml)")
+    print()
+    print("opening a sealed chat: first count + last 60 messages on a fresh Store (median of 5)")
+    print(f"{'messages':>8} | {'open ms':>8} {'ratio':>6} | {'segments decrypted':>18} {'of':>5}")
+    for row in rows:
+        o = row["open"]
+        print(f"{row['messages']:>8} | {o['ms']:>8.2f} {o['ms_ratio'] or 0:>6.2f} | "
+              f"{o['segments_decrypted']:>18} {o['segments']:>5}")
 
 
 def _print_table(res: dict[str, Any]) -> None:

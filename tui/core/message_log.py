@@ -20,11 +20,19 @@ fsync, rename), so a crash leaves the old index or the new one, and it is
 rewritten only when it falls behind by ``FLUSH_EVERY`` lines, not on every
 append.
 
-In an encrypted profile a file cannot be read in pieces: the log decrypts
-the chat once and keeps the offsets in memory (no index file is written, so
-nothing about the chat lies unencrypted beside it). A long chat is stored
-as segments (see ``tui.core.sealed_fs``); after an append only the segments
-that changed (the last one) are decrypted again.
+In an encrypted profile no index file is written (nothing about the chat
+lies unencrypted beside it). A long chat is stored as sealed segments (see
+``tui.core.sealed_fs``) and the encrypted index records how many messages
+each closed segment holds, so the log places any position without
+decrypting the segments before it: opening a chat (count, last page)
+decrypts the last segment or two, a page elsewhere decrypts the segments it
+spans (``MAX_SEGMENTS`` of them are kept, least recently used first out),
+``find_id`` decrypts backwards from the end until it finds the message, and
+a search decrypts every segment once. An append rewrites the last segment
+(or closes it and starts a new one): only that one is decrypted again. Each
+segment decrypted is checked against its recorded count; if one disagrees,
+or the index has no counts (written before they were), the log falls back
+to decrypting the whole chat once and keeping its offsets in memory.
 
 Parsed messages are kept in a small cache of pages (``PAGE`` lines each),
 valid while the chat file only grows.
@@ -52,6 +60,7 @@ TAIL = 4096                     # bytes hashed before the covered end
 PAGE = 256                      # messages per parsed page
 MAX_PAGES = 64                  # parsed pages kept (16k messages)
 FLUSH_EVERY = 64                # index lines that may be missing from the file on disk
+MAX_SEGMENTS = 32               # decrypted sealed segments kept (besides the last one)
 
 INDEX_NAME = "messages.idx"
 
@@ -83,6 +92,30 @@ def line_starts(raw: bytes, base: int = 0) -> list[int]:
     return out
 
 
+class _Distrust(Exception):
+    """A decrypted segment does not hold the count the index records."""
+
+
+class _Seg:
+    """One decrypted segment: its bytes, line starts and (once read) messages."""
+
+    __slots__ = ("msgs", "raw", "starts")
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self.starts = line_starts(raw)
+        self.msgs: list | None = None
+
+    def messages(self, parse: Callable[[bytes], object]) -> list:
+        if self.msgs is None:
+            raw, starts = self.raw, self.starts
+            n = len(starts)
+            self.msgs = [
+                parse(raw[a:(starts[j + 1] if j + 1 < n else len(raw))]) for j, a in enumerate(starts)
+            ]
+        return self.msgs
+
+
 class MessageLog:
     """Offsets and pages of one chat file. ``parse`` turns one line's bytes
     into a message, a dataclass with an ``extra`` dict (it raises
@@ -103,6 +136,13 @@ class MessageLog:
         self._segs: list[tuple[tuple, int]] = []  # (segment stamp, plaintext length), sealed
         self._tail = b""             # hash of the TAIL bytes before ``_covered``
         self._ids: dict[str, int] = {}  # positions found by ``find_id``
+        # sealed, by segment ("lazy"), or the whole chat decrypted ("full")
+        self._mode: str | None = None
+        self._distrust = False       # a segment disagreed with its count: full from now on
+        self._layout: list[tuple[str, tuple, int | None]] = []  # (opaque, stamp, records)
+        self._starts: list[int] = [0]  # position of each segment's first message, then the count
+        self._cache: OrderedDict[tuple, _Seg] = OrderedDict()  # closed segments decrypted
+        self._last: _Seg | None = None  # the last segment (always decrypted)
 
     # -- freshness -----------------------------------------------------------
 
@@ -147,8 +187,96 @@ class MessageLog:
         self._raw = None
         self._segs = []
         self._ids = {}
+        self._mode = None
+        self._layout = []
+        self._starts = [0]
+        self._cache.clear()
+        self._last = None
+
+    # -- sealed, by segment --------------------------------------------------
 
     def _refresh_sealed(self, stamp: _Stamp) -> bool:
+        if self._distrust:
+            return self._refresh_sealed_full(stamp)
+        try:
+            layout = self.path.segment_layout()
+        except FileNotFoundError:
+            return self._refresh_sealed_full(stamp)
+        if any(records is None for _o, _st, records in layout[:-1]):
+            return self._refresh_sealed_full(stamp)  # an index from before the counts
+        if self._mode != "lazy":
+            self._reset()
+        opaque, st, _ = layout[-1]
+        old_last = self._layout[-1][:2] if self._layout else None
+        last = self._last if old_last == (opaque, st) else None
+        try:
+            if last is None:
+                last = _Seg(self.path.read_segment(opaque))
+        except FileNotFoundError:
+            return self._refresh_sealed_full(stamp)
+        if last.raw and not last.raw.endswith(b"\n"):
+            return False  # a torn last line: the store repairs the file first
+        keys = {(o, s) for o, s, _r in layout}
+        if self._last is not None and old_last is not None and old_last != (opaque, st) and old_last in keys:
+            self._cache[old_last] = self._last  # it was closed as it is
+        for key in [k for k in self._cache if k not in keys]:
+            del self._cache[key]
+        starts = [0]
+        for _o, _s, records in layout[:-1]:
+            starts.append(starts[-1] + int(records or 0))
+        starts.append(starts[-1] + len(last.starts))
+        # positions found before stay valid up to the first segment that changed
+        kept = 0
+        while kept < min(len(layout), len(self._layout)) and layout[kept][:2] == self._layout[kept][:2]:
+            kept += 1
+        upto = min(self._starts[kept], starts[kept])
+        self._ids = {k: v for k, v in self._ids.items() if v < upto}
+        self._mode = "lazy"
+        self._layout = layout
+        self._starts = starts
+        self._last = last
+        self._stamp = stamp
+        return True
+
+    def _segment(self, k: int) -> _Seg:
+        """Segment ``k`` decrypted (cached), checked against its count."""
+        if k == len(self._layout) - 1:
+            assert self._last is not None
+            return self._last
+        opaque, st, records = self._layout[k]
+        key = (opaque, st)
+        seg = self._cache.get(key)
+        if seg is None:
+            seg = _Seg(self.path.read_segment(opaque))
+            self._cache[key] = seg
+            while len(self._cache) > MAX_SEGMENTS:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        if len(seg.starts) != records or (seg.raw and not seg.raw.endswith(b"\n")):
+            raise _Distrust(k)
+        return seg
+
+    def _lazily(self, read: Callable[[], object]) -> object:
+        """Run ``read``; when a segment went missing (another process
+        rewrote the chat) or disagrees with its count, read the chat's
+        layout again (the whole chat, for a disagreement) and retry once."""
+        try:
+            return read()
+        except (_Distrust, FileNotFoundError) as exc:
+            if isinstance(exc, _Distrust):
+                self._distrust = True
+            stamp = self._stat()
+            self._reset()
+            self._stamp = None
+            if stamp is not None and not self._refresh_sealed(stamp):
+                self._reset()  # a torn tail now: nothing until the store repairs it
+            return read()
+
+    def _refresh_sealed_full(self, stamp: _Stamp) -> bool:
+        if self._mode != "full":
+            self._reset()
+        self._mode = "full"
         try:
             layout = self.path.segments()
             kept = 0  # leading segments unchanged since the last refresh
@@ -347,6 +475,8 @@ class MessageLog:
 
     def count(self) -> int:
         with self._lock:
+            if self._mode == "lazy":
+                return self._starts[-1]
             return len(self._offsets)
 
     def _page(self, p: int) -> list:
@@ -374,6 +504,8 @@ class MessageLog:
     def slice(self, start: int, stop: int) -> list:
         """Messages ``start`` to ``stop`` (clamped, like a list slice)."""
         with self._lock:
+            if self._mode == "lazy":
+                return self._lazily(lambda: self._slice_lazy(start, stop))  # type: ignore[return-value]
             n = len(self._offsets)
             start, stop = max(0, min(start, n)), max(0, min(stop, n))
             out: list = []
@@ -390,10 +522,61 @@ class MessageLog:
                     break
             return out
 
+    def _slice_lazy(self, start: int, stop: int) -> list:
+        if self._mode != "lazy":
+            return self.slice(start, stop)
+        n = self._starts[-1]
+        start, stop = max(0, min(start, n)), max(0, min(stop, n))
+        out: list = []
+        i = start
+        while i < stop:
+            k = bisect.bisect_right(self._starts, i) - 1
+            msgs = self._segment(k).messages(self._parse)
+            lo = self._starts[k]
+            take = msgs[i - lo: stop - lo]
+            out.extend(replace(m, extra=dict(m.extra)) for m in take)
+            i = lo + len(msgs)
+            if not take:
+                break
+        return out
+
+    def _raw_lines_lazy(self) -> list[tuple[int, bytes]]:
+        if self._mode != "lazy":
+            return self.raw_lines()
+        out = []
+        for k in range(len(self._layout)):
+            seg = self._segment(k)
+            base, raw, starts = self._starts[k], seg.raw, seg.starts
+            n = len(starts)
+            for j, a in enumerate(starts):
+                out.append((base + j, raw[a:(starts[j + 1] if j + 1 < n else len(raw))]))
+        return out
+
+    def _find_id_lazy(self, msg_id: str, needle: bytes) -> int | None:
+        if self._mode != "lazy":
+            return self.find_id(msg_id)
+        for k in range(len(self._layout) - 1, -1, -1):
+            seg = self._segment(k)
+            pos = len(seg.raw)
+            while True:
+                hit = seg.raw.rfind(needle, 0, pos)
+                if hit < 0:
+                    break
+                j = bisect.bisect_right(seg.starts, hit) - 1
+                if j >= 0:
+                    m = seg.messages(self._parse)[j]
+                    if getattr(m, "id", None) == msg_id:
+                        self._ids[msg_id] = self._starts[k] + j
+                        return self._starts[k] + j
+                pos = hit
+        return None
+
     def raw_lines(self) -> list[tuple[int, bytes]]:
         """Every line's bytes with its position (for scans such as search);
         one read of the whole file."""
         with self._lock:
+            if self._mode == "lazy":
+                return self._lazily(self._raw_lines_lazy)  # type: ignore[return-value]
             raw = self._read(0, self._covered)
             out = []
             n = len(self._offsets)
@@ -407,10 +590,12 @@ class MessageLog:
         needle = json.dumps(msg_id, ensure_ascii=False).encode("utf-8")
         with self._lock:
             known = self._ids.get(msg_id)
-            if known is not None and known < len(self._offsets):
+            if known is not None and known < self.count():
                 m = self.slice(known, known + 1)
                 if m and getattr(m[0], "id", None) == msg_id:
                     return known
+            if self._mode == "lazy":
+                return self._lazily(lambda: self._find_id_lazy(msg_id, needle))  # type: ignore[return-value]
             raw = self._read(0, self._covered)
             pos = len(raw)
             while True:

@@ -355,6 +355,32 @@ class SealedFS:
             out.append((name, st.st_size, st.st_mtime_ns, st.st_ino))
         return out
 
+    def segment_layout(self, rel: str) -> list[tuple[str, tuple[int, int, int], int | None]]:
+        """(opaque name, stamp, records) of each file holding ``rel``, in
+        order: the stamp (encrypted size, mtime_ns, inode) tells a changed
+        file from the one a reader decrypted; ``records`` is a closed
+        segment's count of non-blank lines from the index (``None`` for the
+        last one, which changes in place, and for a closed one whose index
+        entry predates the count). So a reader places any line without
+        decrypting the segments before it."""
+        where = str(SealedPath(self, rel))
+        with self._reading():
+            if rel in self._dirs:
+                raise IsADirectoryError(errno.EISDIR, "is a folder", where)
+            opaque = self._index.get(rel)
+            if opaque is None:
+                raise FileNotFoundError(errno.ENOENT, "no such file", where)
+            listed = [(seg[0], seg[3] if len(seg) > 3 else None) for seg in self._segs.get(rel, ())]
+            listed.append((opaque, None))
+        out = []
+        for name, records in listed:
+            try:
+                st = os.stat(self.files_dir / name)
+            except FileNotFoundError:
+                raise FileNotFoundError(errno.ENOENT, "no such file", where) from None
+            out.append((name, (st.st_size, st.st_mtime_ns, st.st_ino), records))
+        return out
+
     def read_segment(self, rel: str, opaque: str) -> bytes:
         """The plaintext of one segment of ``rel`` (named by :meth:`segments`)."""
         if opaque not in self._names(rel):
@@ -438,7 +464,7 @@ class SealedFS:
             else:
                 opaque = secrets.token_hex(16) + ".age"
                 atomic_write(self.files_dir / opaque, sealed[i] if sealed else vault.encrypt(piece))
-            made.append((opaque, len(piece), piece.count(b"\n")))
+            made.append(vaults.segment_of(opaque, piece))
         closed = list(keep or []) + made[:-1]
         self._index[rel] = made[-1][0]
         if closed:
@@ -699,6 +725,9 @@ class SealedPath:
 
     def segments(self) -> list[tuple[str, int, int, int]]:
         return self.fs.segments(self.rel)
+
+    def segment_layout(self) -> list[tuple[str, tuple[int, int, int], int | None]]:
+        return self.fs.segment_layout(self.rel)
 
     def read_segment(self, opaque: str) -> bytes:
         return self.fs.read_segment(self.rel, opaque)

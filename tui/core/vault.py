@@ -13,7 +13,8 @@ A profile that is encrypted holds a per-profile X25519 identity:
 - ``index.age``  encrypted JSON: logical path -> opaque file name
   (``"entries"``); a long line log (a chat's ``messages.jsonl``) is kept as
   segments, and ``"segments"`` lists, per such file, its earlier segments in
-  order (``file``, plaintext ``bytes`` and ``lines``); the entry names the
+  order (``file``, plaintext ``bytes``, ``lines`` and ``records``: its
+  non-blank lines, the messages a reader can count without decrypting it); the entry names the
   last one. The file is their plaintexts joined (see ``tui.core.sealed_fs``
   and the README). An index with no segments is written as version 1, so
   an older Candlelit still reads it; one with segments is version 2, which
@@ -97,6 +98,8 @@ __all__ = [
     "is_encrypted",
     "read_meta",
     "set_shared",
+    "count_records",
+    "segment_of",
     "split_segments",
     "recover",
     "unlock",
@@ -209,8 +212,24 @@ def _logical(relpath: str | os.PathLike[str]) -> str:
     return pure.as_posix()
 
 
-Segment = tuple[str, int, int]
-"""One closed segment of a segmented file: (opaque name, plaintext bytes, lines)."""
+Segment = tuple[str, int, int, "int | None"]
+"""One closed segment of a segmented file: (opaque name, plaintext bytes,
+lines, records). ``lines`` counts newlines; ``records`` the non-blank
+newline-terminated lines (what a chat counts as messages, see
+:func:`count_records`), so a reader can place a message without decrypting
+the segments before it. ``None``: not recorded (an index written before it
+was), the reader then decrypts to count."""
+
+
+def count_records(data: bytes) -> int:
+    """Non-blank, newline-terminated lines of ``data`` (the messages of a
+    chat: the same rule as ``tui.core.message_log.line_starts``)."""
+    return sum(1 for line in data.split(b"\n")[:-1] if line.strip())
+
+
+def segment_of(opaque: str, piece: bytes) -> Segment:
+    """The index entry of a closed segment holding ``piece``."""
+    return (opaque, len(piece), piece.count(b"\n"), count_records(piece))
 
 
 def _fits(data: bytes) -> bool:
@@ -412,10 +431,13 @@ class Vault:
             if logical not in entries:
                 raise VaultError(f"segments for a file the index does not name: {logical!r}")
             listed = []
-            for opaque, size, lines in parts:
+            for opaque, size, lines, *more in parts:
                 if not _OPAQUE_RE.fullmatch(opaque):
                     raise VaultError(f"not an opaque file name: {opaque!r}")
-                listed.append({"file": opaque, "bytes": int(size), "lines": int(lines)})
+                part: dict[str, Any] = {"file": opaque, "bytes": int(size), "lines": int(lines)}
+                if more and more[0] is not None:
+                    part["records"] = int(more[0])
+                listed.append(part)
             if listed:
                 segs[logical] = listed
         doc: dict[str, Any] = {"version": 2 if segs else 1, "entries": entries}
@@ -460,10 +482,11 @@ class Vault:
                     and _OPAQUE_RE.fullmatch(part["file"])
                     and isinstance(part.get("bytes"), int)
                     and isinstance(part.get("lines"), int)
+                    and isinstance(part.get("records", 0), int)
                 )
                 if not ok:
                     raise VaultError(f"{INDEX_FILE} has an unknown layout")
-                listed.append((part["file"], part["bytes"], part["lines"]))
+                listed.append((part["file"], part["bytes"], part["lines"], part.get("records")))
             if listed:
                 segments[str(logical)] = listed
         return entries, segments
@@ -524,7 +547,7 @@ class Vault:
             if self.decrypt((files / opaque).read_bytes(), what=src.name) != piece:
                 raise VaultError(f"{src.name} did not survive encryption intact; nothing was changed")
             if i < len(pieces) - 1:
-                closed.append((opaque, len(piece), piece.count(b"\n")))
+                closed.append(segment_of(opaque, piece))
         return closed
 
 
