@@ -319,8 +319,9 @@ class SealedFS:
                     ) from None
                 raise
 
-    def _names(self, rel: str) -> list[str]:
-        """The opaque files holding ``rel``, in order (FileNotFoundError if none)."""
+    def _listed(self, rel: str) -> list[tuple[str, int | None]]:
+        """(opaque name, records) of each file holding ``rel``, in order
+        (FileNotFoundError if none); see :meth:`segment_layout`."""
         where = str(SealedPath(self, rel))
         with self._reading():
             if rel in self._dirs:
@@ -328,7 +329,13 @@ class SealedFS:
             opaque = self._index.get(rel)
             if opaque is None:
                 raise FileNotFoundError(errno.ENOENT, "no such file", where)
-            return [seg[0] for seg in self._segs.get(rel, ())] + [opaque]
+            listed = [(seg[0], seg[3] if len(seg) > 3 else None) for seg in self._segs.get(rel, ())]
+            listed.append((opaque, None))
+            return listed
+
+    def _names(self, rel: str) -> list[str]:
+        """The opaque files holding ``rel``, in order (FileNotFoundError if none)."""
+        return [name for name, _records in self._listed(rel)]
 
     def _decrypt(self, rel: str, opaque: str) -> bytes:
         where = str(SealedPath(self, rel))
@@ -346,14 +353,7 @@ class SealedFS:
         ``rel``, in order: a reader keeps what it decrypted of an unchanged
         segment (a closed one never changes; the last one is rewritten in
         place, so its size or mtime moves)."""
-        out = []
-        for name in self._names(rel):
-            try:
-                st = os.stat(self.files_dir / name)
-            except FileNotFoundError:
-                raise FileNotFoundError(errno.ENOENT, "no such file", str(SealedPath(self, rel))) from None
-            out.append((name, st.st_size, st.st_mtime_ns, st.st_ino))
-        return out
+        return [(name, *stamp) for name, stamp, _records in self.segment_layout(rel)]
 
     def segment_layout(self, rel: str) -> list[tuple[str, tuple[int, int, int], int | None]]:
         """(opaque name, stamp, records) of each file holding ``rel``, in
@@ -364,14 +364,7 @@ class SealedFS:
         entry predates the count). So a reader places any line without
         decrypting the segments before it."""
         where = str(SealedPath(self, rel))
-        with self._reading():
-            if rel in self._dirs:
-                raise IsADirectoryError(errno.EISDIR, "is a folder", where)
-            opaque = self._index.get(rel)
-            if opaque is None:
-                raise FileNotFoundError(errno.ENOENT, "no such file", where)
-            listed = [(seg[0], seg[3] if len(seg) > 3 else None) for seg in self._segs.get(rel, ())]
-            listed.append((opaque, None))
+        listed = self._listed(rel)
         out = []
         for name, records in listed:
             try:
