@@ -123,10 +123,6 @@ def read_card_file(path: Path) -> tuple[LoadedCard, bytes]:
         raw, _mtime = read_limited(path, MAX_FILE_BYTES, "card file")
     except ValueError as exc:
         raise CardFileError(f"{source}: {exc}") from None
-    except FileNotFoundError:
-        raise CardFileError(f"{source}: file not found") from None
-    except OSError as exc:
-        raise CardFileError(f"{source}: cannot read ({exc.strerror or exc})") from None
     return read_card_bytes(raw, source, suffix=path.suffix.lower()), raw
 
 

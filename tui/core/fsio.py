@@ -189,16 +189,21 @@ def size_text(n: int) -> str:
 
 def read_limited(path: Path, limit: int, kind: str) -> tuple[bytes, float]:
     """A file the user named (a card, a chat file) of at most ``limit`` bytes:
-    its bytes and mtime. ``ValueError`` says in one line, without the path,
-    what is wrong (``kind`` names what it should have been: "card file");
-    ``FileNotFoundError``/``OSError`` as usual."""
+    its bytes and mtime. Anything wrong is a ``ValueError`` saying in one
+    line, without the path, what it is (``kind`` names what the file should
+    have been: "card file")."""
     path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"is a folder, not a {kind}")
-    if path.exists() and not path.is_file():
-        raise ValueError("not a regular file")
-    st = path.stat()
-    if st.st_size > limit:
-        raise ValueError(f"file too large ({size_text(st.st_size)}; the limit is {size_text(limit)})")
-    with path.open("rb") as fh:
-        return fh.read(limit + 1), st.st_mtime
+    try:
+        if path.is_dir():
+            raise ValueError(f"is a folder, not a {kind}")
+        if path.exists() and not path.is_file():
+            raise ValueError("not a regular file")
+        st = path.stat()
+        if st.st_size > limit:
+            raise ValueError(f"file too large ({size_text(st.st_size)}; the limit is {size_text(limit)})")
+        with path.open("rb") as fh:
+            return fh.read(limit + 1), st.st_mtime
+    except FileNotFoundError:
+        raise ValueError("file not found") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read ({exc.strerror or exc})") from None

@@ -207,10 +207,6 @@ def read_st_file(path: Path) -> StChat:
         raw, mtime = read_limited(path, MAX_FILE_BYTES, "chat file")
     except ValueError as exc:
         raise ChatFileError(f"{_where(path)}: {exc}") from None
-    except FileNotFoundError:
-        raise ChatFileError(f"{_where(path)}: file not found") from None
-    except OSError as exc:
-        raise ChatFileError(f"{_where(path)}: cannot read ({exc.strerror or exc})") from None
     chat = read_st_bytes(raw, path)
     chat.mtime = mtime
     return chat
