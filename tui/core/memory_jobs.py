@@ -140,7 +140,7 @@ class ChatMemory:
         if not s.ws.config.memory.enabled:
             return None
         msgs = [m for m in s.messages() if _foldable(m)]
-        floor = self.unfolded_start()
+        floor = s.unfolded_from  # what messages() found
         m = self.memory()
         unfolded = msgs[window_start([x.id for x in msgs], m.folded_upto):]
         backlog = s.recent_start > floor
@@ -154,7 +154,7 @@ class ChatMemory:
             return None
         prompt = s.build_prompt()
         count = counts_for(s.engine)
-        tokens = [count(f"{x.speaker}: {x.text}\n") for x in unfolded]
+        tokens = [count.message(x) for x in unfolded]
         n_ctx = s.engine.info.n_ctx
         return plan_fold(
             [x.id for x in unfolded],
@@ -186,8 +186,8 @@ class ChatMemory:
         """True when more than the window is waiting to be folded (a backlog)."""
         if not self.session.ws.config.memory.enabled:
             return False
-        self.session.messages()  # sets recent_start
-        return self.session.recent_start > self.unfolded_start()
+        self.session.messages()  # sets recent_start and unfolded_from
+        return self.session.recent_start > self.session.unfolded_from
 
     def catch_up(
         self,
@@ -261,7 +261,7 @@ class ChatMemory:
         try:
             for i, msg in enumerate(folded):
                 chunk.append(msg)
-                size += count(f"{msg.speaker}: {msg.text}\n")
+                size += count.message(msg)
                 if size >= limit or i == len(folded) - 1:
                     new = summarize(
                         s.engine, new, chunk, s.character.card.display_name,

@@ -135,6 +135,7 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
         self._running: threading.Event | None = None  # the cancel event of the reply in progress
         self._halt = threading.Event()  # the safeword came during this generation
         self.recent_start = 0  # position of the first message ``messages()`` returned
+        self.unfolded_from = 0  # and of the first one not folded into memory, as it found
         self.mem = ChatMemory(self)
 
     @property
@@ -165,12 +166,12 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
             held = 0
             while start > floor and held <= room:
                 lo = max(floor, start - RECENT_STEP)
-                held += sum(counts(f"{m.speaker}: {m.text}\n") for m in store.page(self.chat_id, lo, start))
+                held += sum(counts.message(m) for m in store.page(self.chat_id, lo, start))
                 start = lo
         if start > floor:  # move the start in whole chunks, so the prompt's cut stays put
             start = floor + (start - floor) // RECENT_STEP * RECENT_STEP
         msgs = store.page(self.chat_id, start, total)
-        self.recent_start = start
+        self.recent_start, self.unfolded_from = start, floor
         self._offer_greetings(msgs)
         return msgs
 
@@ -469,7 +470,6 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
         if not others:
             return
         current = {"status": m.status}
-        m.extra = dict(m.extra)  # never change a message another reader holds
         m.extra["swipes"] = [m.text, *others]
         m.extra["swipe"] = 0
         m.extra["swipe_meta"] = [current, *({"status": "ok"} for _ in others)]

@@ -40,6 +40,11 @@ class TokenCounts:
                 self._known.popitem(last=False)
         return n
 
+    def message(self, m: object) -> int:
+        """Tokens of one message as a transcript line, ``Speaker: text``: the
+        unit the recent window and memory folds are measured in."""
+        return self(f"{m.speaker}: {m.text}\n")  # type: ignore[attr-defined]
+
     def __len__(self) -> int:
         return len(self._known)
 

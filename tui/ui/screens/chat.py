@@ -188,6 +188,9 @@ class ChatScreen(SceneControls):
     # message) loads the next page there and drops pages far away, so at most
     # MAX_MOUNTED message widgets exist whatever the chat's length.
 
+    def _views_of(self, msgs: list[StoredMessage]) -> list[MessageView]:
+        return [self._decorated(MessageView.of(m)) for m in msgs]
+
     def _stored_views(self) -> list[MessageView]:
         """Mounted views that mirror stored messages (not a line being sent)."""
         return [v for v in self._views() if v.msg_id is not None]
@@ -210,7 +213,7 @@ class ChatScreen(SceneControls):
             await box.remove_children()
             self.first = start
             self.at_end = stop >= total
-            await box.mount_all(self._decorated(MessageView.of(m)) for m in msgs)
+            await box.mount_all(self._views_of(msgs))
         finally:
             self._loading = False
         self._mark_last_swipes()
@@ -258,7 +261,7 @@ class ChatScreen(SceneControls):
         self._loading = True
         try:
             views = self._views()
-            new = [self._decorated(MessageView.of(m)) for m in msgs]
+            new = self._views_of(msgs)
             before_y, before_h = box.scroll_y, box.virtual_size.height
             if views:
                 await box.mount_all(new, before=views[0])
@@ -284,7 +287,7 @@ class ChatScreen(SceneControls):
         box = self.query_one("#messages", VerticalScroll)
         self._loading = True
         try:
-            await box.mount_all(self._decorated(MessageView.of(m)) for m in msgs)
+            await box.mount_all(self._views_of(msgs))
             self.at_end = end + len(msgs) >= total
             await self._trim(keep_top=False)
             self._mark_last_swipes()
