@@ -201,7 +201,7 @@ class BareSide:
     name = "bare"
 
     def __init__(self, setup: Setup) -> None:
-        from tui.core import llama_log
+        from tui.core.engine import llama_log
 
         llama_cpp = _import_llama_cpp()
         llama_log.install()  # the engine installs it too; keeps C logs quiet
@@ -295,7 +295,7 @@ class EngineSide:
     name = "engine"
 
     def __init__(self, setup: Setup) -> None:
-        from tui.core.engine import EngineError, EngineSettings, LlamaCppEngine
+        from tui.core.engine.llama import EngineError, EngineSettings, LlamaCppEngine
 
         _import_llama_cpp()
         self.setup = setup
@@ -316,7 +316,7 @@ class EngineSide:
             raise BenchError(str(exc)) from None
 
     def run(self, prompt: int, n_gen: int, seed: int, threads: int | None = None) -> Run:
-        from tui.core.engine import Chunk, Finished, GenerationRequest, Sampling
+        from tui.core.engine.llama import Chunk, Finished, GenerationRequest, Sampling
 
         if threads is not None and threads != self.setup.threads:
             raise BenchError("the engine side runs at its load-time thread count only")
@@ -431,7 +431,7 @@ class WorkerSide:
 
 def worker_main(kind: str, setup: Setup) -> int:
     """The worker's loop: load one side, then answer run commands on stdin."""
-    from tui.core.engine import EngineError
+    from tui.core.engine.llama import EngineError
 
     proto = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)  # anything else printed to stdout must not corrupt the protocol
@@ -559,7 +559,7 @@ def sweep(
     The thread count is switched on the one context (llama_set_n_threads)
     between runs, so the counts are interleaved round by round.
     """
-    from tui.core.engine import auto_threads
+    from tui.core.engine.llama import auto_threads
 
     counts = list(range(1, (os.cpu_count() or 1) + 1))
     (bare,) = _open_sides(("bare",), Setup(setup.model, setup.n_ctx, counts[-1], setup.n_batch),
@@ -675,8 +675,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _resolve_model(arg: str | None) -> Path:
-    from tui import paths
-    from tui.core.models import ModelFileError, ensure_default_model, resolve_model_path, text_progress
+    from tui.core import paths
+    from tui.core.engine.model_files import ModelFileError, ensure_default_model, resolve_model_path, text_progress
 
     try:
         if arg:
@@ -689,10 +689,10 @@ def _resolve_model(arg: str | None) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # the same OpenMP spin settings the engine uses, for both sides (workers inherit them)
-    from tui.core.engine import openmp_defaults
+    from tui.core.engine.llama import openmp_defaults
 
     openmp_defaults()
-    from tui.core.engine import EngineError, auto_threads
+    from tui.core.engine.llama import EngineError, auto_threads
 
     if args.worker:  # internal: one side in its own process, driven by the parent
         setup = Setup(Path(args.model), args.n_ctx, args.threads or auto_threads(), args.n_batch)

@@ -22,7 +22,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from tui.core.engine import auto_threads, openmp_defaults  # noqa: E402
+from tui.core.engine.llama import auto_threads, openmp_defaults  # noqa: E402
 
 TEXT = (
     "Mara sets two cups on the table by the window. Outside, the harbour lights flicker "
@@ -71,9 +71,9 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     openmp_defaults()
-    from tui import paths
-    from tui.core import llama_log
-    from tui.core.models import ensure_default_model
+    from tui.core import paths
+    from tui.core.engine import llama_log
+    from tui.core.engine.model_files import ensure_default_model
 
     llama_log.install()
     model = args.model or str(ensure_default_model(paths.resolve().models))

@@ -29,7 +29,7 @@ never shows up in another's:
   First call on a new ``Session`` (no token counts cached yet).
 - **import**: a SillyTavern ``.jsonl`` of that many messages (header line,
   ``name``/``is_user``/``send_date``/``mes``/``swipes``/``extra``) imported with
-  ``tui.core.st_chats.import_st_chat``, what ``candlelit chat import FILE
+  ``tui.core.profile.st_chats.import_st_chat``, what ``candlelit chat import FILE
   --character mara`` runs after its argument parsing (interpreter start-up
   and the memory catch-up that follows are not included).
 
@@ -79,7 +79,7 @@ class _Engine:
     """Just enough engine for the chat view (nothing here generates)."""
 
     def __init__(self) -> None:
-        from tui.core.engine import ModelInfo
+        from tui.core.engine.llama import ModelInfo
 
         self.info = ModelInfo(Path("/nonexistent/bench.gguf"), "Bench", 2048, 2048, None, "<bos>", "<eos>", False)
 
@@ -87,7 +87,7 @@ class _Engine:
         return ([1] if add_bos else []) + [ord(c) for c in text]
 
     def stream(self, request, cancel: threading.Event | None = None):
-        from tui.core.engine import Finished
+        from tui.core.engine.llama import Finished
 
         yield Finished("", "stop", {})
 
@@ -96,9 +96,9 @@ class _Engine:
 
 
 def _workspace():
-    from tui import paths
-    from tui.config import Config, replace
-    from tui.core.workspace import Workspace
+    from tui.core import paths
+    from tui.core.config.settings import Config, replace
+    from tui.core.profile.workspace import Workspace
 
     return Workspace(paths.resolve(), replace(Config(), memory={"enabled": False}))
 
@@ -215,8 +215,8 @@ async def _open_once(n: int, chat_id: str, *, jump: bool) -> dict[str, float]:
 
 
 def _prompt_ms(chat_id: str) -> tuple[float, int]:
-    from tui.core.engine import LlamaCppEngine
-    from tui.core.session import Session
+    from tui.core.engine.llama import LlamaCppEngine
+    from tui.core.chat.session import Session
 
     ws = _workspace()
     engine = LlamaCppEngine(ws.engine_settings(ws.model_path(), vocab_only=True))
@@ -231,7 +231,7 @@ def _prompt_ms(chat_id: str) -> tuple[float, int]:
 
 
 def _import_ms(st_file: str) -> tuple[float, int]:
-    from tui.core.st_chats import import_st_chat
+    from tui.core.profile.st_chats import import_st_chat
 
     ws = _workspace()
     t0 = time.perf_counter()
@@ -266,7 +266,7 @@ def _worker(n: int, chat_id: str, st_file: str, runs: int) -> dict[str, Any]:
 
 def _has_import() -> bool:
     try:
-        from tui.core import st_chats  # noqa: F401
+        from tui.core.profile import st_chats  # noqa: F401
     except ImportError:
         return False
     return True

@@ -7,7 +7,7 @@ Run from the repository root::
     .venv/bin/python bench/sealed_io.py --sizes 100,1000 --runs 9
 
 For chats of 100, 1000 and 5000 messages (about 300 bytes each) it times,
-on a plain profile folder and on an encrypted one (``tui.core.sealed_fs``):
+on a plain profile folder and on an encrypted one (``tui.core.privacy.sealed_fs``):
 
 - **append**: ``Store.append`` of one more message, as a reply is saved. A
   plain append writes one line (O_APPEND + fsync); a sealed one rewrites the
@@ -54,9 +54,9 @@ if str(_ROOT) not in sys.path:  # benchmark the working tree, installed or not
     sys.path.insert(0, str(_ROOT))
 
 from tui.bench.cli_args import positive_int  # noqa: E402
-from tui.core import vault  # noqa: E402
-from tui.core.sealed_fs import SealedFS  # noqa: E402
-from tui.core.store import Message, Store  # noqa: E402
+from tui.core.privacy import vault  # noqa: E402
+from tui.core.privacy.sealed_fs import SealedFS  # noqa: E402
+from tui.core.storage.store import Message, Store  # noqa: E402
 
 DEFAULT_SIZES = (100, 1000, 5000)
 DEFAULT_APPEND_SIZES = (10, 1000, 5000, 50000)

@@ -32,7 +32,7 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from tui.bench.ttft import USER_LINES, _engine, _reply, _workspace  # noqa: E402
-from tui.core import kv_ops  # noqa: E402
+from tui.core.engine import kv_ops  # noqa: E402
 
 
 def logits(llm) -> np.ndarray:  # noqa: ANN001
@@ -94,9 +94,9 @@ def main() -> int:
     args = ap.parse_args()
     import llama_cpp
 
-    from tui import paths
-    from tui.core.models import ensure_default_model
-    from tui.core.session import Session
+    from tui.core import paths
+    from tui.core.engine.model_files import ensure_default_model
+    from tui.core.chat.session import Session
 
     model = ensure_default_model(paths.resolve().models)
     rows = []

@@ -103,10 +103,10 @@ async def _echo_latencies(app, pilot, keys: int, while_busy=None) -> list[float]
 
 
 async def bench_echo(keys: int) -> dict:
-    from tui import paths
-    from tui.config import Config, replace
-    from tui.core.engine import LlamaCppEngine
-    from tui.core.workspace import Workspace
+    from tui.core import paths
+    from tui.core.config.settings import Config, replace
+    from tui.core.engine.llama import LlamaCppEngine
+    from tui.core.profile.workspace import Workspace
     from tui.ui.app import make_app
     from tui.ui.screens.chat import ChatScreen
     from tui.ui.widgets.composer import Composer

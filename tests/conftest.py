@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tui import paths
-from tui.core.engine import Chunk, Finished, GenerationRequest, ModelInfo
+from tui.core import paths
+from tui.core.engine.llama import Chunk, Finished, GenerationRequest, ModelInfo
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,14 +34,14 @@ def home(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def model_path() -> Path:
-    from tui.core.models import ensure_default_model
+    from tui.core.engine.model_files import ensure_default_model
 
     return ensure_default_model(_shared_cache() / "models")
 
 
 @pytest.fixture(scope="session")
 def engine(model_path):
-    from tui.core.engine import EngineSettings, LlamaCppEngine
+    from tui.core.engine.llama import EngineSettings, LlamaCppEngine
 
     eng = LlamaCppEngine(EngineSettings(model_path=model_path, n_ctx=2048))
     eng.load()
@@ -153,7 +153,7 @@ def fast_kdf(monkeypatch):
     with this fast stand-in (same file header, same wrong-passphrase error)."""
     import hashlib
 
-    from tui.core import vault
+    from tui.core.privacy import vault
 
     def seal(secret: bytes, passphrase: str) -> bytes:
         tag = hashlib.sha256(passphrase.encode()).hexdigest().encode()

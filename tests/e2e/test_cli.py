@@ -190,7 +190,7 @@ def test_state_goes_to_state_file_never_config(cli_env, home, tmp_path):
 def test_disk_full_is_one_clear_line(home, monkeypatch, capsys):
     import errno
 
-    from tui import cli
+    from tui.cli import main as cli
     from tui.core import fsio
 
     def full(*a, **k):

@@ -16,7 +16,7 @@ import pyrage
 from pyrage import passphrase as age_passphrase
 from pyrage import x25519
 
-from tui import paths
+from tui.core import paths
 
 PASS = "a long and private passphrase"
 MARK = "QUILLFEATHER"

@@ -7,10 +7,10 @@ import json
 import subprocess
 import sys
 
-from tui.core.memory import Memory, save_memory
-from tui import paths
-from tui.config import Config
-from tui.core.workspace import Workspace
+from tui.core.memory.document import Memory, save_memory
+from tui.core import paths
+from tui.core.config.settings import Config
+from tui.core.profile.workspace import Workspace
 
 
 def cli(env, *args, timeout=300):

@@ -1,6 +1,6 @@
 """`candlelit profile …` and `candlelit doctor` as a user runs them.
 
-Until tui/cli.py registers tui.cli_privacy itself, the commands are run
+Until tui/cli/main.py registers tui.cli.privacy itself, the commands are run
 through a tiny stand-in launcher (``LAUNCH``) that adds them the way cli.py
 will; once cli.py has them, the launcher changes nothing.
 """
@@ -16,7 +16,8 @@ import pytest
 
 LAUNCH = """
 import argparse, sys
-from tui import cli, cli_privacy
+from tui.cli import main as cli
+from tui.cli import privacy as cli_privacy
 
 def _sub(p):
     return next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
@@ -115,7 +116,7 @@ def test_encrypted_profile_with_passphrase_on_stdin(env, home):
     folder = home / "profiles" / "sec"
     assert (folder / "vault.age").is_file() and (folder / "vault.toml").is_file()
     assert b"tea by the window" not in (folder / "vault.age").read_bytes()
-    from tui.core import vault
+    from tui.core.privacy import vault
 
     vault.unlock(folder, "tea by the window").lock()  # the real age scrypt key opens
     listed = json.loads(cl(env, "profile", "list", "--json").stdout)

@@ -12,11 +12,11 @@ import sys
 
 import pytest
 
-from tui import paths
+from tui.core import paths
 from tui.bench.long_chat_data import fill_chat
-from tui.config import load_config
-from tui.core.memory import load_memory
-from tui.core.workspace import Workspace
+from tui.core.config.settings import load_config
+from tui.core.memory.document import load_memory
+from tui.core.profile.workspace import Workspace
 
 pytestmark = pytest.mark.model
 

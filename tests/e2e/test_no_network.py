@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.doctor import NETWORK_MODULES
+from tui.cli.doctor import NETWORK_MODULES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,7 +80,8 @@ def test_a_real_chat_turn_with_no_network_at_all(cli_env, home):
 
 
 def test_running_the_cli_loads_no_network_library(home, capsys):
-    from tui import cli, cli_privacy
+    from tui.cli import main as cli
+    from tui.cli import privacy as cli_privacy
 
     before = set(sys.modules)
     already = {m for m in NETWORK_MODULES if m in before}  # loaded by other tests in this process, if any
@@ -91,7 +92,7 @@ def test_running_the_cli_loads_no_network_library(home, capsys):
     args = cli.build_parser().parse_args(["chat", "list"])
     assert cli._dispatch(args) == 0
     # doctor (without loading the model: that is the model test's job)
-    from tui.core.doctor import diagnose
+    from tui.cli.doctor import diagnose
 
     report = diagnose(cli._workspace(args), load_model=False)
     assert set(report.network_modules) == already

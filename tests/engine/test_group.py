@@ -12,12 +12,12 @@ import tomllib
 
 import pytest
 
-from tui import paths
-from tui.config import Config, replace
-from tui.core.engine import Chunk, GenerationRequest, Sampling
-from tui.core.personas import PersonaProfile, add_persona
-from tui.core.scene import SceneSettings
-from tui.core.session import (
+from tui.core import paths
+from tui.core.config.settings import Config, replace
+from tui.core.engine.llama import Chunk, GenerationRequest, Sampling
+from tui.core.profile.personas import PersonaProfile, add_persona
+from tui.core.scene.rules import SceneSettings
+from tui.core.chat.session import (
     ReplyDone,
     ScenePaused,
     ScenePausedError,
@@ -27,8 +27,8 @@ from tui.core.session import (
     SpeakerStarted,
     message_kind,
 )
-from tui.core.store import Message, StoreError
-from tui.core.workspace import Workspace
+from tui.core.storage.store import Message, StoreError
+from tui.core.profile.workspace import Workspace
 
 from conftest import RecordingEngine, ScriptedEngine
 
@@ -41,7 +41,7 @@ SAM = PersonaProfile("Sam", "Likes long walks.", ("loud arguments",), ("surprise
 def workspace() -> Workspace:
     ws = Workspace(paths.resolve(), replace(Config(), chat={"user_name": "Sam"}))
     add_persona(ws.store, ALEX, "Sam")  # the profile's first persona is "Sam"
-    from tui.core.personas import update_persona
+    from tui.core.profile.personas import update_persona
 
     update_persona(ws.store, SAM, "Sam", "Sam")
     return ws
@@ -339,7 +339,7 @@ def test_safeword_typed_while_busy_goes_through_send(home):
 
 
 def test_memory_text_reaches_a_group_prompt(home):
-    from tui.core.memory import Memory, save_memory
+    from tui.core.memory.document import Memory, save_memory
 
     ws = workspace()
     s = group(ws, scripted(), policy="round_robin")
@@ -365,7 +365,7 @@ def _seed(ws: Workspace, chat_id: str, lines: list[tuple[str, str, str]]) -> Non
 
 def _counting_card(ws: Workspace) -> str:
     """A character without greeting or examples, so the chat itself leads."""
-    from tui.core.cards import load_card_file, save_card_file
+    from tui.core.cards.card import load_card_file, save_card_file
 
     ws.install_starters()
     card = load_card_file(ws.store.character_dir("mara") / "card.json")

@@ -9,10 +9,11 @@ import threading
 
 import pytest
 
-from tui.core import ideas as I
-from tui.core import rehearsal as R
-from tui.core.engine import Chunk, Finished, Sampling
-from tui.core.personas import PersonaProfile
+from tui.core import templates
+from tui.core.scene import ideas as I
+from tui.core.scene import rehearsal as R
+from tui.core.engine.llama import Chunk, Finished, Sampling
+from tui.core.profile.personas import PersonaProfile
 
 GREEDY = Sampling(temperature=0.0, seed=1, max_tokens=200)
 
@@ -48,7 +49,7 @@ def test_prompt_without_limits_or_descriptions_leaves_those_lines_out():
 
 
 def test_fill_prompt_keeps_unknown_braces_and_drops_empty_lines():
-    out = I.fill_prompt("A {x} {y}\nB {z}\nC {unknown}", {"x": "1", "y": "", "z": ""})
+    out = templates.fill("A {x} {y}\nB {z}\nC {unknown}", {"x": "1", "y": "", "z": ""})
     assert out == "A 1 \nC {unknown}"
 
 
@@ -106,7 +107,7 @@ class ListEngine:
     def info(self):
         from pathlib import Path
 
-        from tui.core.engine import ModelInfo
+        from tui.core.engine.llama import ModelInfo
 
         return ModelInfo(Path("/x.gguf"), "list", 4096, 4096, None, "<bos>", "<eos>", False)
 

@@ -10,14 +10,14 @@ import time
 
 import pytest
 
-from tui import paths
-from tui.config import Config, replace
-from tui.core import kv_state
-from tui.core.engine import EngineSettings, GenerationRequest, LlamaCppEngine, Sampling
-from tui.core.memory import Fact, Memory, load_memory, memory_path, save_memory, window_start
-from tui.core.session import ReplyDone, Session
-from tui.core.store import Message
-from tui.core.workspace import Workspace
+from tui.core import paths
+from tui.core.config.settings import Config, replace
+from tui.core.memory import kv_state
+from tui.core.engine.llama import EngineSettings, GenerationRequest, LlamaCppEngine, Sampling
+from tui.core.memory.document import Fact, Memory, load_memory, memory_path, save_memory, window_start
+from tui.core.chat.session import ReplyDone, Session
+from tui.core.storage.store import Message
+from tui.core.profile.workspace import Workspace
 
 GREEDY = Sampling(temperature=0.0, seed=7, max_tokens=10)
 NEXT = Sampling(temperature=0.0, seed=7, max_tokens=4)

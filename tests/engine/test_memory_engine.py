@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from tui.core.engine import Chunk, Finished, GenerationRequest, Sampling
+from tui.core.engine.llama import Chunk, Finished, GenerationRequest, Sampling
 from tui.core.fsio import ensure_dir
-from tui.core.memory import (
+from tui.core.memory.document import (
     MEMORY_FILE,
     Fact,
     Memory,
@@ -20,7 +20,7 @@ from tui.core.memory import (
     save_memory,
     summarize,
 )
-from tui.core.store import Message
+from tui.core.storage.store import Message
 
 pytestmark = pytest.mark.model
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tui import paths
-from tui.config import Config, replace
-from tui.core.engine import Chunk, Sampling
-from tui.core.session import ReplyDone, Session
-from tui.core.workspace import Workspace
+from tui.core import paths
+from tui.core.config.settings import Config, replace
+from tui.core.engine.llama import Chunk, Sampling
+from tui.core.chat.session import ReplyDone, Session
+from tui.core.profile.workspace import Workspace
 
 from conftest import RecordingEngine
 
@@ -71,7 +71,7 @@ def test_prompt_shows_persona_card_and_window(home, engine):
 
 
 def test_card_lorebook_triggers_on_the_real_model_and_keeps_cache_warm(home, engine):
-    from tui.core.cards import load_card_file, save_card_file
+    from tui.core.cards.card import load_card_file, save_card_file
 
     ws = workspace()
     ws.install_starters()

@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from tui import paths
-from tui.config import Config, replace
-from tui.core.engine import Chunk, Sampling
-from tui.core.session import (
+from tui.core import paths
+from tui.core.config.settings import Config, replace
+from tui.core.engine.llama import Chunk, Sampling
+from tui.core.chat.session import (
     Impersonation,
     NothingToContinue,
     ReplyDone,
@@ -19,8 +19,8 @@ from tui.core.session import (
     SessionError,
     greeting_swipes,
 )
-from tui.core.store import Message, MessageNotFound, Store
-from tui.core.workspace import Workspace
+from tui.core.storage.store import Message, MessageNotFound, Store
+from tui.core.profile.workspace import Workspace
 
 from conftest import RecordingEngine
 

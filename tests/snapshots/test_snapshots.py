@@ -3,9 +3,9 @@ pyproject.toml because releases change rendering)."""
 
 from __future__ import annotations
 
-from tui import paths
-from tui.config import Config
-from tui.core.workspace import Workspace
+from tui.core import paths
+from tui.core.config.settings import Config
+from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen
 

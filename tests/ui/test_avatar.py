@@ -15,12 +15,12 @@ from rich.segment import Segment
 from textual.app import App, ComposeResult
 
 from conftest import wait_until
-from tui import paths
-from tui.config import Config
-from tui.core.card_files import card_to_png
-from tui.core.cards import Card
-from tui.core.characters import avatar_path, import_card_file
-from tui.core.workspace import Workspace
+from tui.core import paths
+from tui.core.config.settings import Config
+from tui.core.cards.files import card_to_png
+from tui.core.cards.card import Card
+from tui.core.cards.library import avatar_path, import_card_file
+from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.home import HomeScreen
 from tui.ui.screens.studio import StudioScreen

@@ -10,10 +10,10 @@ import pytest
 from textual.widgets import Input, OptionList
 
 from conftest import wait_until
-from tui import paths
-from tui.config import Config
-from tui.core.st_chats import import_st_chat
-from tui.core.workspace import Workspace
+from tui.core import paths
+from tui.core.config.settings import Config
+from tui.core.profile.st_chats import import_st_chat
+from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen
 from tui.ui.screens.dialogs import AskScreen

@@ -7,9 +7,9 @@ import asyncio
 from textual.widgets import Input, TextArea
 
 from conftest import wait_until
-from tui import paths
-from tui.config import Config, replace
-from tui.core.workspace import Workspace
+from tui.core import paths
+from tui.core.config.settings import Config, replace
+from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen
 from tui.ui.screens.dialogs import ConfirmScreen, EditScreen

@@ -9,13 +9,13 @@ from pathlib import Path
 from textual.widgets import Input, OptionList, Static
 
 from conftest import wait_until
-from tui import paths as paths_mod
-from tui.config import Config, replace
-from tui.core import profiles as P
-from tui.core import vault as V
-from tui.core.sealed_fs import SealedFS
-from tui.core.store import Message
-from tui.core.workspace import Workspace
+from tui.core import paths as paths_mod
+from tui.core.config.settings import Config, replace
+from tui.core.profile import profiles as P
+from tui.core.privacy import vault as V
+from tui.core.privacy.sealed_fs import SealedFS
+from tui.core.storage.store import Message
+from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen
 from tui.ui.screens.home import HomeScreen

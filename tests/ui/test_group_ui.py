@@ -12,12 +12,12 @@ from textual import events
 from textual.widgets import Input, OptionList, SelectionList, Static, TextArea
 
 from conftest import wait_until
-from tui import paths
-from tui.config import Config
-from tui.core.ideas import load_ideas
-from tui.core.personas import PersonaProfile, add_persona, list_personas
-from tui.core.scene import SceneSettings
-from tui.core.workspace import Workspace
+from tui.core import paths
+from tui.core.config.settings import Config
+from tui.core.scene.ideas import load_ideas
+from tui.core.profile.personas import PersonaProfile, add_persona, list_personas
+from tui.core.scene.rules import SceneSettings
+from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen
 from tui.ui.screens.checkin import CheckInScreen, PickScreen

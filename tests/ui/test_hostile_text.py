@@ -20,15 +20,15 @@ from textual.widgets import Input, OptionList, SelectionList, Static
 from textual.widgets._toast import Toast
 
 from conftest import wait_until
-from tui import paths
-from tui.config import Config
-from tui.core import profiles as P
-from tui.core.cards import Card, save_card_file
-from tui.core.ideas import save_idea
-from tui.core.memory import Fact, Memory, save_memory
-from tui.core.personas import PersonaProfile, add_persona, update_persona
-from tui.core.store import Message
-from tui.core.workspace import Workspace
+from tui.core import paths
+from tui.core.config.settings import Config
+from tui.core.profile import profiles as P
+from tui.core.cards.card import Card, save_card_file
+from tui.core.scene.ideas import save_idea
+from tui.core.memory.document import Fact, Memory, save_memory
+from tui.core.profile.personas import PersonaProfile, add_persona, update_persona
+from tui.core.storage.store import Message
+from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen
 from tui.ui.screens.checkin import CheckInScreen, PickScreen

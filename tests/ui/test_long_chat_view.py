@@ -5,10 +5,10 @@ every message (Pilot, scripted engine)."""
 from __future__ import annotations
 
 from conftest import wait_until
-from tui import paths
+from tui.core import paths
 from tui.bench.long_chat_data import fill_chat
-from tui.config import Config, replace
-from tui.core.workspace import Workspace
+from tui.core.config.settings import Config, replace
+from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import MAX_MOUNTED, ChatScreen
 from tui.ui.widgets.composer import Composer

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from conftest import wait_until
-from tui import paths
-from tui.config import Config, replace
-from tui.core.memory import load_memory
-from tui.core.store import Message
-from tui.core.workspace import Workspace
+from tui.core import paths
+from tui.core.config.settings import Config, replace
+from tui.core.memory.document import load_memory
+from tui.core.storage.store import Message
+from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen
 from tui.ui.screens.memory import MemoryScreen

@@ -14,13 +14,13 @@ import pytest
 from textual.widgets import Input, OptionList, Static
 
 from conftest import wait_until
-from tui import paths as paths_mod
-from tui.config import Config, replace
-from tui.core import profiles as P
-from tui.core import vault as V
-from tui.core.store import Message
-from tui.core.usage_stats import record_session
-from tui.core.workspace import Workspace
+from tui.core import paths as paths_mod
+from tui.core.config.settings import Config, replace
+from tui.core.profile import profiles as P
+from tui.core.privacy import vault as V
+from tui.core.storage.store import Message
+from tui.core.profile.usage_stats import record_session
+from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen
 from tui.ui.screens.help import HelpScreen
@@ -252,7 +252,7 @@ async def test_tripwire_off_sends_without_asking(home, scripted):
 
 
 def test_excerpt_highlights_hits_only():
-    from tui.core.tripwire import scan
+    from tui.core.privacy.tripwire import scan
 
     text = "x" * 60 + " reach me at wren.holt@example.org " + "y" * 60
     hits = scan(text)
@@ -268,7 +268,7 @@ def test_excerpt_highlights_hits_only():
 def test_stats_text():
     from datetime import date
 
-    from tui.core.usage_stats import DayStats
+    from tui.core.profile.usage_stats import DayStats
 
     days = [DayStats(date(2024, 5, 1), 95.0, 12, 2), DayStats(date(2024, 5, 3), 20.0, 3, 1)]
     text = stats_text(days, date(2024, 5, 3))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from tui.core.store import Message, Store
+from tui.core.storage.store import Message, Store
 
 _WORDS = (
     "the lantern harbour evening rain tea letter garden quiet window "

@@ -87,9 +87,9 @@ def _median(values: list[float]) -> float:
 
 
 def _workspace(home: Path, model: Path, n_ctx: int, max_tokens: int, shift: str):
-    from tui import paths
-    from tui.config import Config, replace
-    from tui.core.workspace import Workspace
+    from tui.core import paths
+    from tui.core.config.settings import Config, replace
+    from tui.core.profile.workspace import Workspace
 
     os.environ["CANDLELIT_HOME"] = str(home)
     cfg = replace(
@@ -105,7 +105,7 @@ def _workspace(home: Path, model: Path, n_ctx: int, max_tokens: int, shift: str)
 
 
 def _engine(ws):
-    from tui.core.engine import LlamaCppEngine
+    from tui.core.engine.llama import LlamaCppEngine
 
     eng = LlamaCppEngine(ws.engine_settings(ws.model_path()))
     eng.load()
@@ -113,7 +113,7 @@ def _engine(ws):
 
 
 def _reply(session, text: str) -> dict:
-    from tui.core.session import ReplyDone
+    from tui.core.chat.session import ReplyDone
 
     done = None
     for ev in session.send(text):
@@ -124,7 +124,7 @@ def _reply(session, text: str) -> dict:
 
 
 def run_ours(ws, engine, turns: int, log) -> list[TurnTime]:  # noqa: ANN001
-    from tui.core.session import Session
+    from tui.core.chat.session import Session
 
     chat = ws.new_chat("mara", "bench")
     s = Session(ws, chat.id, engine)
@@ -149,9 +149,9 @@ def run_ours(ws, engine, turns: int, log) -> list[TurnTime]:  # noqa: ANN001
 
 def run_naive(session, engine, wanted: list[range], log) -> list[TurnTime]:  # noqa: ANN001
     """Re-prompt the recorded history as a drop-oldest rolling window."""
-    from tui.core.engine import GenerationRequest, Sampling
-    from tui.core.prompt import PromptBuilder, Turn
-    from tui.core.session import character_text
+    from tui.core.engine.llama import GenerationRequest, Sampling
+    from tui.core.prompt.builder import PromptBuilder, Turn
+    from tui.core.chat.session import character_text
 
     ws = session.ws
     msgs = [m for m in session.messages() if m.text.strip()]
@@ -187,10 +187,10 @@ def run_naive(session, engine, wanted: list[range], log) -> list[TurnTime]:  # n
 
 def run_resume(ws, log, context_tokens: int = 3000) -> dict[str, float]:  # noqa: ANN001
     """A ≥3k-token chat: warm TTFT, then close, reopen, restore, first TTFT."""
-    from tui.config import replace
-    from tui.core.session import Session
-    from tui.core.store import Message
-    from tui.core.workspace import Workspace
+    from tui.core.config.settings import replace
+    from tui.core.chat.session import Session
+    from tui.core.storage.store import Message
+    from tui.core.profile.workspace import Workspace
 
     ws = Workspace(ws.paths, replace(ws.config, model={"n_ctx": 4096}, memory={"enabled": False}))
     engine = _engine(ws)
@@ -239,8 +239,8 @@ def run(
     turns: int, n_ctx: int, max_tokens: int, model: Path | None, shift: str, log,  # noqa: ANN001
     resume_tokens: int = 3000,
 ) -> Result:
-    from tui import paths
-    from tui.core.models import ensure_default_model
+    from tui.core import paths
+    from tui.core.engine.model_files import ensure_default_model
 
     if model is None:
         model = ensure_default_model(paths.resolve().models)
@@ -257,7 +257,7 @@ def run(
         # the baseline gets none of our cache work: no context shift either
         from dataclasses import replace as dc_replace
 
-        from tui.core.engine import LlamaCppEngine
+        from tui.core.engine.llama import LlamaCppEngine
 
         engine = LlamaCppEngine(dc_replace(engine.settings, context_shift=False))
         engine.load()

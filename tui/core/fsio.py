@@ -24,7 +24,7 @@ FILE_MODE = 0o600
 
 
 def is_sealed(path: object) -> bool:
-    """True for a path inside an encrypted profile (``tui.core.sealed_fs``)."""
+    """True for a path inside an encrypted profile (``tui.core.privacy.sealed_fs``)."""
     return getattr(path, "is_sealed", False) is True
 
 

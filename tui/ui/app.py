@@ -30,11 +30,11 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 
-from tui.core import vault as vaults
-from tui.core.engine import Engine, EngineError, LlamaCppEngine
-from tui.core.gguf import ModelFileError
+from tui.core.privacy import vault as vaults
+from tui.core.engine.llama import Engine, EngineError, LlamaCppEngine
+from tui.core.engine.gguf import ModelFileError
 from tui.core.safe_text import neutralize
-from tui.core.workspace import Workspace
+from tui.core.profile.workspace import Workspace
 from tui.ui.bindings import described_bindings
 
 
@@ -372,8 +372,8 @@ class CandlelitApp(App[None]):
         return True
 
     def reminder_settings(self):
-        from tui.core.profiles import read_reminders
-        from tui.core.usage_stats import ReminderSettings, StatsError
+        from tui.core.profile.profiles import read_reminders
+        from tui.core.profile.usage_stats import ReminderSettings, StatsError
 
         try:
             return ReminderSettings.from_mapping(read_reminders(self.ws.store.root, self.ws.config.privacy))
@@ -382,7 +382,7 @@ class CandlelitApp(App[None]):
 
     def check_reminder(self, now: datetime | None = None) -> str | None:
         """Show an opt-in reminder if one is due; return its text."""
-        from tui.core.usage_stats import reminder_due
+        from tui.core.profile.usage_stats import reminder_due
 
         if self.hidden:
             return None
@@ -401,8 +401,8 @@ class CandlelitApp(App[None]):
     def record_usage(self, now: datetime | None = None) -> None:
         """Append this session (times and a count of messages you sent) to the
         profile's local stats; no text, no names, never sent anywhere."""
-        from tui.core.profiles import usage_file
-        from tui.core.usage_stats import StatsError, record_session
+        from tui.core.profile.profiles import usage_file
+        from tui.core.profile.usage_stats import StatsError, record_session
 
         start, end = self._session_start, now or datetime.now(timezone.utc)
         self._session_start = end
@@ -436,8 +436,8 @@ class CandlelitApp(App[None]):
     def switch_profile(self, name: str) -> None:
         """Open another profile (from the home screen): its own characters,
         chats and settings; an encrypted one asks for its passphrase."""
-        from tui.config import replace
-        from tui.core.profiles import check_name
+        from tui.core.config.settings import replace
+        from tui.core.profile.profiles import check_name
 
         check_name(name)
         if self.encrypted:

@@ -10,6 +10,7 @@ itself needs no code for them.
 
 from __future__ import annotations
 
+from tui.core.errors import CandlelitError
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -20,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import OptionList
 from textual.widgets.option_list import OptionDoesNotExist
 
-from tui.core.store import StoreError
+from tui.core.storage.store import StoreError
 
 EXPORT_LABELS = (
     ("st", "SillyTavern (.jsonl)"),
@@ -41,7 +42,7 @@ def is_chat_file(path: Path) -> bool:
 def import_chat_file(screen: Screen, path: Path) -> None:
     """Import ``path`` in a thread; the home screen lists and highlights the
     new chat, or shows why nothing was imported."""
-    from tui.core.st_chats import import_st_chat
+    from tui.core.profile.st_chats import import_st_chat
 
     app = screen.app
     ws = app.ws
@@ -49,7 +50,7 @@ def import_chat_file(screen: Screen, path: Path) -> None:
     def work() -> None:
         try:
             result = import_st_chat(ws, path)
-        except (StoreError, OSError) as exc:
+        except (CandlelitError, OSError) as exc:
             app.call_from_thread(
                 app.notify, str(exc), title="Import failed", severity="error", timeout=30, markup=False
             )
@@ -96,12 +97,12 @@ def export_commands(app: Any, screen: Screen) -> Iterator[SystemCommand]:
 
 def ask_export(app: Any, chat_id: str, fmt: str) -> None:
     """Ask where to write the export, then write it."""
-    from tui.core.st_chats import export_name
+    from tui.core.profile.st_chats import export_name
     from tui.ui.screens.dialogs import AskScreen
 
     try:
         info = app.ws.store.chat(chat_id)
-    except (StoreError, OSError) as exc:
+    except (CandlelitError, OSError) as exc:
         app.notify(str(exc), title="Export failed", severity="error", markup=False)
         return
     label = dict(EXPORT_LABELS)[fmt]
@@ -136,7 +137,7 @@ def _confirm_and_write(app: Any, chat_id: str, fmt: str, text: str) -> None:
 
 def _write(app: Any, chat_id: str, fmt: str, path: Path) -> None:
     from tui.core.fsio import write_outside
-    from tui.core.st_chats import export_chat
+    from tui.core.profile.st_chats import export_chat
 
     ws = app.ws
 
@@ -146,7 +147,7 @@ def _write(app: Any, chat_id: str, fmt: str, path: Path) -> None:
                 raise StoreError(f"{path}: the folder {path.parent} does not exist")
             text, _torn = export_chat(ws, chat_id, fmt)
             write_outside(path, text)
-        except (StoreError, OSError) as exc:
+        except (CandlelitError, OSError) as exc:
             app.call_from_thread(
                 app.notify, str(exc), title="Export failed", severity="error", timeout=20, markup=False
             )

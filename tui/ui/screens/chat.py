@@ -19,6 +19,7 @@ go on (``Session.resume_scene``); Ctrl+N picks who answers next
 
 from __future__ import annotations
 
+from tui.core.errors import CandlelitError
 import asyncio
 import threading
 from collections.abc import Callable, Iterator
@@ -31,11 +32,11 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
-from tui.core.engine import Chunk
-from tui.core.memory_jobs import progress_bar, progress_text
+from tui.core.engine.llama import Chunk
+from tui.core.memory.upkeep import progress_bar, progress_text
 from tui.core.safe_text import neutralize
-from tui.core.scene import is_ooc
-from tui.core.session import (
+from tui.core.scene.rules import is_ooc
+from tui.core.chat.session import (
     Impersonation,
     ReplyDone,
     ScenePaused,
@@ -44,8 +45,8 @@ from tui.core.session import (
     SlowDown,
     SpeakerStarted,
 )
-from tui.core.store import Message as StoredMessage
-from tui.core.store import StoreError
+from tui.core.storage.store import Message as StoredMessage
+from tui.core.storage.store import StoreError
 from tui.ui.screens.checkin import Paused, SceneControls, SlowedDown
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen, EditScreen
 from tui.ui.widgets.composer import Composer
@@ -710,7 +711,7 @@ class ChatScreen(SceneControls):
             return
         try:
             msg = session.swipe(direction)
-        except StoreError as exc:
+        except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
         if msg is None:
@@ -779,7 +780,7 @@ class ChatScreen(SceneControls):
                     return
                 try:
                     msg = session.edit(view.msg_id, text)
-                except StoreError as exc:
+                except CandlelitError as exc:
                     self.notify(str(exc), severity="error", markup=False)
                     return
                 self.run_worker(view.show_message(msg))

@@ -18,6 +18,7 @@ a pause opens the check-in, its choice goes to ``Session.resume_scene``
 
 from __future__ import annotations
 
+from tui.core.errors import CandlelitError
 import inspect
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -34,9 +35,9 @@ from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.core.safe_text import neutralize
-from tui.core.scene import SceneError, SceneSettings, is_safeword, load_scene_settings
-from tui.core.session import ScenePaused, SlowDown
-from tui.core.store import StoreError
+from tui.core.scene.rules import SceneError, SceneSettings, is_safeword, load_scene_settings
+from tui.core.chat.session import ScenePaused, SlowDown
+from tui.core.storage.store import StoreError
 from tui.ui.text import literal
 from tui.ui.widgets.status_bar import StatusBar
 
@@ -214,7 +215,7 @@ class SceneControls(Screen[None]):
             return value
         try:  # no session yet (the model is loading)
             return load_scene_settings({"scene": self.app.ws.store.chat(self.chat_id).scene})
-        except (OSError, StoreError):
+        except (OSError, CandlelitError):
             return SceneSettings()
 
     @work(thread=True, group="interrupt", exit_on_error=False)
@@ -280,7 +281,7 @@ class SceneControls(Screen[None]):
                     resume(choice, note, speaker=self._speaker())
                 else:
                     resume(choice, note)
-            except (StoreError, SceneError, ValueError) as exc:
+            except (CandlelitError, SceneError, ValueError) as exc:
                 self.notify(str(exc), title="Check-in", severity="error", markup=False)
                 return
         self._show_scene_state()

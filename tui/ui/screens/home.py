@@ -11,6 +11,7 @@ on top; the app refreshes the lists once the passphrase opens it).
 
 from __future__ import annotations
 
+from tui.core.errors import CandlelitError
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +24,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
-from tui.core.cards import CardError
-from tui.core.characters import ImportResult, import_card_file
-from tui.core.store import StoreError
+from tui.core.cards.card import CardError
+from tui.core.cards.library import ImportResult, import_card_file
+from tui.core.storage.store import StoreError
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 from tui.ui.text import literal
 
@@ -158,7 +159,7 @@ class HomeScreen(Screen[None]):
             return
         try:
             info = self.app.ws.new_chat(slug, carry_memory=self.app.ws.config.memory.carry_over)
-        except (StoreError, OSError) as exc:
+        except (CandlelitError, OSError) as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
         self._open(info.id)
@@ -232,7 +233,7 @@ class HomeScreen(Screen[None]):
     def _import(self, path: Path) -> None:
         try:
             result = import_card_file(self.app.ws.store, path)
-        except (CardError, StoreError, OSError) as exc:
+        except (CardError, CandlelitError, OSError) as exc:
             self.post_message(ImportFailed(str(exc)))
             return
         self.post_message(CardImported(result))

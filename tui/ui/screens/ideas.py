@@ -1,7 +1,7 @@
 """Ideas: scenario ideas for the couple, from a few themes and their boundaries.
 
 Choose themes and who takes part; Ctrl+G asks the model (in a thread
-worker, through ``tui.core.ideas``) for a few ideas. Nothing starts a chat
+worker, through ``tui.core.scene.ideas``) for a few ideas. Nothing starts a chat
 until asked: Ctrl+S keeps an idea in the saved list (the profile's
 ideas.toml), Enter or Ctrl+N turns the highlighted idea into a scene with
 the chosen character (the idea becomes the chat's first line).
@@ -9,6 +9,7 @@ the chosen character (the idea becomes the chat's first line).
 
 from __future__ import annotations
 
+from tui.core.errors import CandlelitError
 import threading
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 
-from tui.core.ideas import (
+from tui.core.scene.ideas import (
     THEMES,
     IdeasCancelled,
     IdeasError,
@@ -31,9 +32,9 @@ from tui.core.ideas import (
     remove_idea,
     save_idea,
 )
-from tui.core.personas import PersonaProfile, list_personas
-from tui.core.scene import boundaries_text
-from tui.core.store import StoreError
+from tui.core.profile.personas import PersonaProfile, list_personas
+from tui.core.scene.rules import boundaries_text
+from tui.core.storage.store import StoreError
 from tui.ui.text import literal
 
 DEFAULT_THEMES = 2  # the first themes are ticked to start with
@@ -100,7 +101,7 @@ class IdeasScreen(Screen[None]):
         if self.slug:
             try:
                 name = ws.card(self.slug).card.display_name
-            except StoreError:
+            except CandlelitError:
                 self.slug = None
         self.query_one("#ideas-hint", Static).update(literal(
             f"Ideas (Enter or Ctrl+N: start a scene with {name} · Ctrl+S: save)" if name
@@ -115,7 +116,7 @@ class IdeasScreen(Screen[None]):
     def _all_personas(self) -> list[PersonaProfile]:
         try:
             return list_personas(self.app.ws.store, self.app.ws.config.chat.user_name)
-        except StoreError as exc:
+        except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return []
 
@@ -218,7 +219,7 @@ class IdeasScreen(Screen[None]):
     def _show_saved(self) -> None:
         try:
             saved = load_ideas(self.app.ws.store.root)
-        except StoreError as exc:
+        except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             saved = []
         self.saved = [i.text for i in saved]
@@ -236,7 +237,7 @@ class IdeasScreen(Screen[None]):
             return
         try:
             save_idea(self.app.ws.store.root, idea, self.chosen_themes())
-        except StoreError as exc:
+        except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
         self._show_saved()
@@ -248,7 +249,7 @@ class IdeasScreen(Screen[None]):
             return
         try:
             remove_idea(self.app.ws.store.root, self.saved[saved.highlighted])
-        except StoreError as exc:
+        except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
         self._show_saved()
@@ -272,7 +273,7 @@ class IdeasScreen(Screen[None]):
         try:
             title = idea if len(idea) <= 48 else idea[:47].rstrip() + "…"
             info = new_scene_chat(self.app.ws, [self.slug], names, title, opening=idea)
-        except (StoreError, OSError) as exc:
+        except (CandlelitError, OSError) as exc:
             self.notify(str(exc), title="The scene was not created", severity="error", markup=False)
             return
         self.app.switch_screen(ChatScreen(info.id))

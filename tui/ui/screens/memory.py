@@ -3,7 +3,7 @@
 It shows the model-written summary, the user's pinned text, the facts (📌
 for pinned ones, the source message id in dim text and as a tooltip) and
 how far the summary reaches. Everything is edited in memory and written
-only on Ctrl+S, through the controller (``tui.core.session.Session``), in
+only on Ctrl+S, through the controller (``tui.core.chat.session.Session``), in
 one atomic save.
 
 The summary may be rewritten in the background (``r`` asks for it). The
@@ -15,6 +15,7 @@ change with the user's edits, asking first where both touched the same text.
 
 from __future__ import annotations
 
+from tui.core.errors import CandlelitError
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -29,9 +30,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from tui.core.memory import Fact, Memory, fact_key, render_memory, window_start
+from tui.core.memory.document import Fact, Memory, fact_key, render_memory, window_start
 from tui.core.safe_text import neutralize
-from tui.core.store import StoreError
+from tui.core.storage.store import StoreError
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 from tui.ui.text import literal
 
@@ -43,7 +44,7 @@ BUSY_TEXT = "updating memory…"
 
 
 class MemoryController(Protocol):
-    """What the screen needs (``tui.core.session.Session`` fits).
+    """What the screen needs (``tui.core.chat.session.Session`` fits).
 
     Optional: a ``messages()`` method returning the chat's messages (objects
     with ``id``, ``speaker`` and ``text``) lets the screen say how many
@@ -218,7 +219,7 @@ class MemoryScreen(Screen[None]):
         self.sub_title = "Ctrl+S save · r re-summarize · a add · p pin · d forget · Esc back"
         try:
             m = self.controller.memory()
-        except (StoreError, OSError) as exc:
+        except (CandlelitError, OSError) as exc:
             self.notify(str(exc), title="Cannot open the memory", severity="error", timeout=20, markup=False)
             self.call_after_refresh(self._leave)
             return
@@ -372,7 +373,7 @@ class MemoryScreen(Screen[None]):
         """The background work is done: show its result, unless the user has edits."""
         try:
             fresh = self.controller.memory()
-        except (StoreError, OSError) as exc:
+        except (CandlelitError, OSError) as exc:
             self.notify(str(exc), title="Cannot read the memory", severity="error", timeout=20, markup=False)
             return
         if same_memory(fresh, self.base):
@@ -392,7 +393,7 @@ class MemoryScreen(Screen[None]):
             return
         try:
             self.controller.resummarize()
-        except (StoreError, OSError) as exc:
+        except (CandlelitError, OSError) as exc:
             self.notify(str(exc), title="Cannot update the memory", severity="error", markup=False)
             return
         self._requested_at = time.monotonic()
@@ -479,7 +480,7 @@ class MemoryScreen(Screen[None]):
             return
         try:
             theirs = self.controller.memory()
-        except (StoreError, OSError) as exc:
+        except (CandlelitError, OSError) as exc:
             self.notify(str(exc), title="Memory not saved", severity="error", timeout=20, markup=False)
             return
         merged, conflicts = merge_memory(self.base, self.collect(), theirs)
@@ -500,7 +501,7 @@ class MemoryScreen(Screen[None]):
     def _write(self, m: Memory, after: Callable[[], None] | None) -> None:
         try:
             self.controller.save_memory(m)
-        except (StoreError, OSError) as exc:
+        except (CandlelitError, OSError) as exc:
             self.notify(f"{exc}\nYour edits are kept.", title="Memory not saved", severity="error",
                         timeout=20, markup=False)
             return

@@ -4,7 +4,7 @@
 empty screen, or a dull, made-up build log. It shows no app name, no
 title, no chat text. Any key brings the app back; for an encrypted profile
 a key only reveals a bare ``password`` line, and the app comes back once
-the profile's passphrase opens its key (``tui.core.vault.unlock``).
+the profile's passphrase opens its key (``tui.core.privacy.vault.unlock``).
 
 ``LockScreen`` covers the app when an encrypted profile is locked (at
 start, after the idle time, or on request); only the passphrase opens it.
@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
-from tui.core import vault
+from tui.core.privacy import vault
 
 __all__ = ["LockScreen", "PanicScreen", "fake_log"]
 

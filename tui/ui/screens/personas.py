@@ -1,6 +1,6 @@
 """People at the keyboard: the persona editor, and setting up a group scene.
 
-``PersonasScreen`` edits the profile's personas (``tui.core.personas``):
+``PersonasScreen`` edits the profile's personas (``tui.core.profile.personas``):
 each has a name, a short description and their boundaries, hard limits
 (never) and soft limits (ask first), one per line. The first persona is the
 one who types in one-to-one chats.
@@ -12,6 +12,7 @@ chat's id.
 
 from __future__ import annotations
 
+from tui.core.errors import CandlelitError
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,8 +21,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, OptionList, Select, SelectionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from tui.core.ideas import new_scene_chat
-from tui.core.personas import (
+from tui.core.scene.ideas import new_scene_chat
+from tui.core.profile.personas import (
     PersonaError,
     PersonaProfile,
     add_persona,
@@ -29,8 +30,8 @@ from tui.core.personas import (
     remove_persona,
     update_persona,
 )
-from tui.core.scene import POLICIES, SceneError, SceneSettings
-from tui.core.store import StoreError
+from tui.core.scene.rules import POLICIES, SceneError, SceneSettings
+from tui.core.storage.store import StoreError
 from tui.ui.screens.dialogs import ConfirmScreen
 from tui.ui.text import literal
 
@@ -88,7 +89,7 @@ class PersonasScreen(Screen[None]):
     def _personas(self) -> list[PersonaProfile]:
         try:
             return list_personas(self.app.ws.store, self.app.ws.config.chat.user_name)
-        except StoreError as exc:
+        except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return []
 
@@ -142,7 +143,7 @@ class PersonasScreen(Screen[None]):
                 add_persona(ws.store, persona, ws.config.chat.user_name)
             else:
                 update_persona(ws.store, persona, self.editing, ws.config.chat.user_name)
-        except StoreError as exc:  # PersonaError included
+        except CandlelitError as exc:  # PersonaError included
             self.notify(str(exc), title="Not saved", severity="error", markup=False)
             return
         self.editing = persona.name
@@ -166,7 +167,7 @@ class PersonasScreen(Screen[None]):
             ws = self.app.ws
             try:
                 remove_persona(ws.store, name, ws.config.chat.user_name)
-            except StoreError as exc:
+            except CandlelitError as exc:
                 self.notify(str(exc), severity="error", markup=False)
                 return
             self.notify(f"Removed {name}.", markup=False)
@@ -244,7 +245,7 @@ class GroupSceneScreen(ModalScreen[str | None]):
         try:
             settings = SceneSettings(policy=str(policy), narrator=narrator)
             info = new_scene_chat(self.app.ws, slugs, names, narrator=narrator, settings=settings)
-        except (StoreError, SceneError, PersonaError, OSError) as exc:
+        except (CandlelitError, SceneError, PersonaError, OSError) as exc:
             self.notify(str(exc), title="The scene was not created", severity="error", markup=False)
             return
         self.dismiss(info.id)

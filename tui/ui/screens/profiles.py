@@ -4,12 +4,13 @@ Opened from the home screen (F2). Each profile is its own space: its
 characters, chats, memory and settings are never shown in another. The
 shared profile of a couple is marked as such, so both know what it is.
 Deleting says honestly what it can promise (see
-:func:`tui.core.profiles.deletion_caveat`), and the profile in use cannot
+:func:`tui.core.profile.profiles.deletion_caveat`), and the profile in use cannot
 be deleted from inside itself.
 """
 
 from __future__ import annotations
 
+from tui.core.errors import CandlelitError
 from dataclasses import dataclass, replace
 
 from textual import on, work
@@ -21,9 +22,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.core import profiles as P
-from tui.core.store import StoreError
-from tui.core.vault import VaultError
+from tui.core.profile import profiles as P
+from tui.core.storage.store import StoreError
+from tui.core.privacy.vault import VaultError
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 from tui.ui.text import literal
 
@@ -207,7 +208,7 @@ class ProfilesScreen(Screen[None]):
         if name != self.app.ws.profile_name:
             try:
                 self.app.switch_profile(name)
-            except (StoreError, OSError) as exc:
+            except (CandlelitError, OSError) as exc:
                 self.app.notify(str(exc), severity="error", markup=False)
                 return
             self.app.notify(f"Opened profile “{name}”.", markup=False)
@@ -220,7 +221,7 @@ class ProfilesScreen(Screen[None]):
             name = name.strip()
             try:
                 P.check_name(name)
-            except StoreError as exc:
+            except CandlelitError as exc:
                 self._error(exc)
                 return
             if self.app.ws.paths.profile(name).exists():
@@ -241,7 +242,7 @@ class ProfilesScreen(Screen[None]):
     def _create(self, name: str, passphrase: str | None) -> None:
         try:
             P.create_profile(self.app.ws.paths, name, passphrase=passphrase)
-        except (StoreError, VaultError, OSError) as exc:
+        except (CandlelitError, VaultError, OSError) as exc:
             self.post_message(_Failed(str(exc)))
             return
         self.post_message(_Created(name))
@@ -269,7 +270,7 @@ class ProfilesScreen(Screen[None]):
                 if old == self.app.ws.profile_name:
                     self.app.record_usage()  # while the open profile is still where it was
                 P.rename_profile(self.app.ws.paths, old, new)
-            except (StoreError, OSError) as exc:
+            except (CandlelitError, OSError) as exc:
                 self._error(exc)
                 return
             if old == self.app.ws.profile_name:
@@ -286,7 +287,7 @@ class ProfilesScreen(Screen[None]):
             return
         try:
             info = P.profile_info(self.app.ws.paths, name)
-        except StoreError as exc:
+        except CandlelitError as exc:
             self._error(exc)
             return
 
@@ -295,7 +296,7 @@ class ProfilesScreen(Screen[None]):
                 return
             try:
                 P.set_shared(self.app.ws.paths, name, not info.shared)
-            except (StoreError, OSError) as exc:
+            except (CandlelitError, OSError) as exc:
                 self._error(exc)
                 return
             self.refresh_profiles(highlight=name)
@@ -318,7 +319,7 @@ class ProfilesScreen(Screen[None]):
             return
         try:
             info = P.profile_info(self.app.ws.paths, name)
-        except StoreError as exc:
+        except CandlelitError as exc:
             self._error(exc)
             return
 
@@ -327,7 +328,7 @@ class ProfilesScreen(Screen[None]):
                 return
             try:
                 report = P.delete_profile(self.app.ws.paths, name)
-            except (StoreError, VaultError, OSError) as exc:
+            except (CandlelitError, VaultError, OSError) as exc:
                 self._error(exc)
                 return
             self.refresh_profiles()

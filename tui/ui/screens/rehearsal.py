@@ -2,12 +2,13 @@
 
 Write what you want to practise, then say it in your own words; the
 character answers as your partner would (streamed from a thread worker
-through ``tui.core.rehearsal``). Ctrl+F asks for gentle feedback on how
+through ``tui.core.scene.rehearsal``). Ctrl+F asks for gentle feedback on how
 clearly it came across; Ctrl+R starts over. Nothing here is saved.
 """
 
 from __future__ import annotations
 
+from tui.core.errors import CandlelitError
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,10 +21,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from tui.core.engine import Chunk, Finished
-from tui.core.rehearsal import COACH, Line, Rehearsal, feedback, feedback_prompt, partner_reply
+from tui.core.engine.llama import Chunk, Finished
+from tui.core.scene.rehearsal import COACH, Line, Rehearsal, feedback, feedback_prompt, partner_reply
 from tui.core.safe_text import neutralize
-from tui.core.store import StoreError
+from tui.core.storage.store import StoreError
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
 
@@ -79,7 +80,7 @@ class RehearsalScreen(Screen[None]):
         ws = self.app.ws
         try:
             entry = ws.card(self.slug) if self.slug else next(iter(ws.cards()), None)
-        except StoreError as exc:
+        except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             entry = None
         if entry is not None:
@@ -120,7 +121,7 @@ class RehearsalScreen(Screen[None]):
             return
         try:
             r = self.setup()
-        except StoreError as exc:
+        except CandlelitError as exc:
             self.notify(str(exc), severity="warning", markup=False)
             self.query_one("#rehearse-topic", Input).focus()
             return
@@ -139,7 +140,7 @@ class RehearsalScreen(Screen[None]):
             r = self.setup()
             lines = list(self.lines)
             feedback_prompt(r, lines)  # says what is missing before anything starts
-        except StoreError as exc:
+        except CandlelitError as exc:
             self.notify(str(exc), severity="warning", markup=False)
             return
         await self._start("feedback", COACH, lambda cancel: feedback(self.app.engine, r, lines, cancel=cancel))

@@ -17,8 +17,8 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from tui.core.profiles import ProfileError, read_reminders, save_reminders, usage_file
-from tui.core.usage_stats import DayStats, StatsError, daily
+from tui.core.profile.profiles import ProfileError, read_reminders, save_reminders, usage_file
+from tui.core.profile.usage_stats import DayStats, StatsError, daily
 
 __all__ = ["SESSION_STEPS", "StatsScreen", "stats_text"]
 

@@ -14,6 +14,7 @@ is counted as written (``{{char}}`` and other macros unexpanded), without BOS.
 
 from __future__ import annotations
 
+from tui.core.errors import CandlelitError
 import copy
 import re
 import time
@@ -31,13 +32,13 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
 
-from tui.core.card_files import check_card_limits
-from tui.core.cards import Card, CardError, card_to_json, save_card_file, slugify
-from tui.core.characters import EXPORT_FORMATS, avatar_path, export_card
-from tui.core.content_guard import ContentRefused, guard_card
+from tui.core.cards.files import check_card_limits
+from tui.core.cards.card import Card, CardError, card_to_json, save_card_file, slugify
+from tui.core.cards.library import EXPORT_FORMATS, avatar_path, export_card
+from tui.core.cards.adult_guard import ContentRefused, guard_card
 from tui.core.fsio import DIR_MODE, ensure_dir
 from tui.core.safe_text import neutralize
-from tui.core.store import StoreError
+from tui.core.storage.store import StoreError
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 from tui.ui.widgets.avatar import AvatarView
 from tui.ui.widgets.greeting_row import GreetingRow
@@ -138,7 +139,7 @@ class StudioScreen(Screen[None]):
             return True
         try:
             self.card = copy.deepcopy(self.app.ws.card(self.slug).card)
-        except (CardError, StoreError, OSError) as exc:
+        except (CardError, CandlelitError, OSError) as exc:
             self._load_error = str(exc)
             return False
         return True
@@ -381,7 +382,7 @@ class StudioScreen(Screen[None]):
                 self.slug = slug
             else:
                 save_card_file(self.app.ws.store.character_dir(self.slug) / "card.json", card)
-        except (StoreError, OSError) as exc:
+        except (CandlelitError, OSError) as exc:
             self.notify(str(exc), title="Not saved", severity="error", timeout=20, markup=False)
             return False
         self.card = card
@@ -447,7 +448,7 @@ class StudioScreen(Screen[None]):
     def _export(self, slug: str, fmt: str, out: Path) -> None:
         try:
             warnings = export_card(self.app.ws.store, slug, fmt, out)
-        except (CardError, StoreError, OSError) as exc:
+        except (CardError, CandlelitError, OSError) as exc:
             self.post_message(ExportFailed(str(exc)))
             return
         self.post_message(Exported(out, warnings))

@@ -1,7 +1,7 @@
 """The tripwire dialog: "this looks like real data: send anyway, edit, cancel?"
 
 The chat screen calls :func:`confirm_send` before sending. When ``[privacy]
-tripwire`` is off, or :func:`tui.core.tripwire.scan` finds nothing, it
+tripwire`` is off, or :func:`tui.core.privacy.tripwire.scan` finds nothing, it
 answers ``"send"`` at once without showing anything. Otherwise it shows what
 was found (in the user's own words, highlighted) and waits for a choice.
 Nothing is logged or stored.
@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from tui.core.safe_text import neutralize
-from tui.core.tripwire import Hit, scan
+from tui.core.privacy.tripwire import Hit, scan
 
 __all__ = ["TripwireScreen", "confirm_send", "excerpt"]
 

@@ -1,0 +1,204 @@
+"""How a chat session builds its prompts, for ``tui.core.chat.session``.
+
+``character_text`` and ``greeting_swipes`` read a card; the format adapters
+shape the prompts that are not "the character's next reply" (continuing a
+reply, drafting the user's line); ``SessionPrompts`` is the ``Session`` mixin
+that picks the chat format and builds the prompt for a history, one-to-one
+or as a group scene.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from tui.core.cards.card import Card
+from tui.core.engine.llama import Engine
+from tui.core.prompt.formats import ChatFormat, PromptMessage, choose_format, get_format
+from tui.core.lore.book import books_from
+from tui.core.cards.macros import expand
+from tui.core.memory.upkeep import ChatMemory
+from tui.core.engine.model_files import is_default_model
+from tui.core.profile.personas import PersonaProfile
+from tui.core.prompt.builder import CharacterText, PersonaText, Prompt, PromptBuilder, SceneText, Turn
+from tui.core.scene.rules import boundaries_text
+from tui.core.chat.scene_state import story_messages
+from tui.core.storage.store import Message
+from tui.core.storage.token_counts import counts_for
+from tui.core.profile.workspace import CardEntry, Workspace
+
+
+def character_text(entry: CardEntry) -> CharacterText:
+    c = entry.card
+    return CharacterText(
+        name=c.display_name,
+        description=c.description,
+        personality=c.personality,
+        scenario=c.scenario,
+        mes_example=c.mes_example,
+        system_prompt=c.system_prompt,
+        post_history_instructions=c.post_history_instructions,
+    )
+
+
+def greeting_swipes(card: Card, persona_name: str) -> list[str]:
+    """Every greeting of ``card`` (``first_mes`` first, then the alternate
+    greetings), macros expanded, blanks and repeats dropped.
+
+    A new chat may store these as the swipes of its first message; a Session
+    offers them anyway while the greeting is the only message.
+    """
+    values = {"char": card.display_name, "user": persona_name}
+    out: list[str] = []
+    for greeting in (card.first_mes, *card.alternate_greetings):
+        text = expand(greeting.strip(), values) if isinstance(greeting, str) else ""
+        if text and text not in out:
+            out.append(text)
+    return out
+
+
+# --------------------------------------------------------------------------
+# chat-format adapters for the prompts that are not "the character's next reply"
+
+
+class ContinueFormat:
+    """``fmt`` with the text being continued written after the reply prefix,
+    so the prompt ends ``Name: <existing text>``."""
+
+    def __init__(self, fmt: ChatFormat, existing: str) -> None:
+        self._fmt = fmt
+        self._existing = existing
+        self.name = fmt.name
+        self.add_bos = fmt.add_bos
+
+    def render(
+        self, messages: Sequence[PromptMessage], reply_name: str | None, reply_role: str = "assistant"
+    ) -> str:
+        text = self._fmt.render(messages, reply_name, reply_role)
+        return text if reply_name is None else f"{text} {self._existing}"
+
+    def stop_strings(self, reply_name: str, other_names: Iterable[str]) -> list[str]:
+        return self._fmt.stop_strings(reply_name, other_names)
+
+
+class PersonaFormat:
+    """``fmt`` with the reply prefix of the user's persona (a user turn); the
+    character's line becomes a stop."""
+
+    def __init__(self, fmt: ChatFormat, persona: str, character: str) -> None:
+        self._fmt = fmt
+        self._persona = persona
+        self._character = character
+        self.name = fmt.name
+        self.add_bos = fmt.add_bos
+
+    def render(
+        self, messages: Sequence[PromptMessage], reply_name: str | None, reply_role: str = "assistant"
+    ) -> str:
+        if reply_name is None:
+            return self._fmt.render(messages, None)
+        return self._fmt.render(messages, self._persona, "user")
+
+    def stop_strings(self, reply_name: str, other_names: Iterable[str]) -> list[str]:
+        return self._fmt.stop_strings(self._persona, [self._character, *other_names])
+
+
+class SessionPrompts:
+    """Prompt building of a ``Session`` (a mixin: the Session owns ``ws``,
+    ``engine``, ``mem`` and the cached ``_format``)."""
+
+    ws: Workspace
+    engine: Engine | None
+    mem: ChatMemory
+    characters: list[CardEntry]
+    character: CardEntry
+    _format: ChatFormat | None
+
+    if TYPE_CHECKING:  # provided by Session and SceneState
+
+        @property
+        def is_group(self) -> bool: ...
+
+        @property
+        def narrator(self) -> str: ...
+
+        @property
+        def personas(self) -> list[PersonaProfile]: ...
+
+        def messages(self) -> list[Message]: ...
+
+        def speaker_named(self, name: str) -> str: ...
+
+        def _directions(self, msgs: Sequence[Message]) -> list[str]: ...
+
+        def _next_in_turn(self, msgs: Sequence[Message]) -> str: ...
+
+    @property
+    def format(self) -> ChatFormat:
+        if self._format is None:
+            info = self.engine.info
+            name = choose_format(
+                self.ws.config.model.chat_format,
+                chat_template=info.chat_template,
+                is_default_model=is_default_model(info.path, self.ws.paths.models),
+            )
+            self._format = get_format(
+                name,
+                chat_template=info.chat_template,
+                bos_token=info.bos_token,
+                eos_token=info.eos_token,
+            )
+        return self._format
+
+    def build_prompt(self, speaker: str | None = None) -> Prompt:
+        """The prompt for the next reply to the current history; in a group,
+        ``speaker``'s (default: the next in turn after the last AI speaker)."""
+        return self._prompt(self.messages(), speaker=self.speaker_named(speaker) if speaker else None)
+
+    def _prompt(
+        self, msgs: Sequence[Message], fmt: ChatFormat | None = None, *, speaker: str | None = None
+    ) -> Prompt:
+        cfg = self.ws.config
+        reserve = cfg.prompt.reply_reserve or cfg.sampling.max_tokens
+        count = counts_for(self.engine)
+        builder = PromptBuilder(
+            fmt=fmt or self.format,
+            tokenize=lambda text, bos: self.engine.tokenize(text, add_bos=bos),
+            n_ctx=self.engine.info.n_ctx,
+            reply_reserve=reserve,
+            system_text=cfg.prompt.system,
+            count_text=count,
+        )
+        memory_text, unfolded = self.mem.prompt_parts([m for m in msgs if m.text.strip()], count)
+        turns = [Turn(m.speaker, m.role, m.text) for m in story_messages(unfolded)]
+        directions = self._directions(msgs)
+        if not self.is_group:
+            persona = self.ws.persona()
+            speakers = [m.speaker for m in msgs if m.role == "user"]
+            return builder.build(
+                character_text(self.character),
+                persona.name,
+                persona.description,
+                turns,
+                other_names=speakers,
+                books=self.ws.lorebooks(self.character),
+                memory_text=memory_text,
+                boundaries=boundaries_text(self.personas),
+                directions=directions,
+            )
+        personas = self.personas
+        typing = next((m.speaker for m in reversed(msgs) if m.role == "user"), "")
+        scene = SceneText(
+            characters=[character_text(e) for e in self.characters],
+            personas=[PersonaText(p.name, p.description) for p in personas],
+            speaker=speaker or self._next_in_turn(msgs),
+            typing=typing,
+            narrator=self.narrator,
+            boundaries=boundaries_text(personas),
+            directions=directions,
+        )
+        books = books_from(
+            [*(e.card.character_book for e in self.characters), *(b for _slug, b in self.ws.standalone_books())]
+        )
+        speakers = [m.speaker for m in msgs if m.role in ("user", "assistant")]
+        return builder.build_scene(scene, turns, other_names=speakers, books=books, memory_text=memory_text)

@@ -1,0 +1,497 @@
+"""One open chat: the facade the CLI and the UI talk to.
+
+A turn flows one way: ``send`` appends the user's message durably, builds
+the prompt, streams the engine's reply, and commits the reply when it ends
+or is stopped. A cancelled (or interrupted) reply is kept as what was
+generated so far, marked ``stopped``.
+
+The other chat operations (SillyTavern style) live here too:
+
+- ``regenerate`` writes another version of the last reply and keeps every
+  version as a *swipe* of that message; ``swipe`` moves between them.
+- ``continue_reply`` extends the last reply where it ended.
+- ``impersonate`` drafts the user's next line; nothing is stored.
+- ``edit``, ``delete_from``, ``branch`` and ``search`` work on the history.
+
+Streaming methods return an iterator of ``Chunk`` then one final event
+(``ReplyDone``, or ``Impersonation``). One generation runs at a time per
+Session: starting a second one, or changing the history while one runs,
+raises ``SessionBusy``. A stream that is closed early (Esc, Ctrl+C, the
+consumer went away) stops the engine and keeps what was generated so far.
+
+The card's alternate greetings are offered as swipes of the greeting while
+it is the chat's only message; they are written to disk the first time the
+greeting is swiped, regenerated or edited (see ``greeting_swipes``).
+
+Group scenes (several characters, several personas, or a narrator; see
+``tui.core.scene.rules``): ``send(text, speaker=persona)`` stores the line as that
+persona's, then, for each AI speaker the chat's turn policy picks, yields
+``SpeakerStarted(name)``, that speaker's ``Chunk``s and its ``ReplyDone``.
+``reply_as(name)`` makes one chosen character answer (the manual policy).
+Regenerate and continue work on the last reply with *its* speaker. A
+one-to-one chat yields no ``SpeakerStarted`` and gets the same prompt as
+before scenes existed.
+
+Every chat has a safeword and a slow-down word (chat.toml ``[scene]``). The
+safeword typed alone (``send``, or ``interrupt`` while a reply streams) stops
+any generation within a token, records a system message, pauses the scene
+(``[scene] paused = true``, ``paused_by``) and generates nothing: while
+paused, every generating call raises ``ScenePausedError`` until
+``resume_scene`` (choosing "end" also sets ``ended``). The
+slow-down word is recorded and asks the next reply to slow down and check in.
+Out-of-character lines (``((``, ``//``, ``OOC:``) are stored, kept out of the
+story prompt, and get no reply. Signal lines carry ``extra["signal"]``.
+
+This module is the facade; its parts live beside it: ``session_events``
+(errors, stream events, ``message_kind``, ``is_signal``), ``scene_state``
+(participants, pause and signals), ``session_prompts`` (prompt building,
+``character_text``, ``greeting_swipes``) and ``session_stream`` (the
+one-generation-at-a-time guard and streaming). Everything callers used to
+import from here still is.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from tui.core.engine.llama import Chunk, Engine, Finished, Sampling
+from tui.core.prompt.formats import ChatFormat
+from tui.core.memory.document import Memory
+from tui.core.memory.upkeep import ChatMemory, Upkeep
+from tui.core.scene.rules import SceneSettings, load_scene_settings, next_speakers
+from tui.core.chat.scene_state import SceneState
+from tui.core.chat.events import (
+    Impersonation,
+    NothingToContinue,
+    ReplyDone,
+    ScenePaused,
+    ScenePausedError,
+    SessionBusy,
+    SessionError,
+    SlowDown,
+    SpeakerStarted,
+    is_signal,
+    message_kind,
+)
+from tui.core.chat.prompting import (
+    ContinueFormat,
+    PersonaFormat,
+    SessionPrompts,
+    character_text,
+    greeting_swipes,
+)
+from tui.core.chat.streaming import Guarded, ReplyStreaming, events_of, reply_status
+from tui.core.storage.store import ChatInfo, Message, MessageNotFound
+from tui.core.storage.token_counts import counts_for
+from tui.core.profile.workspace import CardEntry, Workspace
+
+__all__ = [
+    "Impersonation",
+    "NothingToContinue",
+    "ReplyDone",
+    "ScenePaused",
+    "ScenePausedError",
+    "Session",
+    "SessionBusy",
+    "SessionError",
+    "SlowDown",
+    "SpeakerStarted",
+    "character_text",
+    "greeting_swipes",
+    "is_signal",
+    "message_kind",
+]
+
+
+RECENT_STEP = 64             # messages read back at a time; the window's start moves in these
+RECENT_WITHOUT_MODEL = 512   # the recent history when no model is loaded (no prompt is built)
+
+# --------------------------------------------------------------------------
+# the session
+
+
+class Session(SceneState, SessionPrompts, ReplyStreaming):
+    """One open chat. ``engine`` may be None for work that never runs the
+    model (checks, the safeword, out-of-character lines, ``resume_scene``,
+    a group's manual turns); see ``would_generate``."""
+
+    def __init__(self, ws: Workspace, chat_id: str, engine: Engine | None) -> None:
+        self.ws = ws
+        self.engine = engine
+        self.info: ChatInfo = ws.store.chat(chat_id)
+        if not self.info.characters:
+            raise SessionError(f"chat {chat_id!r} has no characters")
+        self.characters: list[CardEntry] = [ws.card(slug) for slug in self.info.characters]
+        self.character = self.characters[0]  # the first character (one-to-one callers)
+        self.scene_settings: SceneSettings = load_scene_settings({"scene": self.info.scene})
+        self.rng = random.Random()  # who speaks next under the "natural" policy
+        self._format: ChatFormat | None = None
+        self._generating = threading.Lock()
+        self._state = threading.Lock()  # guards _pending and _running
+        self._pending: list[Message] = []  # signals typed during a reply, written after it
+        self._running: threading.Event | None = None  # the cancel event of the reply in progress
+        self._halt = threading.Event()  # the safeword came during this generation
+        self.recent_start = 0  # position of the first message ``messages()`` returned
+        self.unfolded_from = 0  # and of the first one not folded into memory, as it found
+        self.mem = ChatMemory(self)
+
+    @property
+    def chat_id(self) -> str:
+        return self.info.id
+
+    @property
+    def busy(self) -> bool:
+        """True while a reply (or an impersonation) is being generated."""
+        return self._generating.locked()
+
+    def messages(self) -> list[Message]:
+        """The recent history, what the next prompt can use: every message
+        not yet folded into memory, but never more than the context could
+        hold (read back from the end until the messages hold more than
+        ``n_ctx`` tokens, from a start aligned to the prompt's chunks). The
+        whole chat while it is short. A lone greeting carries the card's
+        other greetings as swipes. Cost: O(window), not O(history)."""
+        store = self.ws.store
+        total = store.count(self.chat_id)
+        floor = self.mem.unfolded_start()
+        start = total
+        if self.engine is None:
+            start = max(floor, total - RECENT_WITHOUT_MODEL)
+        else:
+            counts = counts_for(self.engine)
+            room = self.engine.info.n_ctx
+            held = 0
+            while start > floor and held <= room:
+                lo = max(floor, start - RECENT_STEP)
+                held += sum(counts.message(m) for m in store.page(self.chat_id, lo, start))
+                start = lo
+        if start > floor:  # move the start in whole chunks, so the prompt's cut stays put
+            start = floor + (start - floor) // RECENT_STEP * RECENT_STEP
+        msgs = store.page(self.chat_id, start, total)
+        self.recent_start, self.unfolded_from = start, floor
+        self._offer_greetings(msgs)
+        return msgs
+
+    def history(self) -> list[Message]:
+        """Every message of the chat (O(history): for exports and re-summaries)."""
+        msgs, _report = self.ws.store.messages(self.chat_id)
+        self._offer_greetings(msgs)
+        return msgs
+
+    # -- memory (the Memory screen's controller; see tui.core.memory.upkeep) -----
+    def memory(self) -> Memory:
+        return self.mem.memory()
+
+    def save_memory(self, m: Memory) -> None:
+        self.mem.save(m)
+
+    @property
+    def memory_busy(self) -> bool:
+        return self.mem.busy
+
+    def maintain_memory(self, cancel: threading.Event | None = None) -> Upkeep:
+        """Fold old messages into memory if the window is over budget (blocking;
+        run it off the UI thread). A user turn preempts it."""
+        return self.mem.maintain(cancel)
+
+    def resummarize(self) -> None:
+        """Rewrite the summary of everything folded so far, in the background."""
+        threading.Thread(target=self.mem.resummarize, name="candlelit-resummarize", daemon=True).start()
+
+    # -- generating ---------------------------------------------------------
+
+    def send(
+        self,
+        text: str,
+        *,
+        speaker: str | None = None,
+        sampling: Sampling | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Chunk | ReplyDone | SpeakerStarted | ScenePaused | SlowDown]:
+        """Store ``text`` as ``speaker``'s line (default: the persona typing),
+        then stream the reply (in a group: every reply the turn policy asks
+        for, each announced by ``SpeakerStarted``).
+
+        The safeword yields ``ScenePaused`` and generates nothing (while a
+        reply runs, it interrupts it); the slow-down word is recorded
+        (``SlowDown``) and the reply follows; an out-of-character line is
+        stored and gets no reply. While the scene is paused this raises
+        ``ScenePausedError`` (the safeword and OOC lines still go through).
+        """
+        if not text.strip():
+            raise SessionError("the message is empty")
+        who = self._who(speaker)
+        kind = self.classify(text)
+        if kind == "safeword":
+            return Guarded(events_of([self.interrupt(text, who)]), lambda: None)
+        if kind == "ooc":
+            self._check_idle()
+            msg = Message.new(who, "user", text)
+            msg.extra["ooc"] = True
+            self.ws.store.append(self.chat_id, msg)
+            return Guarded(events_of([]), lambda: None)
+        self.check_not_paused()
+
+        def start(release: Callable[[], None]) -> Iterator[Any]:
+            lead: list[Any] = []
+            if kind == "slowword":  # recorded before the reply, which it guides
+                self.ws.store.append(self.chat_id, self._slow_signal(who))
+                lead.append(SlowDown(who))
+            else:
+                self.ws.store.append(self.chat_id, Message.new(who, "user", text))
+            msgs = self.messages()
+            if not self.is_group:
+                return self._replies([self.character.card.display_name], msgs, sampling, cancel, release, lead)
+            names = next_speakers(self.participants, msgs, text, self.scene_settings, self.rng)
+            return self._replies(names, msgs, sampling, cancel, release, lead)
+
+        return self._start(start)
+
+    def reply(
+        self,
+        *,
+        sampling: Sampling | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Chunk | ReplyDone | SpeakerStarted | ScenePaused]:
+        """Stream the next reply and commit it. In a group the turn policy
+        picks who answers the last human line (under the manual policy: the
+        next character in turn)."""
+        self.check_not_paused()
+
+        def start(release: Callable[[], None]) -> Iterator[Any]:
+            msgs = self.messages()
+            return self._replies(self._next_names(msgs), msgs, sampling, cancel, release)
+
+        return self._start(start)
+
+    def reply_as(
+        self,
+        name: str,
+        *,
+        sampling: Sampling | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Chunk | ReplyDone | SpeakerStarted | ScenePaused]:
+        """Stream one reply by the character (or narrator) ``name``:
+        ``SpeakerStarted``, chunks, ``ReplyDone``."""
+        speaker = self.speaker_named(name)
+        self.check_not_paused()
+
+        def start(release: Callable[[], None]) -> Iterator[Any]:
+            return self._replies([speaker], self.messages(), sampling, cancel, release, announce=True)
+
+        return self._start(start)
+
+    def regenerate(
+        self,
+        *,
+        sampling: Sampling | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Chunk | ReplyDone]:
+        """Write another version of the last reply, added as a swipe and chosen.
+
+        The prompt is the history without that reply; in a group the reply's
+        own speaker writes it again. When the last message is not a reply,
+        this just generates the next reply. A stopped version is kept
+        (marked stopped) if anything was generated.
+        """
+        self.check_not_paused()
+
+        def start(release: Callable[[], None]) -> Iterator[Any]:
+            msgs = self.messages()
+            if not msgs or msgs[-1].role != "assistant":
+                return self._replies(self._next_names(msgs), msgs, sampling, cancel, release)
+            target = msgs[-1]
+            prompt = self._prompt(msgs[:-1], speaker=target.speaker if self.is_group else None)
+
+            def finish(fin: Finished) -> ReplyDone:
+                text = fin.text.strip()
+                if not text:  # nothing to keep: the message stays as it was
+                    return ReplyDone(self._find(target.id), fin.reason)
+
+                def change(m: Message) -> None:
+                    m.add_swipe(
+                        text,
+                        status=reply_status(fin),
+                        metrics=dict(fin.metrics),
+                        finish=fin.reason,
+                    )
+
+                return ReplyDone(self._update(target.id, change), fin.reason)
+
+            return self._stream(prompt, sampling, cancel, release, finish)
+
+        return self._start(start)
+
+    def continue_reply(
+        self,
+        *,
+        sampling: Sampling | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Chunk | ReplyDone]:
+        """Extend the last reply where it ended (in a group, by its speaker).
+
+        Chunks are the raw continuation (a leading space included), ready to
+        be appended to the text on screen. The message's text (and chosen
+        swipe) grows by what was generated; its metrics describe this run,
+        with ``generated_tokens`` summed over all runs and ``continued``
+        counting them.
+        """
+        self._check_idle()
+        self.check_not_paused()
+        msgs = self.messages()
+        if not msgs or msgs[-1].role != "assistant" or not msgs[-1].text.strip():
+            raise NothingToContinue("there is no reply to continue: the last message is not the character's")
+
+        def start(release: Callable[[], None]) -> Iterator[Chunk | ReplyDone]:
+            target = msgs[-1]
+            existing = target.text.strip()
+            fmt = ContinueFormat(self.format, existing)
+            prompt = self._prompt(msgs[:-1], fmt, speaker=target.speaker if self.is_group else None)
+
+            def finish(fin: Finished) -> ReplyDone:
+                added = fin.text.rstrip()
+                if not added.strip():
+                    return ReplyDone(self._find(target.id), fin.reason)
+
+                def change(m: Message) -> None:
+                    metrics = dict(fin.metrics)
+                    before = m.metrics or {}
+                    old_n, new_n = before.get("generated_tokens"), metrics.get("generated_tokens")
+                    if isinstance(old_n, int) and isinstance(new_n, int):
+                        metrics["generated_tokens"] = old_n + new_n
+                    runs = before.get("continued", 0)
+                    metrics["continued"] = (runs if isinstance(runs, int) else 0) + 1
+                    m.metrics = metrics
+                    m.status = reply_status(fin)
+                    m.extra["finish"] = fin.reason
+                    m.set_text(existing + added)
+
+                return ReplyDone(self._update(target.id, change), fin.reason)
+
+            return self._stream(prompt, sampling, cancel, release, finish, lstrip=False)
+
+        return self._start(start)
+
+    def impersonate(
+        self,
+        *,
+        speaker: str | None = None,
+        sampling: Sampling | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Chunk | Impersonation]:
+        """Draft the next line of ``speaker`` (default: the persona typing)
+        with the model, for the composer.
+
+        Ends with an ``Impersonation``; nothing is written to the chat.
+        """
+        self.check_not_paused()
+        persona = self._who(speaker) if self.is_group else self.ws.persona().name
+
+        def start(release: Callable[[], None]) -> Iterator[Chunk | Impersonation]:
+            fmt = PersonaFormat(self.format, persona, self.character.card.display_name)
+            prompt = self._prompt(self.messages(), fmt, speaker=persona if self.is_group else None)
+            return self._stream(
+                prompt,
+                sampling,
+                cancel,
+                release,
+                lambda fin: Impersonation(fin.text.strip(), fin.reason, dict(fin.metrics)),
+                keep_partial=False,
+            )
+
+        return self._start(start)
+
+    # -- swipes and history ---------------------------------------------------
+
+    def swipe(self, direction: int) -> Message | None:
+        """Choose the previous (-1) or next (+1) version of the last reply.
+
+        Returns the updated message (already on disk), or None when there is
+        none that way (the UI then offers ``regenerate``).
+        """
+        if direction not in (-1, 1):
+            raise ValueError("swipe direction must be -1 or +1")
+        self._check_idle()
+        msgs = self.messages()
+        if not msgs or msgs[-1].role != "assistant":
+            return None
+        last = msgs[-1]
+        index = last.swipe_index() + direction
+        if not 0 <= index < len(last.swipes()):
+            return None
+        return self._update(last.id, lambda m: m.select_swipe(index))
+
+    def edit(self, msg_id: str, text: str) -> Message:
+        """Replace a message's text (its chosen swipe with it)."""
+        self._check_idle()
+        text = text.strip()
+        if not text:
+            raise SessionError("a message cannot be empty; delete it instead")
+        return self._update(msg_id, lambda m: m.set_text(text))
+
+    def delete_from(self, msg_id: str) -> int:
+        """Delete that message and everything after it; return how many went."""
+        self._check_idle()
+        return self.ws.store.delete_from(self.chat_id, msg_id)
+
+    def branch(self, msg_id: str, title: str | None = None) -> ChatInfo:
+        """A new chat with this history up to and including ``msg_id``.
+
+        Its chat.toml records ``parent`` and ``parent_message``. This session
+        stays on the original chat.
+        """
+        return self.ws.store.branch_chat(self.chat_id, msg_id, title)
+
+    def search(self, query: str) -> list[tuple[Message, list[tuple[int, int]]]]:
+        """Messages containing ``query`` (case-insensitive) with the
+        ``(start, end)`` spans of each match in ``message.text``."""
+        return self.ws.store.search(self.chat_id, query)
+
+    # -- internals ------------------------------------------------------------
+
+    def _check_idle(self) -> None:
+        if self.busy:
+            raise SessionBusy("a reply is still being generated; stop it first")
+
+    def _offer_greetings(self, msgs: list[Message]) -> None:
+        if len(msgs) != 1:
+            return
+        m = msgs[0]
+        card = self.character.card
+        if m.role != "assistant" or m.speaker != card.display_name or "swipes" in m.extra:
+            return
+        if not card.alternate_greetings:
+            return
+        options = greeting_swipes(card, self.default_persona())
+        others = [g for g in options if g != m.text]
+        if not others:
+            return
+        current = {"status": m.status}
+        m.extra["swipes"] = [m.text, *others]
+        m.extra["swipe"] = 0
+        m.extra["swipe_meta"] = [current, *({"status": "ok"} for _ in others)]
+
+    def _find(self, msg_id: str) -> Message:
+        for m in reversed(self.messages()):
+            if m.id == msg_id:
+                return m
+        pos = self.ws.store.position(self.chat_id, msg_id)
+        if pos is not None:
+            return self.ws.store.page(self.chat_id, pos, pos + 1)[0]
+        raise MessageNotFound(f"no message {msg_id!r} in chat {self.chat_id!r}")
+
+    def _update(self, msg_id: str, change: Callable[[Message], None]) -> Message:
+        """Change one message and rewrite the chat atomically."""
+
+        def apply(msgs: list[Message]) -> Message:
+            self._offer_greetings(msgs)
+            for m in msgs:
+                if m.id == msg_id:
+                    change(m)
+                    return m
+            raise MessageNotFound(f"no message {msg_id!r} in chat {self.chat_id!r}")
+
+        return self.ws.store.modify_messages(self.chat_id, apply)

@@ -1,0 +1,310 @@
+"""When and how one chat's memory is updated, and its cache kept warm.
+
+``ChatMemory`` belongs to a ``Session``. After each reply the caller runs
+``maintain()`` off the UI thread (the TUI in a worker, the CLI inline):
+
+1. while the unfolded window is over its budget, fold the oldest chunk into
+   memory.md (``tui.core.memory.document.fold``: background jobs on the engine
+   thread, preempted by any user turn, old memory kept on any failure);
+2. after a fold, evaluate the new prompt in the background (``warm``), so
+   the next reply finds it cached. With context shift on, that costs only
+   the new memory text; with it off, the window is re-read exactly.
+
+Budgets (``[prompt]``): memory gets ``memory_budget`` tokens (n_ctx/8 by
+default); the window may grow to ``window_budget`` (by default what is left
+after the stable part, memory, ``volatile_budget`` and the reply reserve).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tui.core.memory import kv_state
+from tui.core.memory.document import (
+    Memory,
+    SummaryError,
+    fold,
+    load_memory,
+    memory_path,
+    memory_prompt_text,
+    plan_fold,
+    save_memory,
+    summarize,
+    window_start,
+)
+from tui.core.storage.store import Message
+from tui.core.storage.token_counts import counts_for
+
+if TYPE_CHECKING:
+    from tui.core.prompt.builder import Prompt
+    from tui.core.chat.session import Session
+
+MAX_FOLDS_PER_RUN = 4
+BACKLOG_PAGE = 256         # oldest unfolded messages read at a time while catching up
+EXACT_REEVAL_MAX_S = 3.0   # "auto": re-read the window exactly when it takes less than this
+
+
+def _foldable(m: Message) -> bool:
+    """Summaries see what the story prompt would: no blank or hidden lines."""
+    return bool(m.text.strip()) and m.extra.get("hidden") is not True
+
+
+def progress_text(folded: int, total: int) -> str:
+    """"memory: 1,240 of 48,000 messages summarized" (CLI and TUI alike)."""
+    return f"memory: {folded:,} of {total:,} messages summarized"
+
+
+def progress_bar(folded: int, total: int, width: int = 20) -> str:
+    done = width if total <= 0 else min(width, folded * width // total)
+    return "▕" + "█" * done + "░" * (width - done) + "▏"
+
+
+@dataclass
+class Upkeep:
+    """What one ``maintain()`` run did."""
+
+    folds: int = 0
+    failed: str = ""                       # why a fold did not happen ("" = fine)
+    warm: dict[str, Any] = field(default_factory=dict)
+
+
+class ChatMemory:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._busy = threading.Lock()
+        self.last: Upkeep | None = None
+
+    @property
+    def chat_dir(self):  # noqa: ANN201 - Path
+        return self.session.ws.store.chat_dir(self.session.chat_id)
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.locked()
+
+    # -- reading and editing (the Memory screen) -------------------------------
+    def memory(self) -> Memory:
+        return load_memory(self.chat_dir)
+
+    def save(self, m: Memory) -> None:
+        save_memory(self.chat_dir, m)
+
+    # -- budgets ---------------------------------------------------------------
+    def memory_budget(self, n_ctx: int) -> int:
+        return self.session.ws.config.prompt.memory_budget or max(32, n_ctx // 8)
+
+    def volatile_budget(self, n_ctx: int) -> int:
+        return self.session.ws.config.prompt.volatile_budget or max(16, n_ctx // 16)
+
+    def prompt_parts(self, msgs: list[Message], count) -> tuple[str, list[Message]]:  # noqa: ANN001
+        """Memory text for the prompt and the messages not folded yet."""
+        n_ctx = self.session.engine.info.n_ctx
+        if not self.session.ws.config.memory.enabled:
+            return "", msgs
+        m = self.memory()
+        start = window_start([x.id for x in msgs], m.folded_upto)
+        text = memory_prompt_text(m, self.memory_budget(n_ctx), count)
+        return text, msgs[start:]
+
+    def window_budget(self, prompt: Prompt) -> int:
+        cfg = self.session.ws.config.prompt
+        if cfg.window_budget:
+            return cfg.window_budget
+        n_ctx = self.session.engine.info.n_ctx
+        fixed = prompt.section_tokens("system") + prompt.section_tokens("examples")
+        rest = prompt.budget - fixed - self.memory_budget(n_ctx) - self.volatile_budget(n_ctx)
+        return max(64, rest)
+
+    def unfolded_start(self) -> int:
+        """Position in the chat of the first message not folded into memory
+        (0 with memory off, nothing folded, or the fold point deleted)."""
+        s = self.session
+        if not s.ws.config.memory.enabled:
+            return 0
+        upto = self.memory().folded_upto
+        if not upto:
+            return 0
+        pos = s.ws.store.position(s.chat_id, upto)
+        return 0 if pos is None else pos + 1
+
+    def progress(self) -> tuple[int, int]:
+        """(messages folded into memory, messages in the chat)."""
+        s = self.session
+        return self.unfolded_start(), s.ws.store.count(s.chat_id)
+
+    def plan(self):  # noqa: ANN201 - FoldPlan | None
+        s = self.session
+        if not s.ws.config.memory.enabled:
+            return None
+        msgs = [m for m in s.messages() if _foldable(m)]
+        floor = s.unfolded_from  # what messages() found
+        m = self.memory()
+        unfolded = msgs[window_start([x.id for x in msgs], m.folded_upto):]
+        backlog = s.recent_start > floor
+        if backlog:
+            # a backlog (an import, memory turned on late): the oldest unfolded
+            # messages lie before the recent ones; fold from there, oldest first,
+            # in chunks as big as the summary prompt allows (fewer model calls)
+            head = s.ws.store.page(s.chat_id, floor, min(s.recent_start, floor + BACKLOG_PAGE))
+            unfolded = [x for x in head if _foldable(x)] + unfolded
+        if len(unfolded) < 3:
+            return None
+        prompt = s.build_prompt()
+        count = counts_for(s.engine)
+        tokens = [count.message(x) for x in unfolded]
+        n_ctx = s.engine.info.n_ctx
+        return plan_fold(
+            [x.id for x in unfolded],
+            tokens,
+            self.window_budget(prompt),
+            1.0 if backlog else s.ws.config.memory.fold_fraction,
+            max_chunk_tokens=max(64, n_ctx * 3 // 8),  # template + story so far + chunk fit
+        ), unfolded
+
+    # -- the background work ----------------------------------------------------
+    def maintain(self, cancel: threading.Event | None = None, *, warm: bool = True) -> Upkeep:
+        """Fold while over budget, then pre-evaluate the next prompt."""
+        return self._exclusive(lambda out: self._maintain(out, cancel, warm))
+
+    def _exclusive(self, work: Callable[[Upkeep], None]) -> Upkeep:
+        """Run one memory job at a time; a second one reports and returns."""
+        out = Upkeep()
+        if not self._busy.acquire(blocking=False):
+            out.failed = "memory is already being updated"
+            return out
+        try:
+            work(out)
+        finally:
+            self._busy.release()
+        self.last = out
+        return out
+
+    def behind(self) -> bool:
+        """True when more than the window is waiting to be folded (a backlog)."""
+        if not self.session.ws.config.memory.enabled:
+            return False
+        self.session.messages()  # sets recent_start and unfolded_from
+        return self.session.recent_start > self.session.unfolded_from
+
+    def catch_up(
+        self,
+        cancel: threading.Event | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        max_folds: int | None = None,
+    ) -> Upkeep:
+        """Fold until the window fits (however long the backlog), oldest
+        first; each fold is saved as it completes, so stopping (``cancel``,
+        a reply preempting it, quitting) keeps what was done and the next run
+        goes on from there. ``progress(folded, total)`` after each fold."""
+        return self._exclusive(lambda out: self._maintain(out, cancel, True, max_folds, progress))
+
+    def _maintain(
+        self,
+        out: Upkeep,
+        cancel: threading.Event | None,
+        warm: bool,
+        max_folds: int | None = MAX_FOLDS_PER_RUN,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        s = self.session
+        while max_folds is None or out.folds < max_folds:
+            planned = self.plan()
+            if planned is None or planned[0] is None:
+                break
+            plan, unfolded = planned
+            chunk = [x for x in unfolded if x.id in set(plan.ids)]
+            try:
+                fold(
+                    s.engine, self.chat_dir, chunk, s.character.card.display_name,
+                    s.ws.persona().name, cancel=cancel,
+                )
+            except SummaryError as exc:
+                out.failed = str(exc)
+                break
+            out.folds += 1
+            if progress is not None:
+                progress(*self.progress())
+            if cancel is not None and cancel.is_set():
+                break
+        if warm and out.folds and not (cancel is not None and cancel.is_set()):
+            out.warm = self.warm(cancel)
+
+    def resummarize(self, cancel: threading.Event | None = None) -> Upkeep:
+        """Write the summary of everything folded so far again, chunk by chunk.
+
+        The new memory is built aside and saved in one write at the end
+        (pinned text and every fact kept); if it is cancelled, fails, or
+        memory.md is edited meanwhile, the old memory stays as it was."""
+        return self._exclusive(lambda out: self._resummarize(out, cancel))
+
+    def _resummarize(self, out: Upkeep, cancel: threading.Event | None) -> None:
+        s = self.session
+        path = memory_path(self.chat_dir)
+        before = path.read_text(encoding="utf-8") if path.exists() else None
+        old = self.memory()
+        msgs = [m for m in s.history() if m.text.strip()]
+        folded = msgs[: window_start([x.id for x in msgs], old.folded_upto)]
+        if not folded:
+            out.failed = "nothing has been folded into memory yet"
+            return
+        count = counts_for(s.engine)
+        n_ctx = s.engine.info.n_ctx
+        limit = max(64, int(self.window_budget(s.build_prompt()) * s.ws.config.memory.fold_fraction))
+        limit = min(limit, max(64, n_ctx * 3 // 8))
+        new = Memory(pinned_summary=old.pinned_summary, facts=list(old.facts))
+        chunk: list[Message] = []
+        size = 0
+        try:
+            for i, msg in enumerate(folded):
+                chunk.append(msg)
+                size += count.message(msg)
+                if size >= limit or i == len(folded) - 1:
+                    new = summarize(
+                        s.engine, new, chunk, s.character.card.display_name,
+                        s.ws.persona().name, cancel=cancel,
+                    )
+                    out.folds += 1
+                    chunk, size = [], 0
+        except SummaryError as exc:
+            out.failed = str(exc)
+            return
+        now = path.read_text(encoding="utf-8") if path.exists() else None
+        if now != before:
+            out.failed = "memory.md was edited meanwhile; the new summary was not saved"
+            return
+        save_memory(self.chat_dir, new)
+
+    def warm(self, cancel: threading.Event | None = None) -> dict[str, Any]:
+        """Pre-evaluate the next prompt. ``[memory] context_shift``: "off"
+        re-reads exactly, "on" shifts, "auto" re-reads exactly when that is
+        estimated under ``EXACT_REEVAL_MAX_S`` and shifts otherwise (measured:
+        shifting keeps the likeliest next token but drifts; see the README)."""
+        engine = self.session.engine
+        if not hasattr(engine, "warm"):
+            return {}
+        tokens = self.session.build_prompt().tokens
+        mode = self.session.ws.config.memory.context_shift
+        shift = mode == "on"
+        if mode == "auto":
+            est = engine.reeval_seconds(tokens)
+            shift = est is not None and est > EXACT_REEVAL_MAX_S
+        out = engine.warm(tokens, cancel, shift=shift)
+        out["mode"] = "shift" if shift else "exact"
+        return out
+
+    # -- resume -------------------------------------------------------------------
+    def save_cache(self) -> int:
+        cfg = self.session.ws.config.memory
+        if not cfg.save_state:
+            kv_state.discard(self.chat_dir)
+            return 0
+        return kv_state.save(self.session.engine, self.chat_dir, cfg.state_max_mb << 20)
+
+    def restore_cache(self) -> int:
+        if not self.session.ws.config.memory.save_state:
+            return 0
+        return kv_state.restore(self.session.engine, self.chat_dir)

@@ -1,0 +1,288 @@
+"""One profile's world: its characters, chats, persona and model settings.
+
+The CLI and the TUI both start here. Nothing happens at construction; files
+are created when something is first written.
+"""
+
+from __future__ import annotations
+
+from tui.core.errors import CandlelitError
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tui.core.config.settings import Config
+from tui.core.cards.card import Card, CardError, load_card_file, save_card_file, starter_cards
+from tui.core.engine.llama import EngineSettings, Sampling
+from tui.core.lore.book import Lorebook, LoreError, books_from, load_book_file, save_book_file
+from tui.core.cards.macros import expand
+from tui.core.engine.model_files import resolve_model_path
+from tui.core.profile.personas import PersonaError, list_personas
+from tui.core.scene.rules import SceneError, SceneSettings, scene_settings_to_toml
+from tui.core.storage.store import ChatInfo, Message, Store, StoreError, check_id
+from tui.core.memory.document import carry_over, load_memory, save_memory
+from tui.core.privacy.sealed_fs import SealedFS
+from tui.core.privacy.vault import Vault, is_encrypted
+from tui.core.paths import Paths
+
+
+NARRATOR_NAME = "Narrator"  # the narrator voice of a scene (chat.toml [scene] narrator)
+
+
+class CharacterNotFound(CandlelitError):
+    pass
+
+
+def _check_unique_names(names: Sequence[str]) -> None:
+    """Participants must have different names: a name starts transcript
+    lines and stop strings, so two "Mara"s could answer for each other."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = " ".join(name.split()).casefold()
+        if key in seen:
+            raise SceneError(
+                f"two participants are both called {name!r}; every person, character "
+                "and the narrator needs a different name"
+            )
+        seen[key] = name
+
+
+@dataclass(frozen=True)
+class Persona:
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CardEntry:
+    slug: str
+    card: Card
+    path: Path
+
+
+class Workspace:
+    """One profile. A plain profile is a folder of plain files; an encrypted
+    one is seen through :class:`~tui.core.privacy.sealed_fs.SealedFS` once ``vault``
+    (its unlocked key) is given. Without it an encrypted profile stays
+    locked: nothing of it can be read, and nothing is written in plain."""
+
+    def __init__(self, paths: Paths, config: Config, *, vault: Vault | None = None) -> None:
+        self.paths = paths
+        self.config = config
+        self.profile_name = check_id(config.chat.profile, "profile name")
+        self.profile_dir = paths.profile(self.profile_name)
+        self.sealed: SealedFS | None = None
+        if vault is not None or is_encrypted(self.profile_dir):
+            self.sealed = SealedFS(vault, self.profile_dir)
+            self.store = Store(self.sealed.root)
+        else:
+            self.store = Store(self.profile_dir)
+        self.problems: list[str] = []
+
+    @property
+    def encrypted(self) -> bool:
+        return self.sealed is not None
+
+    @property
+    def locked(self) -> bool:
+        """True for an encrypted profile whose key is not open."""
+        return self.sealed is not None and self.sealed.locked
+
+    def unlocked(self, vault: Vault) -> Workspace:
+        """The same profile and settings, opened with ``vault``."""
+        return Workspace(self.paths, self.config, vault=vault)
+
+    def lock(self) -> None:
+        """Drop the key (an encrypted profile reads as locked from now on)."""
+        if self.sealed is not None:
+            self.sealed.lock()
+
+    # -- persona ------------------------------------------------------------
+    def persona(self) -> Persona:
+        data = self.store.load_profile({"name": self.config.chat.user_name})
+        p = data["persona"]
+        return Persona(str(p.get("name") or self.config.chat.user_name), str(p.get("description", "")))
+
+    # -- characters ---------------------------------------------------------
+    def install_starters(self) -> None:
+        """Copy the shipped starter characters in once. A starter the user
+        deleted stays deleted (remembered in profile.toml)."""
+        profile = self.store.load_profile({"name": self.config.chat.user_name})
+        done = set(profile.get("starters_installed", []))
+        added = False
+        for slug, card in starter_cards():
+            if slug in done:
+                continue
+            target = self.store.character_dir(slug) / "card.json"
+            if not target.exists():
+                save_card_file(target, card)
+            done.add(slug)
+            added = True
+        if added:
+            profile["starters_installed"] = sorted(done)
+            self.store.save_profile(profile)
+
+    def cards(self) -> list[CardEntry]:
+        self.install_starters()
+        out: list[CardEntry] = []
+        self.problems = []
+        root = self.store.characters_dir
+        if not root.is_dir():
+            return out
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+            path = folder / "card.json"
+            if not path.is_file():
+                continue
+            try:
+                out.append(CardEntry(folder.name, load_card_file(path), path))
+            except CardError as exc:
+                self.problems.append(str(exc))
+        return out
+
+    def card(self, slug: str) -> CardEntry:
+        check_id(slug, "character")
+        self.install_starters()
+        path = self.store.character_dir(slug) / "card.json"
+        if not path.is_file():
+            raise CharacterNotFound(
+                f"no character '{slug}' (see `candlelit card list`)"
+            )
+        return CardEntry(slug, load_card_file(path), path)
+
+    # -- lorebooks ------------------------------------------------------------
+    @property
+    def lorebook_dir(self) -> Path:
+        return self.store.root / "lorebooks"
+
+    def standalone_books(self) -> list[tuple[str, Lorebook]]:
+        """Imported lorebooks (profile-wide: active in every chat)."""
+        out: list[tuple[str, Lorebook]] = []
+        if self.lorebook_dir.is_dir():
+            for path in sorted(self.lorebook_dir.glob("*.json")):
+                try:
+                    out.append((path.stem, load_book_file(path)))
+                except LoreError as exc:
+                    self.problems.append(str(exc))
+        return out
+
+    def lorebooks(self, entry: CardEntry) -> list[Lorebook]:
+        """The books a chat with this character scans: its own, then the profile's."""
+        return books_from([entry.card.character_book, *(b for _slug, b in self.standalone_books())])
+
+    def import_lorebook(self, path: Path) -> tuple[str, Lorebook]:
+        from tui.core.cards.card import slugify
+
+        book = load_book_file(path)
+        base = slugify(book.name or Path(path).stem)
+        slug, n = base, 2
+        while (self.lorebook_dir / f"{slug}.json").exists():
+            slug, n = f"{base}-{n}", n + 1
+        save_book_file(self.lorebook_dir / f"{slug}.json", book)
+        return slug, book
+
+    # -- chats --------------------------------------------------------------
+    def new_chat(
+        self,
+        slug: str | Sequence[str],
+        title: str = "",
+        *,
+        personas: Sequence[str] | None = None,
+        narrator: bool = False,
+        carry_memory: bool = False,
+        settings: SceneSettings | None = None,
+    ) -> ChatInfo:
+        """A new chat with the first character's greeting.
+
+        ``slug``: one character, or several for a group scene (chat order =
+        speaking order for round robin). ``personas``: the profile personas
+        who take part (default: the profile's persona); each must exist in
+        profile.toml. ``narrator`` adds the narrator voice. ``settings``: the
+        scene's turn policy and signal words (defaults otherwise). Every
+        participant needs a different name (names start transcript lines).
+
+        ``carry_memory``: start with the summary, pinned text and facts of the
+        most recent chat with these characters that has any (nothing of that
+        chat's window comes along).
+        """
+        slugs = [slug] if isinstance(slug, str) else list(slug)
+        if not slugs:
+            raise SceneError("a chat needs at least one character")
+        entries = [self.card(s) for s in slugs]
+        if personas is None:
+            names = [self.persona().name]
+        else:
+            known = list_personas(self.store, self.config.chat.user_name)
+            names = []
+            for wanted in personas:
+                key = " ".join(str(wanted).split()).casefold()
+                match = next((p for p in known if p.name.casefold() == key), None)
+                if match is None:
+                    listed = ", ".join(p.name for p in known)
+                    raise PersonaError(
+                        f"no persona named {wanted!r} (personas: {listed}; add one with "
+                        "`candlelit persona add NAME`)"
+                    )
+                names.append(match.name)
+            if not names:
+                raise SceneError("a chat needs at least one persona")
+        scene_settings = settings or SceneSettings()
+        if narrator and not scene_settings.narrator:
+            scene_settings = replace(scene_settings, narrator=True)
+        if len(set(slugs)) != len(slugs):
+            raise SceneError("each character can join a chat only once")
+        if len(entries) > 1 or len(names) > 1 or scene_settings.narrator:  # a group scene
+            _check_unique_names(
+                [*names, *(e.card.display_name for e in entries),
+                 *([NARRATOR_NAME] if scene_settings.narrator else [])]
+            )
+        first = entries[0]
+        source = None
+        if carry_memory:
+            for c in self.store.list_chats():  # most recent first
+                if all(s in c.characters for s in slugs) and not load_memory(c.path).is_empty:
+                    source = load_memory(c.path)
+                    break
+        default_title = " & ".join(e.card.display_name for e in entries)
+        info = self.store.new_chat(
+            slugs, names, title or default_title, scene=scene_settings_to_toml(scene_settings)
+        )
+        if source is not None:
+            save_memory(info.path, carry_over(source))
+        greeting = first.card.first_mes.strip()
+        if greeting:
+            text = expand(greeting, {"char": first.card.display_name, "user": names[0]})
+            self.store.append(info.id, Message.new(first.card.display_name, "assistant", text))
+        return info
+
+    # -- model --------------------------------------------------------------
+    def model_path(
+        self, override: str | None = None, progress: Callable[[int, int], None] | None = None
+    ) -> Path:
+        configured = override or self.config.model.path or None
+        return resolve_model_path(configured, self.paths.models, progress)
+
+    def engine_settings(self, model_path: Path, *, vocab_only: bool = False) -> EngineSettings:
+        m = self.config.model
+        return EngineSettings(
+            model_path=model_path,
+            n_ctx=m.n_ctx,
+            n_gpu_layers=m.n_gpu_layers,
+            n_threads=m.n_threads,
+            n_threads_batch=m.n_threads_batch,
+            n_batch=m.n_batch,
+            flash_attn=m.flash_attn,
+            vocab_only=vocab_only,
+            context_shift=self.config.memory.context_shift != "off",
+        )
+
+    def sampling(self, *, seed: int | None = None, max_tokens: int | None = None) -> Sampling:
+        s = self.config.sampling
+        return Sampling(
+            temperature=s.temperature,
+            top_p=s.top_p,
+            top_k=s.top_k,
+            min_p=s.min_p,
+            repeat_penalty=s.repeat_penalty,
+            seed=s.seed if seed is None else seed,
+            max_tokens=s.max_tokens if max_tokens is None else max_tokens,
+        )
