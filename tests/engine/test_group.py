@@ -14,6 +14,7 @@ import pytest
 
 from tui.core import paths
 from tui.core.config.settings import Config, replace
+from tui.core.errors import CandlelitError
 from tui.core.engine.llama import Chunk, GenerationRequest, Sampling
 from tui.core.profile.personas import PersonaProfile, add_persona
 from tui.core.scene.rules import SceneSettings
@@ -27,7 +28,7 @@ from tui.core.chat.session import (
     SpeakerStarted,
     message_kind,
 )
-from tui.core.storage.store import Message, StoreError
+from tui.core.storage.store import Message
 from tui.core.profile.workspace import Workspace
 
 from conftest import RecordingEngine, ScriptedEngine
@@ -101,12 +102,12 @@ def test_chat_records_characters_personas_and_scene(home):
 
 def test_new_chat_refuses_unknown_personas_and_clashing_names(home):
     ws = workspace()
-    with pytest.raises(StoreError, match=r"no persona named 'Robin' \(personas: Sam, Alex"):
+    with pytest.raises(CandlelitError, match=r"no persona named 'Robin' \(personas: Sam, Alex"):
         ws.new_chat(["mara", "vesper"], personas=["Alex", "Robin"])
     add_persona(ws.store, PersonaProfile("Mara"), "Sam")
-    with pytest.raises(StoreError, match="both called 'Mara'"):
+    with pytest.raises(CandlelitError, match="both called 'Mara'"):
         ws.new_chat(["mara"], personas=["Alex", "Mara"])
-    with pytest.raises(StoreError, match="only once"):
+    with pytest.raises(CandlelitError, match="only once"):
         ws.new_chat(["mara", "mara"], personas=["Alex"])
 
 

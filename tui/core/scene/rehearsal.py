@@ -12,7 +12,7 @@ A rehearsal is practice: nothing here writes to disk.
 
 from __future__ import annotations
 
-from tui.core import templates
+from tui.core import templates as prompt_files
 from tui.core.errors import CandlelitError
 import re
 import threading
@@ -67,7 +67,7 @@ class Line:
 
 def templates(text: str | None = None) -> dict[str, str]:
     """The ``partner`` and ``feedback`` templates from rehearsal.txt."""
-    source = text if text is not None else templates.load("rehearsal")
+    source = text if text is not None else prompt_files.load("rehearsal")
     parts = _SECTION.split(source)
     found = {parts[i]: parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
     if set(found) != {"partner", "feedback"}:
@@ -98,7 +98,7 @@ def _values(r: Rehearsal, lines: Sequence[Line]) -> dict[str, str]:
 def partner_prompt(r: Rehearsal, lines: Sequence[Line], template: str | None = None) -> str:
     """The prompt for the partner's next line; it ends with ``Partner:``."""
     tmpl = template if template is not None else templates()["partner"]
-    return templates.fill(tmpl, _values(r, lines))
+    return prompt_files.fill(tmpl, _values(r, lines))
 
 
 def feedback_prompt(r: Rehearsal, lines: Sequence[Line], template: str | None = None) -> str:
@@ -106,7 +106,7 @@ def feedback_prompt(r: Rehearsal, lines: Sequence[Line], template: str | None = 
     if not any(line.speaker == r.user and line.text.strip() for line in lines):
         raise RehearsalError("say something first; feedback needs at least one line of yours")
     tmpl = template if template is not None else templates()["feedback"]
-    return templates.fill(tmpl, _values(r, lines))
+    return prompt_files.fill(tmpl, _values(r, lines))
 
 
 def _names(r: Rehearsal) -> list[str]:
