@@ -56,7 +56,8 @@ if str(_ROOT) not in sys.path:  # benchmark the working tree, installed or not
 from tui.bench.cli_args import positive_int  # noqa: E402
 from tui.core.privacy import vault  # noqa: E402
 from tui.core.privacy.sealed_fs import SealedFS  # noqa: E402
-from tui.core.storage.store import Message, Store  # noqa: E402
+from tui.core.storage.model import Message
+from tui.core.storage.store import Store
 
 DEFAULT_SIZES = (100, 1000, 5000)
 DEFAULT_APPEND_SIZES = (10, 1000, 5000, 50000)

@@ -307,7 +307,7 @@ def _card_import(ws, args) -> int:
 
     from tui.core.cards.card import CardError
     from tui.core.cards.library import import_card_file
-    from tui.core.storage.store import StoreError
+    from tui.core.storage.errors import StoreError
 
     ws.install_starters()  # first, so an imported "Mara" cannot take a starter's slug
     failed = 0
@@ -411,7 +411,7 @@ def _lore_list(ws, args) -> int:
 
 
 def _lore_delete(ws, args) -> int:
-    from tui.core.storage.store import check_id
+    from tui.core.storage.model import check_id
 
     path = ws.lorebook_dir / f"{check_id(args.slug, 'lorebook')}.json"
     if not path.is_file():

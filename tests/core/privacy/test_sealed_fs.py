@@ -41,7 +41,9 @@ from tui.core.profile import profiles
 from tui.core.profile import usage_stats
 from tui.core.privacy import vault as V
 from tui.core.privacy.sealed_fs import SealedFileDamaged, SealedFS, SealedLocked, SealedPath
-from tui.core.storage.store import Message, Store, StoreError
+from tui.core.storage.errors import StoreError
+from tui.core.storage.model import Message
+from tui.core.storage.store import Store
 from tui.core.profile.workspace import Workspace
 
 PW = "correct horse battery staple"

@@ -22,7 +22,8 @@ import pytest
 from tui.core.storage import message_log
 from tui.core.privacy import vault as V
 from tui.core.privacy.sealed_fs import SealedFS
-from tui.core.storage.store import Message, Store
+from tui.core.storage.model import Message
+from tui.core.storage.store import Store
 
 from test_sealed_fs import PW, fs, profile  # noqa: F401 - the same vault fixtures
 

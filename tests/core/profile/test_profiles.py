@@ -18,7 +18,8 @@ from tui.core.profile import profiles as P
 from tui.core.privacy import vault as V
 from tui.core.cards.library import delete_character, import_card_file
 from tui.core.memory.document import Fact, Memory, save_memory
-from tui.core.storage.store import Message, StoreError
+from tui.core.storage.errors import StoreError
+from tui.core.storage.model import Message
 from tui.core.profile.usage_stats import ReminderSettings
 from tui.core.profile.workspace import Workspace
 

@@ -23,7 +23,7 @@ from tui.core.profile.personas import PersonaProfile
 from tui.core.prompt.builder import CharacterText, PersonaText, Prompt, PromptBuilder, SceneText, Turn
 from tui.core.scene.rules import boundaries_text
 from tui.core.chat.scene_state import story_messages
-from tui.core.storage.store import Message
+from tui.core.storage.model import Message
 from tui.core.storage.token_counts import counts_for
 from tui.core.profile.workspace import CardEntry, Workspace
 

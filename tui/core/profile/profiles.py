@@ -33,7 +33,9 @@ import tomli_w
 from tui.core.config.settings import load_state, save_state
 from tui.core.privacy import vault
 from tui.core.fsio import as_path, atomic_write, ensure_dir, fsync_dir
-from tui.core.storage.store import PROFILE_VERSION, StoreError, utc_now
+from tui.core.storage.errors import StoreError
+from tui.core.storage.model import utc_now
+from tui.core.storage.toml_files import PROFILE_VERSION
 from tui.core.paths import Paths
 
 __all__ = [

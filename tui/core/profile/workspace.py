@@ -19,7 +19,9 @@ from tui.core.cards.macros import expand
 from tui.core.engine.model_files import resolve_model_path
 from tui.core.profile.personas import PersonaError, list_personas
 from tui.core.scene.rules import SceneError, SceneSettings, scene_settings_to_toml
-from tui.core.storage.store import ChatInfo, Message, Store, StoreError, check_id
+from tui.core.storage.errors import StoreError
+from tui.core.storage.model import ChatInfo, Message, check_id
+from tui.core.storage.store import Store
 from tui.core.memory.document import carry_over, load_memory, save_memory
 from tui.core.privacy.sealed_fs import SealedFS
 from tui.core.privacy.vault import Vault, is_encrypted
