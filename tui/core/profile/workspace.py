@@ -14,7 +14,8 @@ from pathlib import Path
 from tui.core.config.settings import Config
 from tui.core.cards.card import Card, CardError, load_card_file, save_card_file, starter_cards
 from tui.core.engine.llama import EngineSettings, Sampling
-from tui.core.lore.book import Lorebook, LoreError, books_from, load_book_file, save_book_file
+from tui.core.lore.book import Lorebook, LoreError
+from tui.core.lore.codec import books_from, load_book_file, save_book_file
 from tui.core.cards.macros import expand
 from tui.core.engine.model_files import resolve_model_path
 from tui.core.profile.personas import PersonaError, list_personas
