@@ -179,7 +179,7 @@ def _workspace(args: argparse.Namespace, *, unlock: bool = True):
     unless ``unlock`` is False (the TUI asks on its own lock screen)."""
     from tui.core import paths
     from tui.core.config.settings import load_config, replace
-    from tui.core.privacy import vault
+    from tui.core.privacy import convert, vault
     from tui.core.profile.workspace import Workspace
 
     p = paths.resolve()
@@ -194,7 +194,7 @@ def _workspace(args: argparse.Namespace, *, unlock: bool = True):
         cfg = replace(cfg, chat={"profile": args.profile})
     folder = p.profile(cfg.chat.profile)
     if folder.parent.is_dir():
-        vault.recover(folder)  # finish an encryption or decryption a crash cut short
+        convert.recover(folder)  # finish an encryption or decryption a crash cut short
     if not unlock or not vault.is_encrypted(folder):
         if getattr(args, "unlock_stdin", False) and unlock:
             raise UserError(f"profile '{cfg.chat.profile}' is not encrypted: drop --passphrase-stdin")

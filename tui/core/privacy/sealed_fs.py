@@ -59,6 +59,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from tui.core.privacy import vault as vaults
+from tui.core.privacy.segments import Segment, segment_of, split_segments
 from tui.core.fsio import atomic_write, ensure_dir
 
 __all__ = ["LOCK_FILE", "SealedFS", "SealedFileDamaged", "SealedLocked", "SealedPath"]
@@ -109,7 +110,7 @@ class SealedFS:
         self.profile_dir = Path(where)
         self.files_dir = self.profile_dir / vaults.FILES_DIR
         self._index: dict[str, str] = {}
-        self._segs: dict[str, list[vaults.Segment]] = {}  # closed segments, in order
+        self._segs: dict[str, list[Segment]] = {}  # closed segments, in order
         self._dirs: set[str] = {""}
         self._stamp: tuple[int, int, int, bytes] | None = None
         self._lock = threading.RLock()
@@ -169,7 +170,7 @@ class SealedFS:
         self._set_index(index, segs)
         self._stamp = stamp
 
-    def _set_index(self, index: dict[str, str], segs: dict[str, list[vaults.Segment]]) -> None:
+    def _set_index(self, index: dict[str, str], segs: dict[str, list[Segment]]) -> None:
         self._index = {k: v for k, v in index.items() if not k.endswith("/")}
         self._segs = {k: list(v) for k, v in segs.items() if k in self._index}
         dirs = {""}
@@ -409,7 +410,7 @@ class SealedFS:
         if isinstance(data, str):
             data = data.encode("utf-8")
         if rel.endswith(".jsonl"):
-            pieces = vaults.split_segments(data)
+            pieces = split_segments(data)
             if len(pieces) > 1:
                 with self._mutating():
                     self._check_parent(rel)
@@ -439,7 +440,7 @@ class SealedFS:
         rel: str,
         pieces: list[bytes],
         *,
-        keep: list[vaults.Segment] | None = None,
+        keep: list[Segment] | None = None,
         reuse: str | None = None,
         sealed: list[bytes] | None = None,
     ) -> None:
@@ -450,14 +451,14 @@ class SealedFS:
         that the next open sweeps."""
         vault = self._open_vault()
         old = set(self._names(rel)) if rel in self._index else set()
-        made: list[vaults.Segment] = []
+        made: list[Segment] = []
         for i, piece in enumerate(pieces):
             if i == 0 and reuse is not None:
                 opaque = reuse
             else:
                 opaque = secrets.token_hex(16) + ".age"
                 atomic_write(self.files_dir / opaque, sealed[i] if sealed else vault.encrypt(piece))
-            made.append(vaults.segment_of(opaque, piece))
+            made.append(segment_of(opaque, piece))
         closed = list(keep or []) + made[:-1]
         self._index[rel] = made[-1][0]
         if closed:
@@ -484,7 +485,7 @@ class SealedFS:
             if tail_name is not None and (self.files_dir / tail_name).is_file():
                 tail = self._decrypt(rel, tail_name)
             keep = list(self._segs.get(rel, ()))
-            pieces = vaults.split_segments(tail + add)
+            pieces = split_segments(tail + add)
             if len(pieces) == 1:
                 self._put(rel, self._open_vault().encrypt(pieces[0]))
             elif tail_name is not None and pieces == [tail, add]:
