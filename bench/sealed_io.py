@@ -11,7 +11,7 @@ on a plain profile folder and on an encrypted one (``tui.core.privacy.sealed_fs`
 
 - **append**: ``Store.append`` of one more message, as a reply is saved. A
   plain append writes one line (O_APPEND + fsync); a sealed one rewrites the
-  last segment of ``messages.jsonl`` (at most ``vault.SEGMENT_LINES`` lines,
+  last segment of ``messages.jsonl`` (at most ``segments.SEGMENT_LINES`` lines,
   age files cannot be extended) or starts a new one. Both also rewrite
   ``chat.toml``.
 - **load**: ``Store.messages``, as a chat is opened: read (and decrypt) the
@@ -25,7 +25,7 @@ scrypt, outside every timed step (it is paid once per unlock, not per
 file). Everything runs in a temporary folder and offline.
 
 Then **append by chat length** (``--append-sizes``, default 10, 1,000,
-5,000 and 50,000 messages): one full cycle of ``vault.SEGMENT_LINES``
+5,000 and 50,000 messages): one full cycle of ``segments.SEGMENT_LINES``
 appends on each chat (so every position in the last segment is paid once,
 the index save of a new segment included), reporting the mean ms and the
 mean bytes written per append (``wchar`` of ``/proc/self/io``: every byte
@@ -54,9 +54,10 @@ if str(_ROOT) not in sys.path:  # benchmark the working tree, installed or not
     sys.path.insert(0, str(_ROOT))
 
 from tui.bench.cli_args import positive_int  # noqa: E402
-from tui.core.privacy import vault  # noqa: E402
+from tui.core.privacy import segments, vault  # noqa: E402
 from tui.core.privacy.sealed_fs import SealedFS  # noqa: E402
-from tui.core.storage.store import Message, Store  # noqa: E402
+from tui.core.storage.model import Message
+from tui.core.storage.store import Store
 
 DEFAULT_SIZES = (100, 1000, 5000)
 DEFAULT_APPEND_SIZES = (10, 1000, 5000, 50000)
@@ -178,7 +179,7 @@ def append_scaling(sizes: Sequence[int], workdir: Path) -> list[dict[str, Any]]:
     """Mean cost of one append over a full segment cycle, per chat length."""
     key = vault.create_vault(workdir / "sealed", "bench passphrase")
     stores = {"plain": Store(workdir / "plain"), "sealed": Store(SealedFS(key).root)}
-    cycle = vault.SEGMENT_LINES
+    cycle = segments.SEGMENT_LINES
     rows: list[dict[str, Any]] = []
     for n in sizes:
         msgs = _messages(n)
@@ -243,7 +244,7 @@ def _open_cost(key: vault.Vault, chat: str, tail: int = 60) -> dict[str, Any]:
 
 def _print_scaling(rows: list[dict[str, Any]]) -> None:
     print()
-    print(f"append by chat length: mean of one cycle of {vault.SEGMENT_LINES} appends "
+    print(f"append by chat length: mean of one cycle of {segments.SEGMENT_LINES} appends "
           f"(ratio: against {rows[0]['messages']} messages)")
     print(f"{'messages':>8} | {'sealed ms':>9} {'ratio':>6} {'bytes':>9} {'ratio':>6} | "
           f"{'plain ms':>8} {'ratio':>6} {'bytes':>7} {'ratio':>6}")

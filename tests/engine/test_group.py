@@ -28,7 +28,7 @@ from tui.core.chat.session import (
     SpeakerStarted,
     message_kind,
 )
-from tui.core.storage.store import Message
+from tui.core.storage.model import Message
 from tui.core.profile.workspace import Workspace
 
 from conftest import RecordingEngine, ScriptedEngine

@@ -16,7 +16,7 @@ from tui.core.memory import kv_state
 from tui.core.engine.llama import EngineSettings, GenerationRequest, LlamaCppEngine, Sampling
 from tui.core.memory.document import Fact, Memory, load_memory, memory_path, save_memory, window_start
 from tui.core.chat.session import ReplyDone, Session
-from tui.core.storage.store import Message
+from tui.core.storage.model import Message
 from tui.core.profile.workspace import Workspace
 
 GREEDY = Sampling(temperature=0.0, seed=7, max_tokens=10)

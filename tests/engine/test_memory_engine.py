@@ -20,7 +20,7 @@ from tui.core.memory.document import (
     save_memory,
     summarize,
 )
-from tui.core.storage.store import Message
+from tui.core.storage.model import Message
 
 pytestmark = pytest.mark.model
 

@@ -19,7 +19,9 @@ from tui.core.chat.session import (
     SessionError,
     greeting_swipes,
 )
-from tui.core.storage.store import Message, MessageNotFound, Store
+from tui.core.storage.errors import MessageNotFound
+from tui.core.storage.model import Message
+from tui.core.storage.store import Store
 from tui.core.profile.workspace import Workspace
 
 from conftest import RecordingEngine

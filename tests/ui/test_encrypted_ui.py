@@ -14,7 +14,7 @@ from tui.core.config.settings import Config, replace
 from tui.core.profile import profiles as P
 from tui.core.privacy import vault as V
 from tui.core.privacy.sealed_fs import SealedFS
-from tui.core.storage.store import Message
+from tui.core.storage.model import Message
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen

@@ -27,7 +27,7 @@ from tui.core.cards.card import Card, save_card_file
 from tui.core.scene.ideas import save_idea
 from tui.core.memory.document import Fact, Memory, save_memory
 from tui.core.profile.personas import PersonaProfile, add_persona, update_persona
-from tui.core.storage.store import Message
+from tui.core.storage.model import Message
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen

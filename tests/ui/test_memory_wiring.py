@@ -6,7 +6,7 @@ from conftest import wait_until
 from tui.core import paths
 from tui.core.config.settings import Config, replace
 from tui.core.memory.document import load_memory
-from tui.core.storage.store import Message
+from tui.core.storage.model import Message
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen

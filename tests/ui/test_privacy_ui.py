@@ -18,7 +18,7 @@ from tui.core import paths as paths_mod
 from tui.core.config.settings import Config, replace
 from tui.core.profile import profiles as P
 from tui.core.privacy import vault as V
-from tui.core.storage.store import Message
+from tui.core.storage.model import Message
 from tui.core.profile.usage_stats import record_session
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import random
 
-from tui.core.storage.store import Message, Store
+from tui.core.storage.model import Message
+from tui.core.storage.store import Store
 
 _WORDS = (
     "the lantern harbour evening rain tea letter garden quiet window "

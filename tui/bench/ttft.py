@@ -189,7 +189,7 @@ def run_resume(ws, log, context_tokens: int = 3000) -> dict[str, float]:  # noqa
     """A ≥3k-token chat: warm TTFT, then close, reopen, restore, first TTFT."""
     from tui.core.config.settings import replace
     from tui.core.chat.session import Session
-    from tui.core.storage.store import Message
+    from tui.core.storage.model import Message
     from tui.core.profile.workspace import Workspace
 
     ws = Workspace(ws.paths, replace(ws.config, model={"n_ctx": 4096}, memory={"enabled": False}))

@@ -51,7 +51,7 @@ def _warn(text: str) -> None:
 
 def chat_import(ws: Any, args: argparse.Namespace) -> int:
     from tui.core.profile.st_chats import import_st_chat
-    from tui.core.storage.store import StoreError
+    from tui.core.storage.errors import StoreError
 
     ws.install_starters()  # the starters are characters an imported chat may name
     failed = 0

@@ -179,7 +179,7 @@ def _workspace(args: argparse.Namespace, *, unlock: bool = True):
     unless ``unlock`` is False (the TUI asks on its own lock screen)."""
     from tui.core import paths
     from tui.core.config.settings import load_config, replace
-    from tui.core.privacy import vault
+    from tui.core.privacy import convert, vault
     from tui.core.profile.workspace import Workspace
 
     p = paths.resolve()
@@ -194,7 +194,7 @@ def _workspace(args: argparse.Namespace, *, unlock: bool = True):
         cfg = replace(cfg, chat={"profile": args.profile})
     folder = p.profile(cfg.chat.profile)
     if folder.parent.is_dir():
-        vault.recover(folder)  # finish an encryption or decryption a crash cut short
+        convert.recover(folder)  # finish an encryption or decryption a crash cut short
     if not unlock or not vault.is_encrypted(folder):
         if getattr(args, "unlock_stdin", False) and unlock:
             raise UserError(f"profile '{cfg.chat.profile}' is not encrypted: drop --passphrase-stdin")
@@ -307,7 +307,7 @@ def _card_import(ws, args) -> int:
 
     from tui.core.cards.card import CardError
     from tui.core.cards.library import import_card_file
-    from tui.core.storage.store import StoreError
+    from tui.core.storage.errors import StoreError
 
     ws.install_starters()  # first, so an imported "Mara" cannot take a starter's slug
     failed = 0
@@ -411,7 +411,7 @@ def _lore_list(ws, args) -> int:
 
 
 def _lore_delete(ws, args) -> int:
-    from tui.core.storage.store import check_id
+    from tui.core.storage.model import check_id
 
     path = ws.lorebook_dir / f"{check_id(args.slug, 'lorebook')}.json"
     if not path.is_file():

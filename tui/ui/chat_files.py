@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import OptionList
 from textual.widgets.option_list import OptionDoesNotExist
 
-from tui.core.storage.store import StoreError
+from tui.core.storage.errors import StoreError
 
 EXPORT_LABELS = (
     ("st", "SillyTavern (.jsonl)"),

@@ -656,7 +656,7 @@ def test_delete_character(store, tmp_path):
     assert folder_names(store) == []
     with pytest.raises(ch.CharacterMissing, match="no character 'iris'"):
         ch.delete_character(store, slug)
-    from tui.core.storage.store import InvalidId
+    from tui.core.storage.errors import InvalidId
 
     with pytest.raises(InvalidId):
         ch.delete_character(store, "../etc")

@@ -1,4 +1,4 @@
-"""Tests for lorebook parsing, writing and activation (tui.core.lore.book)."""
+"""Tests for lorebook parsing, writing and activation (tui.core.lore.book, codec, activate)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.lore.book import (
-    LoreEntry,
-    LoreError,
-    Lorebook,
-    activate,
+from tui.core.lore.activate import activate
+from tui.core.lore.book import LoreEntry, LoreError, Lorebook
+from tui.core.lore.codec import (
     book_to_dict,
     book_to_lorebook_v3,
     books_from,

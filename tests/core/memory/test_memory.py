@@ -38,7 +38,7 @@ from tui.core.memory.document import (
     summarize,
     window_start,
 )
-from tui.core.storage.store import Message, new_message_id
+from tui.core.storage.model import Message, new_message_id
 
 ID1 = "0190f3c2a1b2c3d4e5f"
 ID2 = "0190f3c2a1b2c3d4e60"

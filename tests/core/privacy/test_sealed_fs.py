@@ -40,8 +40,11 @@ from tui.core.memory import document as memory
 from tui.core.profile import profiles
 from tui.core.profile import usage_stats
 from tui.core.privacy import vault as V
-from tui.core.privacy.sealed_fs import SealedFileDamaged, SealedFS, SealedLocked, SealedPath
-from tui.core.storage.store import Message, Store, StoreError
+from tui.core.privacy.sealed_fs import SealedFileDamaged, SealedFS, SealedLocked
+from tui.core.privacy.sealed_path import SealedPath
+from tui.core.storage.errors import StoreError
+from tui.core.storage.model import Message
+from tui.core.storage.store import Store
 from tui.core.profile.workspace import Workspace
 
 PW = "correct horse battery staple"

@@ -21,8 +21,11 @@ import pytest
 
 from tui.core.storage import message_log
 from tui.core.privacy import vault as V
+from tui.core.privacy import convert as C
+from tui.core.privacy import segments as S
 from tui.core.privacy.sealed_fs import SealedFS
-from tui.core.storage.store import Message, Store
+from tui.core.storage.model import Message
+from tui.core.storage.store import Store
 
 from test_sealed_fs import PW, fs, profile  # noqa: F401 - the same vault fixtures
 
@@ -82,7 +85,7 @@ def _same_as_full(store: Store, chat_id: str) -> None:
 def test_opening_a_long_chat_decrypts_the_last_segments_only(fs, reads, no_fsync):
     chat = _long_chat(fs, 5000)
     segments = len(fs.segment_files(f"chats/{chat}/messages.jsonl"))
-    assert segments >= 5000 // V.SEGMENT_LINES
+    assert segments >= 5000 // S.SEGMENT_LINES
     store = Store(fs.root)  # a fresh opener: nothing decrypted yet
     reads.clear()
     assert store.count(chat) == 5000
@@ -169,7 +172,7 @@ def test_hand_made_blank_lines_do_not_shift_positions(tmp_path, fast_kdf, no_fsy
     path.write_bytes(b"".join(lines))
     assert Store(home).count(info.id) == 1000
 
-    V.encrypt_tree(home, PW).lock()
+    C.encrypt_tree(home, PW).lock()
     fs = SealedFS(V.unlock(home, PW))
     store = Store(fs.root)
     assert store.count(info.id) == 1000
@@ -219,5 +222,5 @@ def test_the_index_records_each_segments_messages(fs, no_fsync):
 
     doc = json.loads(pyrage.decrypt((fs.profile_dir / V.INDEX_FILE).read_bytes(), [fs.vault._key()]))
     segs = doc["segments"][rel]
-    assert [s["records"] for s in segs] == [s["lines"] for s in segs] == [V.SEGMENT_LINES] * len(segs)
-    assert V.count_records(b"a\n\n  \nb\nc") == 2  # blank lines and an unterminated tail are not messages
+    assert [s["records"] for s in segs] == [s["lines"] for s in segs] == [S.SEGMENT_LINES] * len(segs)
+    assert S.count_records(b"a\n\n  \nb\nc") == 2  # blank lines and an unterminated tail are not messages

@@ -35,8 +35,12 @@ import pytest
 from tui.core import fsio
 from tui.core.privacy import sealed_fs as sealed_mod
 from tui.core.privacy import vault as V
+from tui.core.privacy import convert as C
+from tui.core.privacy import segments as S
 from tui.core.privacy.sealed_fs import SealedFS
-from tui.core.storage.store import Message, Store, StoreError
+from tui.core.storage.errors import StoreError
+from tui.core.storage.model import Message
+from tui.core.storage.store import Store
 
 from test_sealed_fs import PW, fs, profile  # noqa: F401 - the same vault fixtures
 
@@ -95,7 +99,7 @@ def test_bytes_written_per_append_do_not_grow(fs, monkeypatch, no_fsync):
         data_files.append(sum(1 for name, _size in files if name != V.INDEX_FILE))
 
     assert set(data_files) == {1}  # one segment written per append, never more
-    one_segment = V.SEGMENT_LINES  # lines per segment
+    one_segment = S.SEGMENT_LINES  # lines per segment
     early = per_append[one_segment: 2 * one_segment]  # the second segment filling up
     late = per_append[-one_segment:]  # the last full cycle of 3,000
     # the same cycle of work: it must not cost more when the chat is 20x longer
@@ -105,7 +109,7 @@ def test_bytes_written_per_append_do_not_grow(fs, monkeypatch, no_fsync):
     assert max(late) <= max(early) + index_growth
     total = len(p.read_bytes())
     assert max(late) < total / 10  # an append is nowhere near a rewrite of the chat
-    assert max(per_append) < V.SEGMENT_BYTES + 64 * 1024
+    assert max(per_append) < S.SEGMENT_BYTES + 64 * 1024
     # and everything is there, in order
     assert p.read_bytes() == "".join(_line(i) + "\n" for i in range(n)).encode()
     assert len(fs.segment_files(p.rel)) == -(-n // one_segment)
@@ -146,7 +150,7 @@ def test_reading_back_equals_what_was_appended(fs, profile, no_fsync):
     doc = _index_doc(fs)
     assert doc["version"] == 2
     segs = doc["segments"]["log/usage.jsonl"]
-    assert [s["lines"] for s in segs] == [V.SEGMENT_LINES] * (len(segs))
+    assert [s["lines"] for s in segs] == [S.SEGMENT_LINES] * (len(segs))
     assert doc["entries"]["log/usage.jsonl"] == fs.segment_files(p.rel)[-1]
 
 
@@ -193,7 +197,7 @@ class _Crash(BaseException):
 def test_a_crash_between_segment_and_index_loses_nothing_acknowledged(fs, profile, monkeypatch, no_fsync):
     p = fs.root / "chats/c/messages.jsonl"
     acked = []
-    for i in range(V.SEGMENT_LINES):  # exactly one full segment
+    for i in range(S.SEGMENT_LINES):  # exactly one full segment
         fsio.append_line(p, _line(i))
         acked.append(_line(i))
     files_before = _disk(profile)
@@ -376,7 +380,7 @@ def test_encrypt_then_decrypt_a_profile_with_a_long_chat(tmp_path, fast_kdf, no_
         for p in home.rglob("*") if p.is_file() and p.name != "messages.jsonl"
     }
 
-    V.encrypt_tree(home, PW).lock()
+    C.encrypt_tree(home, PW).lock()
     fs = SealedFS(V.unlock(home, PW))
     segs = fs.segment_files(rel)
     assert len(segs) == 8  # 1,000 lines: cut into segments as it is encrypted
@@ -392,7 +396,7 @@ def test_encrypt_then_decrypt_a_profile_with_a_long_chat(tmp_path, fast_kdf, no_
     }
     fs.lock()
 
-    V.decrypt_tree(home, PW)
+    C.decrypt_tree(home, PW)
     assert not (home / V.META_FILE).exists() and not (home / V.FILES_DIR).exists()
     assert not (home / V.UNINDEXED_DIR).exists()  # every segment was accounted for
     assert (home / rel).read_bytes() == after_appends  # one ordinary file again

@@ -26,6 +26,7 @@ from pyrage import passphrase as age_passphrase
 from pyrage import x25519
 
 from tui.core.privacy import vault as V
+from tui.core.privacy import convert as C
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -35,6 +36,7 @@ REPO = Path(__file__).resolve().parents[3]
 FAKE_KDF = textwrap.dedent(
     '''
     import hashlib as _hashlib
+    from tui.core.privacy import convert as _C
     from tui.core.privacy import vault as _V
 
     def fake_seal(secret, passphrase):
@@ -174,7 +176,7 @@ def test_real_encrypt_and_decrypt_tree_round_trip(tmp_path):
     profile = tmp_path / "profiles" / "bo"
     original = make_plain_profile(profile)
 
-    vault = V.encrypt_tree(profile, "a long quiet evening")
+    vault = C.encrypt_tree(profile, "a long quiet evening")
     assert V.is_encrypted(profile)
     assert decrypted_view(profile, vault) == original
     # Interop on a converted file, straight from disk with standalone pyrage.
@@ -187,7 +189,7 @@ def test_real_encrypt_and_decrypt_tree_round_trip(tmp_path):
         "characters/mira-of-the-lighthouse/card.json"
     ]
 
-    V.decrypt_tree(profile, "a long quiet evening")
+    C.decrypt_tree(profile, "a long quiet evening")
     assert not V.is_encrypted(profile)
     assert snapshot(profile) == original
     assert siblings(profile) == []
@@ -315,12 +317,12 @@ def test_permissions_are_private(tmp_path, fast_kdf):
     profile = tmp_path / "profiles" / "p"
     make_plain_profile(profile)
     os.chmod(profile / "profile.toml", 0o644)
-    vault = V.encrypt_tree(profile, "pw")
+    vault = C.encrypt_tree(profile, "pw")
     vault.write(vault.file_path("later.txt"), b"later")
     assert mode(profile) == 0o700
     for p in profile.rglob("*"):
         assert mode(p) == (0o700 if p.is_dir() else 0o600), p
-    V.decrypt_tree(profile, "pw")
+    C.decrypt_tree(profile, "pw")
     assert mode(profile) == 0o700
     for p in profile.rglob("*"):
         assert mode(p) == (0o700 if p.is_dir() else 0o600), p
@@ -329,7 +331,7 @@ def test_permissions_are_private(tmp_path, fast_kdf):
 def test_encrypted_tree_names_reveal_nothing(tmp_path, fast_kdf):
     profile = tmp_path / "profiles" / "p"
     original = make_plain_profile(profile)
-    vault = V.encrypt_tree(profile, "pw")
+    vault = C.encrypt_tree(profile, "pw")
     top = sorted(p.name for p in profile.iterdir())
     assert top == ["files", "index.age", "vault.age", "vault.toml"]
     names = [p.name for p in (profile / "files").iterdir()]
@@ -351,15 +353,15 @@ def test_create_twice_and_state_errors(tmp_path, fast_kdf):
     with pytest.raises(V.AlreadyEncrypted):
         V.create_vault(profile, "pw")
     with pytest.raises(V.AlreadyEncrypted):
-        V.encrypt_tree(profile, "pw")
+        C.encrypt_tree(profile, "pw")
     with pytest.raises(V.VaultError, match="empty"):
         V.unlock(profile, "")
     plain = tmp_path / "profiles" / "plain"
     plain.mkdir()
     with pytest.raises(V.NotEncrypted):
-        V.decrypt_tree(plain, "pw")
+        C.decrypt_tree(plain, "pw")
     with pytest.raises(V.VaultError, match="no profile folder"):
-        V.encrypt_tree(tmp_path / "profiles" / "ghost", "pw")
+        C.encrypt_tree(tmp_path / "profiles" / "ghost", "pw")
 
 
 def test_newer_or_mismatched_key_files_are_refused(tmp_path, fast_kdf):
@@ -403,7 +405,7 @@ def test_symlink_in_profile_is_refused_before_any_change(tmp_path, fast_kdf):
     (tmp_path / "outside.txt").write_text("elsewhere")
     os.symlink(tmp_path / "outside.txt", profile / "link.txt")
     with pytest.raises(V.VaultError, match="symbolic link"):
-        V.encrypt_tree(profile, "pw")
+        C.encrypt_tree(profile, "pw")
     (profile / "link.txt").unlink()
     assert snapshot(profile) == original
     assert siblings(profile) == []
@@ -412,10 +414,10 @@ def test_symlink_in_profile_is_refused_before_any_change(tmp_path, fast_kdf):
 def test_decrypt_tree_with_wrong_passphrase_or_tampered_file_changes_nothing(tmp_path, fast_kdf):
     profile = tmp_path / "profiles" / "p"
     make_plain_profile(profile)
-    vault = V.encrypt_tree(profile, "pw")
+    vault = C.encrypt_tree(profile, "pw")
     encrypted = snapshot(profile)
     with pytest.raises(V.WrongPassphrase):
-        V.decrypt_tree(profile, "nope")
+        C.decrypt_tree(profile, "nope")
     assert snapshot(profile) == encrypted
 
     victim = vault.file_path("kv/state.bin")
@@ -424,7 +426,7 @@ def test_decrypt_tree_with_wrong_passphrase_or_tampered_file_changes_nothing(tmp
     victim.write_bytes(bytes(blob))
     tampered = snapshot(profile)
     with pytest.raises(V.TamperedFile, match="kv/state.bin"):
-        V.decrypt_tree(profile, "pw")
+        C.decrypt_tree(profile, "pw")
     assert snapshot(profile) == tampered
     assert siblings(profile) == []
 
@@ -432,11 +434,11 @@ def test_decrypt_tree_with_wrong_passphrase_or_tampered_file_changes_nothing(tmp
 def test_decrypt_tree_keeps_unindexed_and_plain_extras(tmp_path, fast_kdf):
     profile = tmp_path / "profiles" / "p"
     original = make_plain_profile(profile)
-    vault = V.encrypt_tree(profile, "pw")
+    vault = C.encrypt_tree(profile, "pw")
     stray = vault.file_path("notes/written-after.txt")
     vault.write(stray, b"not yet in the index")
     (profile / "CACHEDIR.TAG").write_text("Signature: 8a477f597d28d172789f06886806bc55\n")
-    V.decrypt_tree(profile, "pw")
+    C.decrypt_tree(profile, "pw")
     after = snapshot(profile)
     assert after[f"unindexed/{stray.name[:-4]}"] == b"not yet in the index"
     assert after["CACHEDIR.TAG"].startswith(b"Signature:")
@@ -457,7 +459,7 @@ def crash_at(monkeypatch, step: str) -> None:
         if name == step:
             raise Crash(step)
 
-    monkeypatch.setattr(V, "_checkpoint", checkpoint)
+    monkeypatch.setattr(C, "_checkpoint", checkpoint)
 
 
 @pytest.mark.parametrize("step", ["staged", "old-moved", "swapped"])
@@ -466,33 +468,33 @@ def test_encrypt_tree_interrupted_then_recovered_loses_nothing(tmp_path, monkeyp
     original = make_plain_profile(profile)
     crash_at(monkeypatch, step)
     with pytest.raises(Crash):
-        V.encrypt_tree(profile, "pw")
+        C.encrypt_tree(profile, "pw")
     assert siblings(profile)  # the crash left swap folders behind
-    monkeypatch.setattr(V, "_checkpoint", lambda name: None)
+    monkeypatch.setattr(C, "_checkpoint", lambda name: None)
 
-    assert V.recover(profile)
+    assert C.recover(profile)
     assert siblings(profile) == []
     if step == "staged":
         assert snapshot(profile) == original  # swap never began: still plain
     else:
         assert V.is_encrypted(profile)
         assert decrypted_view(profile, V.unlock(profile, "pw")) == original
-    assert V.recover(profile) is None
+    assert C.recover(profile) is None
 
 
 @pytest.mark.parametrize("step", ["staged", "old-moved", "swapped"])
 def test_decrypt_tree_interrupted_then_recovered_loses_nothing(tmp_path, monkeypatch, fast_kdf, step):
     profile = tmp_path / "profiles" / "p"
     original = make_plain_profile(profile)
-    V.encrypt_tree(profile, "pw")
+    C.encrypt_tree(profile, "pw")
     encrypted = snapshot(profile)
     crash_at(monkeypatch, step)
     with pytest.raises(Crash):
-        V.decrypt_tree(profile, "pw")
-    monkeypatch.setattr(V, "_checkpoint", lambda name: None)
+        C.decrypt_tree(profile, "pw")
+    monkeypatch.setattr(C, "_checkpoint", lambda name: None)
 
     # The next conversion recovers first, whichever state it finds.
-    assert V.recover(profile)
+    assert C.recover(profile)
     if step == "staged":
         assert snapshot(profile) == encrypted
     else:
@@ -510,9 +512,9 @@ def test_error_while_staging_cleans_up_and_keeps_original(tmp_path, monkeypatch,
         if name == "file" and len(calls) == 2:
             raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(V, "_checkpoint", checkpoint)
+    monkeypatch.setattr(C, "_checkpoint", checkpoint)
     with pytest.raises(OSError):
-        V.encrypt_tree(profile, "pw")
+        C.encrypt_tree(profile, "pw")
     assert snapshot(profile) == original
     assert siblings(profile) == []
 
@@ -520,7 +522,7 @@ def test_error_while_staging_cleans_up_and_keeps_original(tmp_path, monkeypatch,
 def test_crash_while_deleting_the_old_form_is_finished_by_recover(tmp_path, monkeypatch, fast_kdf):
     profile = tmp_path / "profiles" / "p"
     original = make_plain_profile(profile)
-    real_remove = V._remove_tree
+    real_remove = C._remove_tree
 
     def dies_in_trash(path: Path) -> None:
         if ".trash-" in path.name:
@@ -529,12 +531,12 @@ def test_crash_while_deleting_the_old_form_is_finished_by_recover(tmp_path, monk
             raise Crash("rmtree")
         real_remove(path)
 
-    monkeypatch.setattr(V, "_remove_tree", dies_in_trash)
+    monkeypatch.setattr(C, "_remove_tree", dies_in_trash)
     with pytest.raises(Crash):
-        V.encrypt_tree(profile, "pw")
-    monkeypatch.setattr(V, "_remove_tree", real_remove)
+        C.encrypt_tree(profile, "pw")
+    monkeypatch.setattr(C, "_remove_tree", real_remove)
     assert any(".trash-" in n for n in siblings(profile))
-    V.recover(profile)
+    C.recover(profile)
     assert siblings(profile) == []
     assert decrypted_view(profile, V.unlock(profile, "pw")) == original
 
@@ -549,12 +551,12 @@ def test_recover_leaves_an_ambiguous_state_alone(tmp_path):
     for d in (new, old):
         d.mkdir()
         (d / "a.txt").write_text(d.name)
-    message = V.recover(profile)
+    message = C.recover(profile)
     assert message and "left" in message
     assert new.exists() and old.exists()
     # An old form of the same kind as the profile is not a finished swap either.
     shutil.rmtree(new)
-    V.recover(profile)
+    C.recover(profile)
     assert old.exists()
 
 
@@ -573,8 +575,8 @@ def test_killed_process_mid_staging_is_recovered(tmp_path):
                 count[0] += 1
                 if count[0] == 2:
                     os._exit(9)
-        _V._checkpoint = checkpoint
-        _V.encrypt_tree({str(profile)!r}, "pw")
+        _C._checkpoint = checkpoint
+        _C.encrypt_tree({str(profile)!r}, "pw")
         '''
     )
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True)
@@ -582,7 +584,7 @@ def test_killed_process_mid_staging_is_recovered(tmp_path):
     leftovers = siblings(profile)
     assert len(leftovers) == 1 and ".new-" in leftovers[0]
     assert snapshot(profile) == original
-    assert V.recover(profile) == "discarded an unfinished conversion"
+    assert C.recover(profile) == "discarded an unfinished conversion"
     assert siblings(profile) == []
     assert snapshot(profile) == original
 
@@ -594,7 +596,7 @@ def test_killed_process_mid_staging_is_recovered(tmp_path):
 def test_crypto_shred_overwrites_the_key_then_removes_everything(tmp_path, monkeypatch, fast_kdf):
     profile = tmp_path / "profiles" / "p"
     make_plain_profile(profile)
-    V.encrypt_tree(profile, "pw")
+    C.encrypt_tree(profile, "pw")
     key_before = (profile / "vault.age").read_bytes()
     leftover = profile.parent / ".p.old-20240101T000000Z-abcdef"
     leftover.mkdir()
@@ -611,7 +613,7 @@ def test_crypto_shred_overwrites_the_key_then_removes_everything(tmp_path, monke
         return real_unlink(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "unlink", spy)
-    assert V.crypto_shred(profile) is True
+    assert C.crypto_shred(profile) is True
     monkeypatch.setattr(os, "unlink", real_unlink)
 
     assert not profile.exists() and not leftover.exists()
@@ -620,4 +622,4 @@ def test_crypto_shred_overwrites_the_key_then_removes_everything(tmp_path, monke
     for content in seen.values():
         assert len(content) == len(key_before) and content != key_before
         assert b"age-encryption.org" not in content
-    assert V.crypto_shred(profile) is False
+    assert C.crypto_shred(profile) is False

@@ -20,7 +20,8 @@ from tui.core.profile.personas import (
     remove_persona,
     update_persona,
 )
-from tui.core.storage.store import Store, StoreError
+from tui.core.storage.errors import StoreError
+from tui.core.storage.store import Store
 
 
 @pytest.fixture

@@ -16,9 +16,11 @@ from tui.core.config.settings import Config, ConfigError, load_config_text, load
 from tui.core.memory import kv_state
 from tui.core.profile import profiles as P
 from tui.core.privacy import vault as V
+from tui.core.privacy import convert as C
 from tui.core.cards.library import delete_character, import_card_file
 from tui.core.memory.document import Fact, Memory, save_memory
-from tui.core.storage.store import Message, StoreError
+from tui.core.storage.errors import StoreError
+from tui.core.storage.model import Message
 from tui.core.profile.usage_stats import ReminderSettings
 from tui.core.profile.workspace import Workspace
 
@@ -418,10 +420,10 @@ def test_an_interrupted_encryption_opens_whole_afterwards(paths, fast_kdf, monke
         if name == step:
             raise _Crash(step)
 
-    monkeypatch.setattr(V, "_checkpoint", checkpoint)
+    monkeypatch.setattr(C, "_checkpoint", checkpoint)
     with pytest.raises(_Crash):
         P.encrypt_profile(paths, "alex", "pw")
-    monkeypatch.setattr(V, "_checkpoint", lambda name: None)
+    monkeypatch.setattr(C, "_checkpoint", lambda name: None)
 
     info = {p.name: p for p in P.list_profiles(paths)}["alex"]  # finishes or undoes the swap
     assert [p.name for p in paths.profiles.iterdir()] == ["alex"]

@@ -26,7 +26,8 @@ from tui.core.profile.st_chats import (
     parse_st_time,
     read_st_bytes,
 )
-from tui.core.storage.store import Message, read_toml
+from tui.core.storage.model import Message
+from tui.core.storage.toml_files import read_toml
 from tui.core.profile.workspace import Workspace
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "st"

@@ -33,7 +33,8 @@ from tui.core.scene.rules import (
     stop_names,
     strip_ooc,
 )
-from tui.core.storage.store import Message, StoreError
+from tui.core.storage.errors import StoreError
+from tui.core.storage.model import Message
 
 A, B, C = Participant("Mara"), Participant("Vesper"), Participant("Quill")
 HUMANS = [Participant("Alex", "human"), Participant("Sam", "human")]

@@ -17,7 +17,8 @@ import os
 import sys
 from pathlib import Path
 
-from tui.core.storage.store import Message, Store
+from tui.core.storage.model import Message
+from tui.core.storage.store import Store
 
 SHORT_WRITE = 512
 BIG = 256 * 1024

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from tui.bench.long_chat_data import fill_chat
 from tui.core.storage import message_log
 from tui.core.storage.message_log import INDEX_NAME, MAGIC, PAGE
-from tui.core.storage.store import Message, Store
+from tui.core.storage.model import Message
+from tui.core.storage.store import Store
 
 HEADER = message_log._HEADER  # magic, covered, count, mtime_ns, tail hash, offsets hash
 

@@ -10,15 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.storage.store import (
-    ChatNotFound,
-    InvalidId,
-    Message,
-    MessageNotFound,
-    Store,
-    StoreError,
-    _upgrade_chat_toml,
-)
+from tui.core.storage.errors import ChatNotFound, InvalidId, MessageNotFound, StoreError
+from tui.core.storage.model import Message
+from tui.core.storage.store import Store
+from tui.core.storage.toml_files import upgrade_chat_toml as _upgrade_chat_toml
 
 
 def mode(path: Path) -> int:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.storage.store import Message, Store
+from tui.core.storage.model import Message
+from tui.core.storage.store import Store
 
 HERE = Path(__file__).parent
 WRITER = HERE / "crash_writer.py"

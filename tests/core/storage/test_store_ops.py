@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.storage.store import Message, MessageNotFound, Store, StoreError
+from tui.core.storage.errors import MessageNotFound, StoreError
+from tui.core.storage.model import Message
+from tui.core.storage.store import Store
 
 
 @pytest.fixture

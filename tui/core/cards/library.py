@@ -33,7 +33,9 @@ from tui.core.cards.files import (
 from tui.core.cards.card import Card, CardError, load_card_file, save_card_file, slugify
 from tui.core.cards.adult_guard import guard_card
 from tui.core.fsio import FILE_MODE, atomic_write, ensure_dir, fsync_dir, remove_tree, rename
-from tui.core.storage.store import Store, StoreError, check_id
+from tui.core.storage.errors import StoreError
+from tui.core.storage.model import check_id
+from tui.core.storage.store import Store
 
 EXPORT_FORMATS = ("json", "png", "charx")
 AVATAR_EXTS = ("png", "jpg", "webp", "gif", "avif")

@@ -11,7 +11,8 @@ from tui.core.errors import CandlelitError
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui.core.storage.store import Message, StoreError
+from tui.core.storage.errors import StoreError
+from tui.core.storage.model import Message
 
 
 class SessionError(CandlelitError):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from tui.core.cards.card import Card
 from tui.core.engine.llama import Engine
 from tui.core.prompt.formats import ChatFormat, PromptMessage, choose_format, get_format
-from tui.core.lore.book import books_from
+from tui.core.lore.codec import books_from
 from tui.core.cards.macros import expand
 from tui.core.memory.upkeep import ChatMemory
 from tui.core.engine.model_files import is_default_model
@@ -23,7 +23,7 @@ from tui.core.profile.personas import PersonaProfile
 from tui.core.prompt.builder import CharacterText, PersonaText, Prompt, PromptBuilder, SceneText, Turn
 from tui.core.scene.rules import boundaries_text
 from tui.core.chat.scene_state import story_messages
-from tui.core.storage.store import Message
+from tui.core.storage.model import Message
 from tui.core.storage.token_counts import counts_for
 from tui.core.profile.workspace import CardEntry, Workspace
 

@@ -31,7 +31,7 @@ from tui.core.chat.events import (
     SlowDown,
     is_signal,
 )
-from tui.core.storage.store import ChatInfo, Message
+from tui.core.storage.model import ChatInfo, Message
 from tui.core.profile.workspace import NARRATOR_NAME, CardEntry, Workspace
 
 

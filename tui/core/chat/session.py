@@ -84,7 +84,8 @@ from tui.core.chat.prompting import (
     greeting_swipes,
 )
 from tui.core.chat.streaming import Guarded, ReplyStreaming, events_of, reply_status
-from tui.core.storage.store import ChatInfo, Message, MessageNotFound
+from tui.core.storage.errors import MessageNotFound
+from tui.core.storage.model import ChatInfo, Message
 from tui.core.storage.token_counts import counts_for
 from tui.core.profile.workspace import CardEntry, Workspace
 

@@ -18,7 +18,7 @@ from tui.core.engine.llama import Chunk, Engine, Finished, GenerationRequest, Sa
 from tui.core.prompt.builder import Prompt
 from tui.core.chat.scene_state import name_key
 from tui.core.chat.events import ReplyDone, ScenePaused, SessionBusy, SpeakerStarted
-from tui.core.storage.store import Message
+from tui.core.storage.model import Message
 from tui.core.profile.workspace import Workspace
 
 E = TypeVar("E")

@@ -53,7 +53,8 @@ from typing import Protocol
 
 from tui.core.engine.llama import Engine, EngineError, Finished, GenerationRequest, Sampling
 from tui.core.fsio import as_path, atomic_write
-from tui.core.storage.store import StoreError
+from tui.core.storage.errors import StoreError
+from tui.core.storage.model import ID_RE as _ID_RE
 
 MEMORY_VERSION = 1
 MEMORY_FILE = "memory.md"
@@ -65,7 +66,6 @@ SUMMARY_SAMPLING = Sampling(
     temperature=0.3, top_p=0.9, top_k=40, min_p=0.05, repeat_penalty=1.1, seed=1234, max_tokens=160
 )
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _SORTABLE_ID_RE = re.compile(r"^[0-9a-f]{19}$")  # tui.core.storage.store.new_message_id()
 
 

@@ -35,7 +35,7 @@ from tui.core.memory.document import (
     summarize,
     window_start,
 )
-from tui.core.storage.store import Message
+from tui.core.storage.model import Message
 from tui.core.storage.token_counts import counts_for
 
 if TYPE_CHECKING:

@@ -1,47 +1,7 @@
-"""An encrypted profile seen as a folder tree: every file age-encrypted.
+"""SealedFS: an encrypted profile seen as a folder tree, every file age-encrypted.
 
-A plain profile is a folder of plain files and the storage modules (store,
-memory, cards, lore, personas, KV state, ideas, usage stats) work on
-``pathlib.Path`` objects under it. An encrypted profile hands them a
-:class:`SealedPath` instead: the same small part of the ``Path`` interface
-(``/``, ``name``, ``parent``, ``exists``, ``is_file``, ``is_dir``,
-``iterdir``, ``glob``, ``read_bytes``, ``read_text``, ``unlink``, ``mkdir``)
-plus the :mod:`tui.core.fsio` primitives (``atomic_write``, ``append_line``,
-``ensure_dir``, ``rename``, ``remove_tree``), which dispatch on it. So every
-module keeps one code path and an encrypted profile writes no plain byte.
-
-On disk (see :mod:`tui.core.privacy.vault`): ``index.age`` maps each logical path
-(``chats/<id>/messages.jsonl``) to an opaque ``files/<32 hex>.age``; both
-are age files to the profile's key, so the standard ``age`` tool reads them.
-
-Rules that keep it crash-safe and honest:
-
-- The index is the truth. A new file is written (atomically) before the
-  index names it; a removed file leaves the index before its bytes go. A
-  crash leaves at worst an unnamed file, which is swept on the next open.
-- Overwriting a file rewrites its ``.age`` atomically: old or new, never
-  half.
-- An age file cannot be extended, so a line log (``*.jsonl``: a chat's
-  ``messages.jsonl``, usage stats) is kept as a sequence of **segments** of
-  at most ``vault.SEGMENT_LINES`` lines and ``vault.SEGMENT_BYTES`` bytes,
-  each its own age file. The index names the last one as it names any file
-  and lists the earlier, closed ones in order under ``"segments"``; the
-  file is their plaintexts concatenated (``age -d`` each, in that order:
-  see the README). An append rewrites only the last segment in place
-  (atomically, no index change), or, when that one is full, writes a new
-  one and then the index: O(segment), not O(chat). A closed segment is
-  never rewritten; a rewrite of the whole file writes fresh segments, then
-  the index, then deletes the old ones. A log that fits in one segment is
-  stored exactly as any other file, and an old one-file chat is cut into
-  segments on its next append.
-- Decryption is all-or-nothing; a changed or cut-short file raises
-  :class:`SealedFileDamaged` (an ``OSError``, so the existing "cannot read"
-  paths report it) and nothing of it is returned.
-- Several processes may open the same profile (the TUI and a CLI command):
-  mutations hold an ``flock`` on ``index.lock`` and re-read the index when
-  another process changed it.
-- ``SealedPath`` has no ``__fspath__``: handing one to ``open()`` or an
-  ``os`` function raises ``TypeError`` instead of writing a plain file.
+Paths into it are ``tui.core.privacy.sealed_path.SealedPath``. See
+docs/ARCHITECTURE.md (privacy) for the on-disk layout and crash-safety rules.
 """
 
 from __future__ import annotations
@@ -49,19 +9,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import fnmatch
 import os
 import secrets
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from tui.core.privacy import vault as vaults
+from tui.core.privacy.segments import Segment, segment_of, split_segments
 from tui.core.fsio import atomic_write, ensure_dir
+from tui.core.privacy.sealed_path import SealedPath
 
-__all__ = ["LOCK_FILE", "SealedFS", "SealedFileDamaged", "SealedLocked", "SealedPath"]
+__all__ = ["LOCK_FILE", "SealedFS", "SealedFileDamaged", "SealedLocked", "SealedStat"]
 
 LOCK_FILE = vaults.LOCK_FILE
 _ORPHAN_AGE_S = 3600
@@ -75,16 +36,6 @@ class SealedLocked(PermissionError):
     """The profile is locked: nothing can be read or written until it is unlocked."""
 
 
-def _clean(rel: str) -> str:
-    parts: list[str] = []
-    for part in PurePosixPath(rel).parts:
-        if part in ("", ".", "/"):
-            continue
-        if part == "..":
-            raise ValueError(f"'..' is not allowed in a profile path: {rel!r}")
-        parts.append(part)
-    return "/".join(parts)
-
 
 @dataclass(frozen=True)
 class SealedStat:
@@ -96,7 +47,18 @@ class SealedStat:
 
 
 class SealedFS:
-    """One unlocked encrypted profile: its index and its files."""
+    """One unlocked encrypted profile: its index and its files.
+
+    ``index.age`` maps each logical path to an opaque ``files/<32 hex>.age``
+    and is the truth: a new file is written (atomically) before the index
+    names it, a removed file leaves the index before its bytes go, and a
+    crash leaves at worst an unnamed file, swept on the next open. An age
+    file cannot be extended, so a line log (``*.jsonl``) is kept as segments
+    (``tui.core.privacy.segments``): an append rewrites only the last one, a
+    closed segment is never rewritten. Decryption is all-or-nothing
+    (:class:`SealedFileDamaged`, an ``OSError``). Mutations hold an ``flock``
+    on ``index.lock`` and re-read the index another process changed.
+    """
 
     def __init__(self, vault: vaults.Vault | None, profile_dir: Path | None = None) -> None:
         """Open the profile behind ``vault``; with ``None`` the profile at
@@ -109,7 +71,7 @@ class SealedFS:
         self.profile_dir = Path(where)
         self.files_dir = self.profile_dir / vaults.FILES_DIR
         self._index: dict[str, str] = {}
-        self._segs: dict[str, list[vaults.Segment]] = {}  # closed segments, in order
+        self._segs: dict[str, list[Segment]] = {}  # closed segments, in order
         self._dirs: set[str] = {""}
         self._stamp: tuple[int, int, int, bytes] | None = None
         self._lock = threading.RLock()
@@ -169,7 +131,7 @@ class SealedFS:
         self._set_index(index, segs)
         self._stamp = stamp
 
-    def _set_index(self, index: dict[str, str], segs: dict[str, list[vaults.Segment]]) -> None:
+    def _set_index(self, index: dict[str, str], segs: dict[str, list[Segment]]) -> None:
         self._index = {k: v for k, v in index.items() if not k.endswith("/")}
         self._segs = {k: list(v) for k, v in segs.items() if k in self._index}
         dirs = {""}
@@ -409,7 +371,7 @@ class SealedFS:
         if isinstance(data, str):
             data = data.encode("utf-8")
         if rel.endswith(".jsonl"):
-            pieces = vaults.split_segments(data)
+            pieces = split_segments(data)
             if len(pieces) > 1:
                 with self._mutating():
                     self._check_parent(rel)
@@ -439,7 +401,7 @@ class SealedFS:
         rel: str,
         pieces: list[bytes],
         *,
-        keep: list[vaults.Segment] | None = None,
+        keep: list[Segment] | None = None,
         reuse: str | None = None,
         sealed: list[bytes] | None = None,
     ) -> None:
@@ -450,14 +412,14 @@ class SealedFS:
         that the next open sweeps."""
         vault = self._open_vault()
         old = set(self._names(rel)) if rel in self._index else set()
-        made: list[vaults.Segment] = []
+        made: list[Segment] = []
         for i, piece in enumerate(pieces):
             if i == 0 and reuse is not None:
                 opaque = reuse
             else:
                 opaque = secrets.token_hex(16) + ".age"
                 atomic_write(self.files_dir / opaque, sealed[i] if sealed else vault.encrypt(piece))
-            made.append(vaults.segment_of(opaque, piece))
+            made.append(segment_of(opaque, piece))
         closed = list(keep or []) + made[:-1]
         self._index[rel] = made[-1][0]
         if closed:
@@ -484,7 +446,7 @@ class SealedFS:
             if tail_name is not None and (self.files_dir / tail_name).is_file():
                 tail = self._decrypt(rel, tail_name)
             keep = list(self._segs.get(rel, ()))
-            pieces = vaults.split_segments(tail + add)
+            pieces = split_segments(tail + add)
             if len(pieces) == 1:
                 self._put(rel, self._open_vault().encrypt(pieces[0]))
             elif tail_name is not None and pieces == [tail, add]:
@@ -592,154 +554,3 @@ class SealedFS:
     def segment_files(self, rel: str) -> list[str]:
         """Every opaque file holding ``rel``, in order (one for most files)."""
         return self._names(rel)
-
-
-class SealedPath:
-    """A path inside an encrypted profile (see the module doc)."""
-
-    __slots__ = ("fs", "rel")
-    is_sealed = True
-
-    def __init__(self, fs: SealedFS, rel: str = "") -> None:
-        self.fs = fs
-        self.rel = _clean(rel)
-
-    # -- pure path parts -----------------------------------------------------
-
-    def __truediv__(self, other: str) -> SealedPath:
-        if not isinstance(other, str):
-            return NotImplemented
-        if other.startswith("/"):
-            raise ValueError("an absolute path cannot be joined to a profile path")
-        return SealedPath(self.fs, f"{self.rel}/{other}" if self.rel else other)
-
-    def joinpath(self, *others: str) -> SealedPath:
-        out = self
-        for o in others:
-            out = out / o
-        return out
-
-    @property
-    def name(self) -> str:
-        return self.rel.rsplit("/", 1)[-1] if self.rel else ""
-
-    @property
-    def parent(self) -> SealedPath:
-        return SealedPath(self.fs, self.rel.rsplit("/", 1)[0] if "/" in self.rel else "")
-
-    @property
-    def suffix(self) -> str:
-        return PurePosixPath(self.name).suffix if self.name else ""
-
-    @property
-    def stem(self) -> str:
-        return PurePosixPath(self.name).stem if self.name else ""
-
-    @property
-    def parts(self) -> tuple[str, ...]:
-        return tuple(self.rel.split("/")) if self.rel else ()
-
-    def with_name(self, name: str) -> SealedPath:
-        if not self.rel or "/" in name or not name:
-            raise ValueError(f"cannot rename {self!s} to {name!r}")
-        return self.parent / name
-
-    def with_suffix(self, suffix: str) -> SealedPath:
-        return self.with_name(self.stem + suffix)
-
-    def relative_to(self, other: SealedPath) -> PurePosixPath:
-        if not isinstance(other, SealedPath) or other.fs is not self.fs:
-            raise ValueError(f"{self!s} is not inside {other!s}")
-        if other.rel and not (self.rel == other.rel or self.rel.startswith(other.rel + "/")):
-            raise ValueError(f"{self!s} is not inside {other!s}")
-        return PurePosixPath(self.rel[len(other.rel):].lstrip("/") or ".")
-
-    def __str__(self) -> str:
-        return str(self.fs.profile_dir / self.rel) if self.rel else str(self.fs.profile_dir)
-
-    def __repr__(self) -> str:
-        return f"SealedPath({self.rel!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SealedPath) and other.fs is self.fs and other.rel == self.rel
-
-    def __hash__(self) -> int:
-        return hash((id(self.fs), self.rel))
-
-    def __lt__(self, other: SealedPath) -> bool:
-        return self.rel < other.rel
-
-    # -- the file system -----------------------------------------------------
-
-    def exists(self) -> bool:
-        return self.fs.is_dir(self.rel) or self.fs.is_file(self.rel)
-
-    def is_file(self) -> bool:
-        return self.fs.is_file(self.rel)
-
-    def is_dir(self) -> bool:
-        return self.fs.is_dir(self.rel)
-
-    def is_symlink(self) -> bool:
-        return False
-
-    def iterdir(self) -> Iterator[SealedPath]:
-        for name in self.fs.children(self.rel):
-            yield self / name
-
-    def glob(self, pattern: str) -> Iterator[SealedPath]:
-        if "/" in pattern or "**" in pattern:
-            raise ValueError("only one-level glob patterns are supported in a profile")
-        if not self.is_dir():
-            return
-        for name in self.fs.children(self.rel):
-            if fnmatch.fnmatchcase(name, pattern):
-                yield self / name
-
-    def stat(self) -> SealedStat:
-        return self.fs.stat(self.rel)
-
-    def read_bytes(self) -> bytes:
-        return self.fs.read(self.rel)
-
-    def read_text(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        return self.fs.read(self.rel).decode(encoding, errors)
-
-    def write_bytes(self, data: bytes) -> int:
-        self.fs.write(self.rel, data)
-        return len(data)
-
-    def write_text(self, data: str, encoding: str = "utf-8") -> int:
-        self.fs.write(self.rel, data.encode(encoding))
-        return len(data)
-
-    def append_line(self, line: str) -> None:
-        self.fs.append_line(self.rel, line)
-
-    def segments(self) -> list[tuple[str, int, int, int]]:
-        return self.fs.segments(self.rel)
-
-    def segment_layout(self) -> list[tuple[str, tuple[int, int, int], int | None]]:
-        return self.fs.segment_layout(self.rel)
-
-    def read_segment(self, opaque: str) -> bytes:
-        return self.fs.read_segment(self.rel, opaque)
-
-    def unlink(self, missing_ok: bool = False) -> None:
-        try:
-            self.fs.unlink(self.rel)
-        except FileNotFoundError:
-            if not missing_ok:
-                raise
-
-    def mkdir(self, mode: int = 0o700, parents: bool = False, exist_ok: bool = False) -> None:
-        self.fs.mkdir(self.rel, parents=parents, exist_ok=exist_ok)
-
-    def rename(self, target: SealedPath) -> SealedPath:
-        if not isinstance(target, SealedPath) or target.fs is not self.fs:
-            raise ValueError("a file in an encrypted profile can only move inside it")
-        self.fs.rename(self.rel, target.rel)
-        return target
-
-    def remove_tree(self) -> None:
-        self.fs.remove_tree(self.rel)

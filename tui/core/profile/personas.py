@@ -33,7 +33,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui.core.storage.store import Store, StoreError
+from tui.core.storage.errors import StoreError
+from tui.core.storage.store import Store
 
 MAX_NAME = 64
 MAX_DESCRIPTION = 2000

@@ -11,7 +11,7 @@ Deleting a profile removes its folder (renamed out of the listing first, so
 a crash part-way never leaves half a profile listed), every leftover of an
 interrupted encryption or decryption, and the app's memory of it in
 ``state.toml``. For an encrypted profile the key is overwritten first
-(:func:`tui.core.privacy.vault.crypto_shred`). Removing files cannot promise that
+(:func:`tui.core.privacy.convert.crypto_shred`). Removing files cannot promise that
 no copy survives on SSDs, in snapshots or in backups; the wording shown to
 users says so (:func:`deletion_caveat`).
 """
@@ -31,9 +31,11 @@ from typing import Any
 import tomli_w
 
 from tui.core.config.settings import load_state, save_state
-from tui.core.privacy import vault
+from tui.core.privacy import convert, vault
 from tui.core.fsio import as_path, atomic_write, ensure_dir, fsync_dir
-from tui.core.storage.store import PROFILE_VERSION, StoreError, utc_now
+from tui.core.storage.errors import StoreError
+from tui.core.storage.model import utc_now
+from tui.core.storage.toml_files import PROFILE_VERSION
 from tui.core.paths import Paths
 
 __all__ = [
@@ -169,7 +171,7 @@ def _recover_all(root: Path) -> None:
     except OSError:
         return
     for name in sorted(names):
-        vault.recover(root / name)
+        convert.recover(root / name)
 
 
 def _sweep(root: Path) -> None:
@@ -183,14 +185,14 @@ def _sweep(root: Path) -> None:
         if not e.is_dir(follow_symlinks=False):
             continue
         if e.name.startswith(_DOOMED_PREFIX):
-            vault.crypto_shred(Path(e.path))
+            convert.crypto_shred(Path(e.path))
         elif e.name.startswith(_STAGING_PREFIX):
             try:
                 old = now - e.stat(follow_symlinks=False).st_mtime > _STALE_STAGING_S
             except OSError:
                 old = False
             if old:
-                vault.crypto_shred(Path(e.path))
+                convert.crypto_shred(Path(e.path))
 
 
 def _forget_in_state(paths: Paths, name: str, new_name: str | None = None) -> None:
@@ -323,7 +325,7 @@ def create_profile(
             raise ProfileExists(f"a profile named '{name}' already exists")
         os.rename(staging, final)
     except BaseException:
-        vault.crypto_shred(staging)
+        convert.crypto_shred(staging)
         raise
     fsync_dir(root)
     return profile_info(paths, name)
@@ -378,8 +380,8 @@ def delete_profile(paths: Paths, name: str) -> DeleteReport:
     doomed = root / f"{_DOOMED_PREFIX}{name}-{secrets.token_hex(3)}"
     os.rename(folder, doomed)  # out of every listing at once
     fsync_dir(root)
-    destroyed = vault.crypto_shred(doomed)
-    destroyed |= vault.crypto_shred(folder)  # conversion leftovers of this name, if any
+    destroyed = convert.crypto_shred(doomed)
+    destroyed |= convert.crypto_shred(folder)  # conversion leftovers of this name, if any
     _sweep(root)
     _forget_in_state(paths, name)
     return DeleteReport(name=name, encrypted=encrypted, key_destroyed=destroyed)
@@ -394,7 +396,7 @@ def encrypt_profile(paths: Paths, name: str, passphrase: str) -> ProfileInfo:
     if passphrase == "":
         raise ProfileError("the passphrase must not be empty")
     shared = info.shared
-    vault.encrypt_tree(info.path, passphrase, finish=lambda staged: vault.set_shared(staged, shared)).lock()
+    convert.encrypt_tree(info.path, passphrase, finish=lambda staged: vault.set_shared(staged, shared)).lock()
     return profile_info(paths, name)
 
 
@@ -410,7 +412,7 @@ def decrypt_profile(paths: Paths, name: str, passphrase: str) -> ProfileInfo:
             data["shared"] = info.shared
             _write_profile_toml(staged, data)
 
-    vault.decrypt_tree(info.path, passphrase, finish=finish)
+    convert.decrypt_tree(info.path, passphrase, finish=finish)
     return profile_info(paths, name)
 
 

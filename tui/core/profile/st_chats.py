@@ -60,7 +60,9 @@ from tui.core.fsio import read_limited, size_text
 from tui.core.profile.personas import PersonaError, PersonaProfile, add_persona, list_personas
 from tui.core.safe_text import neutralize
 from tui.core.scene.rules import SceneSettings, is_ooc, scene_settings_to_toml, strip_ooc
-from tui.core.storage.store import ChatInfo, Message, StoreError, read_toml
+from tui.core.storage.errors import StoreError
+from tui.core.storage.model import ChatInfo, Message
+from tui.core.storage.toml_files import read_toml
 from tui.core.profile.workspace import CardEntry, Workspace
 
 MAX_FILE_BYTES = 256 * 1024 * 1024   # one chat file

@@ -14,12 +14,15 @@ from pathlib import Path
 from tui.core.config.settings import Config
 from tui.core.cards.card import Card, CardError, load_card_file, save_card_file, starter_cards
 from tui.core.engine.llama import EngineSettings, Sampling
-from tui.core.lore.book import Lorebook, LoreError, books_from, load_book_file, save_book_file
+from tui.core.lore.book import Lorebook, LoreError
+from tui.core.lore.codec import books_from, load_book_file, save_book_file
 from tui.core.cards.macros import expand
 from tui.core.engine.model_files import resolve_model_path
 from tui.core.profile.personas import PersonaError, list_personas
 from tui.core.scene.rules import SceneError, SceneSettings, scene_settings_to_toml
-from tui.core.storage.store import ChatInfo, Message, Store, StoreError, check_id
+from tui.core.storage.errors import StoreError
+from tui.core.storage.model import ChatInfo, Message, check_id
+from tui.core.storage.store import Store
 from tui.core.memory.document import carry_over, load_memory, save_memory
 from tui.core.privacy.sealed_fs import SealedFS
 from tui.core.privacy.vault import Vault, is_encrypted

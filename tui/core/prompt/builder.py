@@ -48,7 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui.core.prompt.formats import ChatFormat, PromptMessage
-from tui.core.lore.book import Lorebook, LoreResult, activate
+from tui.core.lore.activate import LoreResult, activate
+from tui.core.lore.book import Lorebook
 from tui.core.cards.macros import expand
 from tui.core.scene.rules import is_ooc, speaker_instruction, stop_names
 

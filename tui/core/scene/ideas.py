@@ -41,7 +41,9 @@ from tui.core.engine.llama import Engine, EngineError, Finished, GenerationReque
 from tui.core.fsio import as_path, atomic_write
 from tui.core.cards.macros import expand
 from tui.core.scene.rules import SceneSettings, boundaries_text
-from tui.core.storage.store import ChatInfo, Message, StoreError, read_toml, upgrade, utc_now
+from tui.core.storage.errors import StoreError
+from tui.core.storage.model import ChatInfo, Message, utc_now
+from tui.core.storage.toml_files import read_toml, upgrade
 
 IDEAS_FILE = "ideas.toml"
 IDEAS_VERSION = 1

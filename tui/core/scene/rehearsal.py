@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from tui.core.engine.llama import Chunk, Engine, EngineError, Finished, GenerationRequest, Sampling
-from tui.core.storage.store import StoreError
+from tui.core.storage.errors import StoreError
 
 MAX_TOPIC = 500
 COACH = "Coach"

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from tui.core.storage.store import StoreError
+from tui.core.storage.errors import StoreError
 
 POLICIES = ("natural", "round_robin", "manual", "auto")
 KINDS = ("human", "character", "narrator")

@@ -1,154 +1,46 @@
-"""Plain-file storage for one profile: chats, messages and profile.toml.
+"""The Store: chats, messages and profile.toml of one profile folder.
 
-Layout under a profile folder (``profiles/<profile>/``)::
-
-    profile.toml                    version, [persona], starters_installed
-    characters/<slug>/card.json     written by ``tui.core.cards.card``
-    chats/<chat-id>/chat.toml       version, id, title, characters, personas,
-                                    created, updated (ISO-8601 UTC); a branch
-                                    also has parent, parent_message; [scene]
-                                    holds the scene settings and state
-                                    (tui.core.scene.rules, tui.core.chat.session)
-    chats/<chat-id>/messages.jsonl  one JSON object per line
-
-Swipes (alternative versions of a reply) live inside their message:
-``"swipes"`` lists every alternative, ``"swipe"`` is the index of the chosen
-one and ``"swipe_meta"`` holds each one's status, metrics and finish reason.
-``text`` always equals the chosen swipe, so a reader that knows nothing of
-swipes (and the prompt) sees the chosen version. ``Message.swipes()``,
-``add_swipe``, ``select_swipe`` and ``set_text`` keep that true.
-
-Crash safety rests on two rules (every write goes through ``tui.core.fsio``):
-
-- ``append`` writes one whole line and fsyncs before returning, so a message
-  it acknowledged survives a killed process. A line is committed by its
-  terminating newline: a final line without one was never acknowledged.
-- Every rewrite (chat.toml, profile.toml, an edit of messages.jsonl) is
-  atomic: temp file, fsync, rename, folder fsync.
-
-Reading repairs instead of raising. A final line that is unterminated or
-does not parse (a torn write), and any corrupt line in the middle, are moved
-byte-for-byte, in order, to a side file ``messages.jsonl.torn-<timestamp>``
-in the chat folder; the main file is rewritten atomically with every other
-line kept exactly as it was; ``LoadReport.torn`` names the side file.
-
-Lines whose ``"v"`` is newer than ``MESSAGE_VERSION``: the file is left
-untouched and reading raises ``StoreError`` ("written by a newer Candlelit").
-We neither guess at their meaning nor drop them, and because nothing is
-rewritten, a newer Candlelit finds its data intact.
-
-Versioned TOML files upgrade through a chain of small step functions
-(``_CHAT_UPGRADES``, ``_PROFILE_UPGRADES``); a newer version raises.
-
-One writer per profile is assumed (one Candlelit process); within a process
-a lock serialises mutations so a worker thread may append safely.
+Every write goes through ``tui.core.fsio``: an append is one whole line,
+fsync'd before it returns; every rewrite is atomic. One writer per profile is
+assumed; within a process a lock serialises mutations. See
+docs/ARCHITECTURE.md (storage) for the layout and crash-safety rules.
 """
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import json
-import os
 import re
 import secrets
 import threading
-import time
-import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-import tomli_w
-
+from tui.core.fsio import append_line, as_path, atomic_write, ensure_dir, fsync_dir, remove_tree, rename
+from tui.core.storage.errors import ChatNotFound, MessageNotFound, StoreError
+from tui.core.storage.jsonl import dump_line, dump_messages, has_torn_tail, parse_line, read_repairing
 from tui.core.storage.message_log import MessageLog
-from tui.core.fsio import (
-    append_line,
-    as_path,
-    atomic_write,
-    ensure_dir,
-    fsync_dir,
-    is_sealed,
-    remove_tree,
-    rename,
+from tui.core.storage.model import ID_RE, ChatInfo, LoadReport, Message, StoreProblem, check_id, utc_now
+from tui.core.storage.toml_files import (
+    CHAT_VERSION,
+    PROFILE_VERSION,
+    read_toml,
+    str_list,
+    upgrade_chat_toml,
+    upgrade_profile_toml,
+    write_toml,
 )
 
-MESSAGE_VERSION = 1
-CHAT_VERSION = 1
-PROFILE_VERSION = 1
-
-ROLES = ("user", "assistant", "system")
 SCENE_STATE_KEYS = ("paused", "paused_by", "ended")  # [scene] keys that are state, not settings
-STATUSES = ("ok", "stopped", "error")
-
-_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_MESSAGE_KEYS = ("v", "id", "speaker", "role", "text", "created", "status", "metrics")
 
 T = TypeVar("T")
-
-
-# --------------------------------------------------------------------------
-# errors
-
-
-class StoreError(CandlelitError):
-    """A storage problem the user can act on; ``str()`` is one clear line."""
-
-
-class ChatNotFound(StoreError):
-    """The chat id names no chat in this profile."""
-
-
-class MessageNotFound(StoreError):
-    """The message id names no message in this chat."""
-
-
-class InvalidId(StoreError):
-    """An id from outside that could escape its folder or is malformed."""
-
-
-# --------------------------------------------------------------------------
-# small helpers
-
-
-def utc_now() -> str:
-    """Current time as ISO-8601 UTC with milliseconds, e.g. ``2024-05-01T12:00:00.123Z``."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def new_message_id() -> str:
-    """Sortable unique id: 13 hex digits of ms since epoch + 6 random hex."""
-    return f"{time.time_ns() // 1_000_000:013x}{secrets.token_hex(3)}"
-
-
-def check_id(value: object, what: str = "id") -> str:
-    """Return ``value`` if it is a safe id (``[A-Za-z0-9_-]``, 1-128 chars)."""
-    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
-        raise InvalidId(
-            f"invalid {what} {value!r}: use only letters, digits, '-' and '_'"
-        )
-    return value
 
 
 def _one_line(text: str) -> str:
     """Collapse whitespace and drop control characters (for titles)."""
     cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
     return " ".join(cleaned.split())
-
-
-def _dump_line(obj: dict[str, Any]) -> str:
-    """One JSONL line; readable UTF-8 unless the text holds lone surrogates."""
-    line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:
-        line = json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
-    return line
-
-
-def _dump_messages(msgs: list[Message]) -> str:
-    return "".join(_dump_line(m.to_json()) + "\n" for m in msgs)
 
 
 def _sort_time(stamp: str) -> float:
@@ -159,275 +51,6 @@ def _sort_time(stamp: str) -> float:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.timestamp()
-
-
-# --------------------------------------------------------------------------
-# records
-
-
-@dataclass
-class Message:
-    id: str
-    speaker: str
-    role: str
-    text: str
-    created: str
-    status: str = "ok"
-    metrics: dict | None = None
-    extra: dict = field(default_factory=dict)
-
-    @classmethod
-    def new(
-        cls,
-        speaker: str,
-        role: str,
-        text: str,
-        *,
-        status: str = "ok",
-        metrics: dict | None = None,
-    ) -> Message:
-        """A fresh message with a new id and the current time."""
-        if role not in ROLES:
-            raise StoreError(f"unknown message role {role!r} (use one of {', '.join(ROLES)})")
-        if status not in STATUSES:
-            raise StoreError(f"unknown message status {status!r} (use one of {', '.join(STATUSES)})")
-        return cls(new_message_id(), speaker, role, text, utc_now(), status, metrics)
-
-    def to_json(self) -> dict:
-        d: dict[str, Any] = dict(self.extra)
-        d.update(
-            v=MESSAGE_VERSION,
-            id=self.id,
-            speaker=self.speaker,
-            role=self.role,
-            text=self.text,
-            created=self.created,
-            status=self.status,
-        )
-        if self.metrics is not None:
-            d["metrics"] = self.metrics
-        return d
-
-    @classmethod
-    def from_json(cls, d: Any) -> Message:
-        """Build from one parsed line; ``ValueError`` if it is not a message.
-
-        Lines with a newer ``"v"`` are rejected by the caller before this.
-        """
-        if not isinstance(d, dict):
-            raise ValueError("not a JSON object")
-        for key in ("id", "role", "text"):
-            if not isinstance(d.get(key), str):
-                raise ValueError(f"missing or non-text {key!r}")
-        speaker = d.get("speaker", "")
-        created = d.get("created", "")
-        status = d.get("status", "ok")
-        metrics = d.get("metrics")
-        if not isinstance(speaker, str) or not isinstance(created, str):
-            raise ValueError("speaker and created must be text")
-        if not isinstance(status, str):
-            raise ValueError("status must be text")
-        if metrics is not None and not isinstance(metrics, dict):
-            raise ValueError("metrics must be an object")
-        extra = {k: v for k, v in d.items() if k not in _MESSAGE_KEYS}
-        return cls(d["id"], speaker, d["role"], d["text"], created, status, metrics, extra)
-
-    # swipes ------------------------------------------------------------------
-
-    def swipes(self) -> list[str]:
-        """Every alternative of this message (just ``[text]`` when it has none)."""
-        stored = self._stored_swipes()
-        if stored is None:
-            return [self.text]
-        swipes = list(stored)
-        swipes[self.swipe_index()] = self.text  # ``text`` wins over a stale copy
-        return swipes
-
-    def swipe_index(self) -> int:
-        """Index of the chosen alternative in ``swipes()``."""
-        stored = self._stored_swipes()
-        if stored is None:
-            return 0
-        index = self.extra.get("swipe")
-        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(stored):
-            return index
-        return len(stored) - 1
-
-    def _stored_swipes(self) -> list[str] | None:
-        stored = self.extra.get("swipes")
-        if isinstance(stored, list) and stored and all(isinstance(s, str) for s in stored):
-            return stored
-        return None  # none, or hand-broken: treated as none
-
-    def set_text(self, text: str) -> None:
-        """Change the text (and the chosen swipe with it)."""
-        self.text = text
-        if "swipes" in self.extra:
-            self._save_swipes(self.swipes(), self._swipe_meta(), self.swipe_index())
-
-    def add_swipe(
-        self,
-        text: str,
-        *,
-        status: str = "ok",
-        metrics: dict | None = None,
-        finish: str | None = None,
-    ) -> None:
-        """Append ``text`` as a new alternative and choose it."""
-        if status not in STATUSES:
-            raise StoreError(f"unknown message status {status!r} (use one of {', '.join(STATUSES)})")
-        swipes, meta = self.swipes(), self._swipe_meta()
-        swipes.append(text)
-        meta.append(_meta(status, metrics, finish))
-        self._save_swipes(swipes, meta, self.swipe_index())
-        self.select_swipe(len(swipes) - 1)
-
-    def select_swipe(self, index: int) -> None:
-        """Choose alternative ``index``: text, status, metrics and finish follow."""
-        swipes, meta = self.swipes(), self._swipe_meta()
-        if not 0 <= index < len(swipes):
-            raise StoreError(f"no swipe {index} (this message has {len(swipes)})")
-        self._save_swipes(swipes, meta, self.swipe_index())  # remember the current one
-        chosen = meta[index]
-        self.text = swipes[index]
-        status = chosen.get("status", "ok")
-        self.status = status if status in STATUSES else "ok"
-        metrics = chosen.get("metrics")
-        self.metrics = dict(metrics) if isinstance(metrics, dict) else None
-        finish = chosen.get("finish")
-        if isinstance(finish, str):
-            self.extra["finish"] = finish
-        else:
-            self.extra.pop("finish", None)
-        self.extra["swipe"] = index
-
-    def _swipe_meta(self) -> list[dict]:
-        """Per-swipe status/metrics, aligned with ``swipes()``; the chosen
-        one reflects the message's current fields."""
-        n = len(self.swipes())
-        stored = self.extra.get("swipe_meta")
-        meta = [dict(m) if isinstance(m, dict) else {} for m in stored] if isinstance(stored, list) else []
-        meta = (meta + [{} for _ in range(n)])[:n]
-        finish = self.extra.get("finish")
-        meta[self.swipe_index()] = _meta(
-            self.status, self.metrics, finish if isinstance(finish, str) else None
-        )
-        return meta
-
-    def _save_swipes(self, swipes: list[str], meta: list[dict], index: int) -> None:
-        self.extra["swipes"] = list(swipes)
-        self.extra["swipe"] = index
-        self.extra["swipe_meta"] = [dict(m) for m in meta]
-
-
-def _meta(status: str, metrics: dict | None, finish: str | None) -> dict:
-    out: dict[str, Any] = {"status": status}
-    if metrics is not None:
-        out["metrics"] = dict(metrics)
-    if finish is not None:
-        out["finish"] = finish
-    return out
-
-
-@dataclass
-class ChatInfo:
-    id: str
-    title: str
-    characters: list[str]
-    personas: list[str]
-    created: str
-    updated: str
-    path: Path
-    parent: str | None = None           # the chat this one was branched from
-    parent_message: str | None = None   # the last message copied from it
-    scene: dict = field(default_factory=dict)  # chat.toml [scene], as stored
-
-
-@dataclass
-class LoadReport:
-    """What loading had to repair. ``torn`` lists side files it created."""
-
-    torn: list[Path] = field(default_factory=list)
-
-
-@dataclass
-class StoreProblem:
-    """Something ``list_chats`` skipped rather than crash on."""
-
-    path: Path
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-
-# --------------------------------------------------------------------------
-# version upgrades: one step function per version, applied in a chain
-
-
-def upgrade(
-    data: dict,
-    steps: dict[int, Callable[[dict], dict]],
-    current: int,
-    what: str,
-) -> dict:
-    version = data.get("version", 1)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise StoreError(f"{what} has an invalid version {version!r}")
-    if version > current:
-        raise StoreError(
-            f"{what} was written by a newer Candlelit (version {version}, this one reads "
-            f"up to {current}); update Candlelit to open it"
-        )
-    while version < current:
-        data = steps[version](data)
-        version = data["version"]
-    return data
-
-
-# Add ``n: _chat_v{n}_to_v{n+1}`` entries here when CHAT_VERSION grows.
-_CHAT_UPGRADES: dict[int, Callable[[dict], dict]] = {}
-_PROFILE_UPGRADES: dict[int, Callable[[dict], dict]] = {}
-
-
-def _upgrade_chat_toml(data: dict) -> dict:
-    return upgrade(data, _CHAT_UPGRADES, CHAT_VERSION, "chat.toml")
-
-
-def _upgrade_profile_toml(data: dict) -> dict:
-    return upgrade(data, _PROFILE_UPGRADES, PROFILE_VERSION, "profile.toml")
-
-
-def read_toml(path: Path, what: str) -> dict:
-    """A TOML file as a table; a clear ``StoreError`` naming ``what`` otherwise."""
-    try:
-        return tomllib.loads(path.read_bytes().decode("utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise StoreError(f"{what} is not valid TOML ({e}); fix or remove {path}") from None
-    except UnicodeDecodeError:
-        raise StoreError(f"{what} is not UTF-8 text; fix or remove {path}") from None
-    except IsADirectoryError:
-        raise StoreError(f"{what} is a folder, not a file: {path}") from None
-    except OSError as e:
-        raise StoreError(f"cannot read {path}: {e.strerror or e}") from None
-
-
-def _write_toml(path: Path, data: dict, what: str) -> None:
-    try:
-        text = tomli_w.dumps(data)
-    except (TypeError, ValueError) as e:
-        raise StoreError(f"cannot save {what}: {e}") from None
-    atomic_write(path, text)
-
-
-def _str_list(value: object, key: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise StoreError(f"chat.toml: {key!r} must be a list of names")
-    return list(value)
-
-
-# --------------------------------------------------------------------------
-# the store
 
 
 class Store:
@@ -540,9 +163,9 @@ class Store:
             if scene:
                 data["scene"] = dict(scene)
             ensure_dir(staging)
-            _write_toml(staging / "chat.toml", data, "chat.toml")
+            write_toml(staging / "chat.toml", data, "chat.toml")
             if msgs:
-                atomic_write(staging / "messages.jsonl", _dump_messages(msgs))
+                atomic_write(staging / "messages.jsonl", dump_messages(msgs))
             rename(staging, final)
             fsync_dir(chats)
             return self._info(chat_id, data)
@@ -564,7 +187,7 @@ class Store:
         for entry in entries:
             if entry.name.startswith(".") or not entry.is_dir():
                 continue
-            if not _ID_RE.fullmatch(entry.name):
+            if not ID_RE.fullmatch(entry.name):
                 self.problems.append(
                     StoreProblem(entry, "folder name is not a valid chat id; skipped")
                 )
@@ -590,10 +213,10 @@ class Store:
         with self._lock:
             data = self._read_chat_toml(chat_id)
             path = self.chat_dir(chat_id) / "messages.jsonl"
-            if self._has_torn_tail(path):
+            if has_torn_tail(path):
                 # Never glue a new line onto a torn fragment: set it aside first.
                 self._load_messages(chat_id)
-            line = _dump_line(msg.to_json())
+            line = dump_line(msg.to_json())
             append_line(path, line)
             log = self._logs.get(chat_id)
             if log is not None:
@@ -604,7 +227,7 @@ class Store:
         """Atomically replace the whole message list."""
         with self._lock:
             data = self._read_chat_toml(chat_id)
-            atomic_write(self.chat_dir(chat_id) / "messages.jsonl", _dump_messages(msgs))
+            atomic_write(self.chat_dir(chat_id) / "messages.jsonl", dump_messages(msgs))
             self._forget_log(chat_id)
             self._touch(chat_id, data)
 
@@ -665,7 +288,7 @@ class Store:
             line = raw.decode("utf-8", "replace")
             if not written.search(line) and "\\u" not in line:
                 continue  # cannot match (an escaped line is parsed to be sure)
-            m = _parse_line(raw)
+            m = parse_line(raw)
             spans = [match.span() for match in pattern.finditer(m.text)]
             if spans:
                 hits.append((pos, m, spans))
@@ -727,7 +350,7 @@ class Store:
         log = self._logs.get(chat_id)
         if log is None:
             path = self.chat_dir(chat_id) / "messages.jsonl"
-            log = self._logs[chat_id] = MessageLog(path, _parse_line)
+            log = self._logs[chat_id] = MessageLog(path, parse_line)
         if not log.refresh():
             _msgs, repaired = self._load_messages(chat_id)  # sets the bad lines aside
             if report is not None:
@@ -764,14 +387,14 @@ class Store:
                 else:
                     table[key] = value
             data["scene"] = table
-            _write_toml(self.chat_dir(chat_id) / "chat.toml", data, "chat.toml")
+            write_toml(self.chat_dir(chat_id) / "chat.toml", data, "chat.toml")
             return self._info(chat_id, data)
 
     def rename_chat(self, chat_id: str, title: str) -> None:
         with self._lock:
             data = self._read_chat_toml(chat_id)
             data["title"] = _one_line(title)
-            _write_toml(self.chat_dir(chat_id) / "chat.toml", data, "chat.toml")
+            write_toml(self.chat_dir(chat_id) / "chat.toml", data, "chat.toml")
 
     def delete_chat(self, chat_id: str) -> None:
         """Remove the chat folder and everything in it."""
@@ -805,9 +428,9 @@ class Store:
                     "starters_installed": [],
                 }
                 ensure_dir(self.root)
-                _write_toml(self.profile_file, data, "profile.toml")
+                write_toml(self.profile_file, data, "profile.toml")
                 return data
-            data = _upgrade_profile_toml(read_toml(self.profile_file, "profile.toml"))
+            data = upgrade_profile_toml(read_toml(self.profile_file, "profile.toml"))
         section = data.get("persona")
         if not isinstance(section, dict):
             section = {}
@@ -825,9 +448,15 @@ class Store:
         out = {**data, "version": PROFILE_VERSION}
         with self._lock:
             ensure_dir(self.root)
-            _write_toml(self.profile_file, out, "profile.toml")
+            write_toml(self.profile_file, out, "profile.toml")
 
     # internals -------------------------------------------------------------
+
+    def _load_messages(self, chat_id: str) -> tuple[list[Message], LoadReport]:
+        msgs, report = read_repairing(self.chat_dir(chat_id) / "messages.jsonl", chat_id)
+        if report.torn:
+            self._forget_log(chat_id)
+        return msgs, report
 
     def _read_chat_toml(self, chat_id: str) -> dict:
         path = self.chat_dir(chat_id) / "chat.toml"
@@ -835,14 +464,14 @@ class Store:
             raise ChatNotFound(f"no chat '{chat_id}' (see `candlelit chat list`)")
         data = read_toml(path, f"chat '{chat_id}': chat.toml")
         try:
-            return _upgrade_chat_toml(data)
+            return upgrade_chat_toml(data)
         except StoreError as e:
             raise StoreError(f"chat '{chat_id}': {e}") from None
 
     def _info(self, chat_id: str, data: dict) -> ChatInfo:
         try:
-            characters = _str_list(data.get("characters", []), "characters")
-            personas = _str_list(data.get("personas", []), "personas")
+            characters = str_list(data.get("characters", []), "characters")
+            personas = str_list(data.get("personas", []), "personas")
         except StoreError as e:
             raise StoreError(f"chat '{chat_id}': {e}") from None
         scene = data.get("scene", {})
@@ -865,85 +494,7 @@ class Store:
 
     def _touch(self, chat_id: str, data: dict) -> None:
         data = {**data, "updated": utc_now()}
-        _write_toml(self.chat_dir(chat_id) / "chat.toml", data, "chat.toml")
-
-    @staticmethod
-    def _has_torn_tail(path: Path) -> bool:
-        if is_sealed(path):
-            return False  # sealed files are rewritten whole: never torn
-        try:
-            with open(path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                if f.tell() == 0:
-                    return False
-                f.seek(-1, os.SEEK_END)
-                return f.read(1) != b"\n"
-        except FileNotFoundError:
-            return False
-        except OSError as e:
-            raise StoreError(f"cannot read {path}: {e.strerror or e}") from None
-
-    def _load_messages(self, chat_id: str) -> tuple[list[Message], LoadReport]:
-        folder = self.chat_dir(chat_id)
-        path = folder / "messages.jsonl"
-        report = LoadReport()
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return [], report
-        except OSError as e:
-            raise StoreError(f"cannot read {path}: {e.strerror or e}") from None
-
-        # Split keeping each line's own bytes (with its "\n", if it has one).
-        lines = _split_nl(raw)
-        msgs: list[Message] = []
-        keep: list[bytes] = []
-        bad: list[bytes] = []
-        newer: int | None = None
-        for i, line in enumerate(lines):
-            last = i == len(lines) - 1
-            if last and not line.endswith(b"\n"):
-                bad.append(line)  # never acknowledged: a torn append
-                continue
-            if not line.strip():
-                keep.append(line)
-                continue
-            try:
-                obj = json.loads(line.decode("utf-8"))
-                v = obj.get("v", 1) if isinstance(obj, dict) else None
-                if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                    raise ValueError("bad line version")
-                if v > MESSAGE_VERSION:
-                    newer = max(newer or 0, v)
-                    keep.append(line)
-                    continue
-                msgs.append(Message.from_json(obj))
-                keep.append(line)
-            except (ValueError, UnicodeDecodeError):
-                bad.append(line)
-
-        if newer is not None:
-            raise StoreError(
-                f"chat '{chat_id}' has messages written by a newer Candlelit (line format "
-                f"v{newer}, this one reads v{MESSAGE_VERSION}); update Candlelit to open it"
-            )
-        if bad:
-            side = self._side_file(folder)
-            atomic_write(side, b"".join(bad))  # the bytes are safe before we drop them
-            atomic_write(path, b"".join(keep))
-            self._forget_log(chat_id)
-            report.torn.append(side)
-        return msgs, report
-
-    @staticmethod
-    def _side_file(folder: Path) -> Path:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        side = folder / f"messages.jsonl.torn-{stamp}"
-        n = 2
-        while side.exists():
-            side = folder / f"messages.jsonl.torn-{stamp}-{n}"
-            n += 1
-        return side
+        write_toml(self.chat_dir(chat_id) / "chat.toml", data, "chat.toml")
 
     # imports (tui.core.profile.st_chats) -------------------------------------------
 
@@ -980,35 +531,8 @@ class Store:
                     data["created"] = created
                 if updated:
                     data["updated"] = updated
-                _write_toml(self.chat_dir(info.id) / "chat.toml", data, "chat.toml")
+                write_toml(self.chat_dir(info.id) / "chat.toml", data, "chat.toml")
             except BaseException:
                 self.delete_chat(info.id)
                 raise
             return self._info(info.id, data)
-
-
-def _parse_line(raw: bytes) -> Message:
-    """One stored line as a message; ``ValueError`` for a corrupt line and
-    ``StoreError`` for one written by a newer Candlelit."""
-    try:
-        obj = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise ValueError(str(e)) from None
-    v = obj.get("v", 1) if isinstance(obj, dict) else None
-    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise ValueError("bad line version")
-    if v > MESSAGE_VERSION:
-        raise StoreError(
-            f"a chat has messages written by a newer Candlelit (line format v{v}, this "
-            f"one reads v{MESSAGE_VERSION}); update Candlelit to open it"
-        )
-    return Message.from_json(obj)
-
-
-def _split_nl(raw: bytes) -> list[bytes]:
-    """Split into lines that keep their own b"\\n"; only b"\\n" ends a line."""
-    parts = raw.split(b"\n")
-    out = [p + b"\n" for p in parts[:-1]]
-    if parts[-1]:
-        out.append(parts[-1])
-    return out

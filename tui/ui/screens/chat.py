@@ -45,8 +45,8 @@ from tui.core.chat.session import (
     SlowDown,
     SpeakerStarted,
 )
-from tui.core.storage.store import Message as StoredMessage
-from tui.core.storage.store import StoreError
+from tui.core.storage.model import Message as StoredMessage
+from tui.core.storage.errors import StoreError
 from tui.ui.screens.checkin import Paused, SceneControls, SlowedDown
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen, EditScreen
 from tui.ui.widgets.composer import Composer

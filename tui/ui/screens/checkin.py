@@ -37,7 +37,7 @@ from textual.widgets.option_list import Option
 from tui.core.safe_text import neutralize
 from tui.core.scene.rules import SceneError, SceneSettings, is_safeword, load_scene_settings
 from tui.core.chat.session import ScenePaused, SlowDown
-from tui.core.storage.store import StoreError
+from tui.core.storage.errors import StoreError
 from tui.ui.text import literal
 from tui.ui.widgets.status_bar import StatusBar
 

@@ -26,7 +26,7 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from tui.core.cards.card import CardError
 from tui.core.cards.library import ImportResult, import_card_file
-from tui.core.storage.store import StoreError
+from tui.core.storage.errors import StoreError
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 from tui.ui.text import literal
 

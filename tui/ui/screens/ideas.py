@@ -34,7 +34,7 @@ from tui.core.scene.ideas import (
 )
 from tui.core.profile.personas import PersonaProfile, list_personas
 from tui.core.scene.rules import boundaries_text
-from tui.core.storage.store import StoreError
+from tui.core.storage.errors import StoreError
 from tui.ui.text import literal
 
 DEFAULT_THEMES = 2  # the first themes are ticked to start with

@@ -32,7 +32,7 @@ from textual.widgets.option_list import Option
 
 from tui.core.memory.document import Fact, Memory, fact_key, render_memory, window_start
 from tui.core.safe_text import neutralize
-from tui.core.storage.store import StoreError
+from tui.core.storage.errors import StoreError
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 from tui.ui.text import literal
 

@@ -31,7 +31,7 @@ from tui.core.profile.personas import (
     update_persona,
 )
 from tui.core.scene.rules import POLICIES, SceneError, SceneSettings
-from tui.core.storage.store import StoreError
+from tui.core.storage.errors import StoreError
 from tui.ui.screens.dialogs import ConfirmScreen
 from tui.ui.text import literal
 

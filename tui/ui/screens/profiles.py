@@ -23,7 +23,7 @@ from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.core.profile import profiles as P
-from tui.core.storage.store import StoreError
+from tui.core.storage.errors import StoreError
 from tui.core.privacy.vault import VaultError
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 from tui.ui.text import literal

@@ -24,7 +24,7 @@ from textual.widgets import Footer, Header, Input, Static
 from tui.core.engine.llama import Chunk, Finished
 from tui.core.scene.rehearsal import COACH, Line, Rehearsal, feedback, feedback_prompt, partner_reply
 from tui.core.safe_text import neutralize
-from tui.core.storage.store import StoreError
+from tui.core.storage.errors import StoreError
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
 

@@ -38,7 +38,7 @@ from tui.core.cards.library import EXPORT_FORMATS, avatar_path, export_card
 from tui.core.cards.adult_guard import ContentRefused, guard_card
 from tui.core.fsio import DIR_MODE, ensure_dir
 from tui.core.safe_text import neutralize
-from tui.core.storage.store import StoreError
+from tui.core.storage.errors import StoreError
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 from tui.ui.widgets.avatar import AvatarView
 from tui.ui.widgets.greeting_row import GreetingRow

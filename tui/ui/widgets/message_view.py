@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.widgets import Markdown, Static
 
 from tui.core.safe_text import neutralize
-from tui.core.storage.store import Message as StoredMessage
+from tui.core.storage.model import Message as StoredMessage
 
 
 class MessageView(Vertical, can_focus=True):
