@@ -636,6 +636,7 @@ def _chat_memory(ws, args) -> int:
             try:
                 up = session.mem.catch_up(cancel, show)
             except KeyboardInterrupt:
+                cancel.set()  # the fold under way stops too, so closing the engine does not wait on it
                 interrupted, up = True, None  # each finished fold is already saved
             if tty and not args.json:
                 print(file=sys.stderr)
