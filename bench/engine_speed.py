@@ -297,7 +297,8 @@ class EngineSide:
 
     def __init__(self, setup: Setup) -> None:
         from tui.core.engine.api import EngineError
-        from tui.core.engine.llama import EngineSettings, LlamaCppEngine
+        from tui.core.engine.settings import EngineSettings
+        from tui.core.engine.llama import LlamaCppEngine
 
         _import_llama_cpp()
         self.setup = setup
@@ -561,7 +562,7 @@ def sweep(
     The thread count is switched on the one context (llama_set_n_threads)
     between runs, so the counts are interleaved round by round.
     """
-    from tui.core.engine.llama import auto_threads
+    from tui.core.engine.settings import auto_threads
 
     counts = list(range(1, (os.cpu_count() or 1) + 1))
     (bare,) = _open_sides(("bare",), Setup(setup.model, setup.n_ctx, counts[-1], setup.n_batch),
@@ -691,11 +692,11 @@ def _resolve_model(arg: str | None) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # the same OpenMP spin settings the engine uses, for both sides (workers inherit them)
-    from tui.core.engine.llama import openmp_defaults
+    from tui.core.engine.settings import openmp_defaults
 
     openmp_defaults()
     from tui.core.engine.api import EngineError
-    from tui.core.engine.llama import auto_threads
+    from tui.core.engine.settings import auto_threads
 
     if args.worker:  # internal: one side in its own process, driven by the parent
         setup = Setup(Path(args.model), args.n_ctx, args.threads or auto_threads(), args.n_batch)

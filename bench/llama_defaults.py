@@ -22,7 +22,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from tui.core.engine.llama import auto_threads, openmp_defaults  # noqa: E402
+from tui.core.engine.settings import auto_threads, openmp_defaults  # noqa: E402
 
 TEXT = (
     "Mara sets two cups on the table by the window. Outside, the harbour lights flicker "

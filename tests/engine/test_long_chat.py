@@ -15,7 +15,8 @@ from tui.core import paths
 from tui.core.chat.session import ReplyDone, Session
 from tui.core.config.settings import Config, replace
 from tui.core.engine.api import GenerationRequest, Sampling
-from tui.core.engine.llama import EngineSettings, LlamaCppEngine
+from tui.core.engine.settings import EngineSettings
+from tui.core.engine.llama import LlamaCppEngine
 from tui.core.memory import kv_state
 from tui.core.memory.document import Fact, Memory, load_memory, memory_path, save_memory
 from tui.core.memory.fold import window_start
@@ -162,9 +163,9 @@ def test_a_user_turn_preempts_the_summary_and_memory_stays(home, small_engine):
     t = threading.Thread(target=lambda: result.setdefault("up", s.maintain_memory()))
     t.start()
     deadline = time.monotonic() + 20
-    while small_engine._background is None and time.monotonic() < deadline:
+    while not small_engine._owner.in_background and time.monotonic() < deadline:
         time.sleep(0.005)
-    assert small_engine._background is not None, "the summary never started"
+    assert small_engine._owner.in_background, "the summary never started"
     events = list(s.send("Wait, before you go on: what time is it?", sampling=GREEDY))
     t.join(timeout=60)
     assert isinstance(events[-1], ReplyDone)

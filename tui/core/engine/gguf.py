@@ -380,7 +380,7 @@ def _parse(path: Path, buf: mmap.mmap, size: int, keep: frozenset[str]) -> GGUFI
     data_size = size - data_offset
     needed = 0
     tensor_types: dict[str, int] = {}
-    for name, ttype, offset, nbytes in tensors:
+    for _name, ttype, offset, nbytes in tensors:
         tname = GGML_TYPES[ttype][0] if ttype in GGML_TYPES else f"type {ttype}"
         tensor_types[tname] = tensor_types.get(tname, 0) + 1
         if nbytes is None:

@@ -4,7 +4,8 @@ class (llama.cpp in-process today; server engines plug in here)."""
 from __future__ import annotations
 
 from tui.core.engine.api import Engine
-from tui.core.engine.llama import EngineSettings, LlamaCppEngine
+from tui.core.engine.llama import LlamaCppEngine
+from tui.core.engine.settings import EngineSettings
 
 
 def open_engine(settings: EngineSettings) -> Engine:

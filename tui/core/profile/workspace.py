@@ -14,7 +14,7 @@ from pathlib import Path
 from tui.core.config.settings import Config
 from tui.core.cards.card import Card, CardError, load_card_file, save_card_file, starter_cards
 from tui.core.engine.api import Engine, Sampling
-from tui.core.engine.llama import EngineSettings
+from tui.core.engine.settings import EngineSettings
 from tui.core.engine.open import open_engine
 from tui.core.lore.book import Lorebook, LoreError
 from tui.core.lore.codec import books_from, load_book_file, save_book_file
