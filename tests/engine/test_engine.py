@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from tui.core.engine.llama import Chunk, EngineError, EngineSettings, Finished, GenerationRequest, LlamaCppEngine, Sampling
+from tui.core.engine.api import Chunk, EngineError, Finished, GenerationRequest, Sampling
+from tui.core.engine.llama import EngineSettings, LlamaCppEngine
 
 GREEDY = Sampling(temperature=0.0, seed=7, max_tokens=24)
 DIALOGUE = (

@@ -11,13 +11,9 @@ import threading
 import tomllib
 
 import pytest
+from conftest import RecordingEngine, ScriptedEngine
 
 from tui.core import paths
-from tui.core.config.settings import Config, replace
-from tui.core.errors import CandlelitError
-from tui.core.engine.llama import Chunk, GenerationRequest, Sampling
-from tui.core.profile.personas import PersonaProfile, add_persona
-from tui.core.scene.rules import SceneSettings
 from tui.core.chat.session import (
     ReplyDone,
     ScenePaused,
@@ -28,10 +24,13 @@ from tui.core.chat.session import (
     SpeakerStarted,
     message_kind,
 )
-from tui.core.storage.model import Message
+from tui.core.config.settings import Config, replace
+from tui.core.engine.api import Chunk, GenerationRequest, Sampling
+from tui.core.errors import CandlelitError
+from tui.core.profile.personas import PersonaProfile, add_persona
 from tui.core.profile.workspace import Workspace
-
-from conftest import RecordingEngine, ScriptedEngine
+from tui.core.scene.rules import SceneSettings
+from tui.core.storage.model import Message
 
 GREEDY = Sampling(temperature=0.0, seed=3, max_tokens=40)
 

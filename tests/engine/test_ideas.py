@@ -10,10 +10,11 @@ import threading
 import pytest
 
 from tui.core import templates
+from tui.core.engine.api import Chunk, Finished, Sampling
+from tui.core.engine.scripted import ScriptedEngine
+from tui.core.profile.personas import PersonaProfile
 from tui.core.scene import ideas as I
 from tui.core.scene import rehearsal as R
-from tui.core.engine.llama import Chunk, Finished, Sampling
-from tui.core.profile.personas import PersonaProfile
 
 GREEDY = Sampling(temperature=0.0, seed=1, max_tokens=200)
 
@@ -96,23 +97,18 @@ def test_ideas_naming_a_hard_limit_are_caught():
     assert I.crosses_limits("Nonviolent protest", [SAM]) is None  # whole words only
 
 
-class ListEngine:
+class ListEngine(ScriptedEngine):
     """A stand-in engine that answers every request with one fixed text."""
 
     def __init__(self, text: str) -> None:
+        super().__init__(n_ctx=4096)
         self.text = text
-        self.requests = []
-
-    @property
-    def info(self):
-        from pathlib import Path
-
-        from tui.core.engine.llama import ModelInfo
-
-        return ModelInfo(Path("/x.gguf"), "list", 4096, 4096, None, "<bos>", "<eos>", False)
 
     def tokenize(self, text, *, add_bos=True):
         return [1] * (len(text) // 4 + 1)
+
+    def count(self, text):
+        return len(self.tokenize(text, add_bos=False))
 
     def stream(self, request, cancel=None):
         self.requests.append(request)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from tui.core import paths
-from tui.core.config.settings import Config, replace
-from tui.core.engine.llama import Chunk, Sampling
-from tui.core.chat.session import ReplyDone, Session
-from tui.core.profile.workspace import Workspace
-
 from conftest import RecordingEngine
+
+from tui.core import paths
+from tui.core.chat.session import ReplyDone, Session
+from tui.core.config.settings import Config, replace
+from tui.core.engine.api import Chunk, Sampling
+from tui.core.profile.workspace import Workspace
 
 GREEDY = Sampling(temperature=0.0, seed=3, max_tokens=40)
 

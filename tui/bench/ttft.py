@@ -87,11 +87,7 @@ def _workspace(home: Path, model: Path, n_ctx: int, max_tokens: int, shift: str)
 
 
 def _engine(ws):
-    from tui.core.engine.llama import LlamaCppEngine
-
-    eng = LlamaCppEngine(ws.engine_settings(ws.model_path()))
-    eng.load()
-    return eng
+    return ws.open_engine(ws.model_path())
 
 
 def _reply(session, text: str) -> dict:
@@ -131,7 +127,7 @@ def run_ours(ws, engine, turns: int, log) -> list[TurnTime]:  # noqa: ANN001
 
 def run_naive(session, engine, wanted: list[range], log) -> list[TurnTime]:  # noqa: ANN001
     """Re-prompt the recorded history as a drop-oldest rolling window."""
-    from tui.core.engine.llama import GenerationRequest, Sampling
+    from tui.core.engine.api import GenerationRequest, Sampling
     from tui.core.prompt.builder import PromptBuilder, Turn
     from tui.core.chat.session import character_text
 
@@ -141,7 +137,7 @@ def run_naive(session, engine, wanted: list[range], log) -> list[TurnTime]:  # n
     persona = ws.persona()
     builder = PromptBuilder(
         fmt=session.format,
-        tokenize=lambda text, bos: engine.tokenize(text, add_bos=bos),
+        tokenize=engine.tokenize,
         n_ctx=engine.info.n_ctx,
         reply_reserve=ws.config.sampling.max_tokens,
         chunk=1,

@@ -91,7 +91,7 @@ def print_events(
     in a group each reply is one line prefixed ``Name: ``. A pause is
     printed on ``out``; notes (slow down, stopped replies) on ``err``.
     """
-    from tui.core.engine.llama import Chunk
+    from tui.core.engine.api import Chunk
     from tui.core.chat.session import ReplyDone, ScenePaused, SlowDown, SpeakerStarted
 
     out = out or sys.stdout

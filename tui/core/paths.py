@@ -7,6 +7,7 @@ See docs/ARCHITECTURE.md#the-bottom-floor.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,7 @@ class Paths:
         return self.cache / "models"
 
 
-def resolve(env: dict[str, str] | None = None) -> Paths:
+def resolve(env: Mapping[str, str] | None = None) -> Paths:
     env = os.environ if env is None else env
     home = env.get("CANDLELIT_HOME") or platformdirs.user_data_dir(APP, appauthor=False)
     config = env.get("CANDLELIT_CONFIG") or str(

@@ -6,13 +6,14 @@ See docs/ARCHITECTURE.md#the-engine-seam.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import mmap
 import os
 import struct
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tui.core.errors import CandlelitError
 
 __all__ = ["GGUFInfo", "ModelFileError", "read_gguf", "GGML_TYPES"]
 

@@ -24,7 +24,6 @@ between tokens, so counting tokens never kills a summary.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import codecs
 import itertools
 import os
@@ -33,16 +32,21 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from tui.core.engine import kv_ops
+from tui.core.engine.api import (
+    Chunk,
+    EngineError,
+    Finished,
+    GenerationRequest,
+    ModelInfo,
+    StopReason,
+    StreamEvent,
+)
 from tui.core.engine.stopper import StopScanner
-
-
-class EngineError(CandlelitError):
-    """A model problem the user can act on (one clear line)."""
 
 
 @dataclass(frozen=True)
@@ -57,72 +61,6 @@ class EngineSettings:
     vocab_only: bool = False    # tokenizer only (fast; for `candlelit prompt`)
     context_shift: bool = True  # keep the window by shifting it when memory changes
     keep_cache_mb: int = 1024   # largest chat cache copied aside around a background job
-
-
-@dataclass(frozen=True)
-class Sampling:
-    temperature: float = 0.8
-    top_p: float = 0.95
-    top_k: int = 40
-    min_p: float = 0.05
-    repeat_penalty: float = 1.1
-    seed: int = -1              # -1 = a fresh random seed per reply
-    max_tokens: int = 300
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    tokens: Sequence[int]
-    sampling: Sampling = field(default_factory=Sampling)
-    stop: Sequence[str] = ()
-    background: bool = False    # background jobs (summaries) yield to user turns;
-                                # they leave the chat's KV cache as they found it
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """Newly generated, stop-string-safe text."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Finished:
-    text: str
-    reason: str                 # "stop" (stop string / end of turn) | "length" | "cancelled"
-    metrics: dict[str, Any]
-
-
-StreamEvent = Chunk | Finished
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    path: Path
-    name: str
-    n_ctx: int
-    n_ctx_train: int
-    chat_template: str | None
-    bos_token: str
-    eos_token: str
-    can_shift: bool
-    shift_note: str = ""        # why shifting is off on this model ("" when it is on)
-
-
-class Engine(Protocol):
-    """What the session needs from a model. ``LlamaCppEngine`` is the real
-    one; UI layout tests use a scripted engine with the same shape."""
-
-    @property
-    def info(self) -> ModelInfo: ...
-
-    def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]: ...
-
-    def stream(
-        self, request: GenerationRequest, cancel: threading.Event | None = None
-    ) -> Iterator[StreamEvent]: ...
-
-    def close(self) -> None: ...
 
 
 def auto_threads() -> int:
@@ -350,6 +288,9 @@ class LlamaCppEngine:
             quick=True,
         )
 
+    def count(self, text: str) -> int:
+        return len(self.tokenize(text, add_bos=False))
+
     def detokenize(self, tokens: Sequence[int]) -> str:
         self.info  # noqa: B018
         return self._call(
@@ -458,7 +399,7 @@ class LlamaCppEngine:
 
         scanner = StopScanner(req.stop)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        reason = "length"
+        reason: StopReason = "length"
         n_gen = 0
         t_first: float | None = None
         t_last: float | None = None

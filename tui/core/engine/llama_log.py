@@ -57,7 +57,7 @@ def _keep_fds_alone() -> None:
 
     for module in (llama_cpp.llama, llama_cpp._internals):
         if hasattr(module, "suppress_stdout_stderr"):
-            module.suppress_stdout_stderr = _NoRedirect
+            setattr(module, "suppress_stdout_stderr", _NoRedirect)  # noqa: B010 - not in its stubs
 
 
 def last_error() -> str:

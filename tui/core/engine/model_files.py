@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from tui.core.fsio import FILE_MODE, atomic_write, ensure_dir, fsync_dir
 from tui.core.engine.gguf import ModelFileError, read_gguf
+from tui.core.fsio import FILE_MODE, atomic_write, ensure_dir, fsync_dir
 
 __all__ = [
     "DEFAULT_MODEL_NAME",

@@ -170,7 +170,8 @@ def _save(store: Store, data: dict, personas: Sequence[PersonaProfile]) -> None:
     if not personas:
         raise PersonaError("a profile needs at least one persona")
     first = personas[0]
-    legacy = data.get("persona") if isinstance(data.get("persona"), dict) else {}
+    found = data.get("persona")
+    legacy = found if isinstance(found, dict) else {}
     data["persona"] = {**legacy, "name": first.name, "description": first.description}
     data["personas"] = [p.to_toml() for p in personas]
     store.save_profile(data)

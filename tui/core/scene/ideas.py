@@ -18,7 +18,7 @@ from typing import Any
 
 import tomli_w
 
-from tui.core.engine.llama import Engine, EngineError, Finished, GenerationRequest, Sampling
+from tui.core.engine.api import Engine, EngineError, Finished, GenerationRequest, Sampling
 from tui.core.fsio import as_path, atomic_write
 from tui.core.cards.macros import expand
 from tui.core.scene.rules import SceneSettings, boundaries_text

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from tui.core.engine.llama import Chunk, Engine, EngineError, Finished, GenerationRequest, Sampling
+from tui.core.engine.api import Chunk, Engine, EngineError, Finished, GenerationRequest, Sampling
 from tui.core.storage.errors import StoreError
 
 MAX_TOPIC = 500

@@ -330,9 +330,14 @@ def strip_ooc(text: str) -> str:
 
 
 class _PersonaLike(Protocol):
-    name: str
-    hard_limits: Sequence[str]
-    soft_limits: Sequence[str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def hard_limits(self) -> Sequence[str]: ...
+
+    @property
+    def soft_limits(self) -> Sequence[str]: ...
 
 
 def _join_names(names: Sequence[str]) -> str:
