@@ -1,14 +1,7 @@
 """Crash-safe, private file primitives: folders 0700, files 0600.
 
-Every write in Candlelit goes through here, so the privacy and durability
-rules live in one place:
-
-- ``ensure_dir`` makes folders 0700 (and tightens existing ones we own).
-- ``atomic_write`` writes a temp file in the same folder, fsyncs it, renames
-  it over the target and fsyncs the folder: a reader sees the old or the new
-  file, never half of one.
-- ``append_line`` appends one line with O_APPEND and fsyncs before returning,
-  so what it acknowledged survives a killed process or a power cut.
+``ensure_dir``, ``atomic_write`` and ``append_line``; every write in Candlelit
+goes through here. See docs/ARCHITECTURE.md#the-bottom-floor.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """SealedPath: a path inside an encrypted profile, with the small part of
 the ``pathlib.Path`` interface the storage modules use.
 
-See docs/ARCHITECTURE.md (privacy).
+See docs/ARCHITECTURE.md#privacy-sealed-storage.
 """
 
 from __future__ import annotations
