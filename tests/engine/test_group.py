@@ -6,6 +6,7 @@ reply, boundaries in the prompt and a warm cache when the speaker changes."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
 import threading
 import tomllib
@@ -155,9 +156,9 @@ def test_natural_policy_never_repeats_the_last_speaker(home):
     for i in range(12):
         order += speakers(run(s.send(f"and then {i}", speaker="Sam")))
     assert set(order) == {"Mara", "Vesper"}
-    assert all(a != b for a, b in zip(order, order[1:]))
+    assert all(a != b for a, b in itertools.pairwise(order))
     stored = [m.speaker for m in s.messages() if m.role == "assistant"]
-    assert all(a != b for a, b in zip(stored, stored[1:]))
+    assert all(a != b for a, b in itertools.pairwise(stored))
 
 
 def test_manual_generates_nothing_until_someone_is_picked(home):

@@ -88,7 +88,8 @@ def test_parse_drops_repeats_examples_short_lines_and_a_cut_off_last_item():
         "A quiet dinner in a tiny restaurant by the sea."
     ]
     assert I.parse_ideas("") == []
-    assert len(I.parse_ideas("\n".join(f"{i}. Idea number {i} about a long walk home." for i in range(1, 30)), first_implied=False)) == I.MAX_IDEAS
+    many = "\n".join(f"{i}. Idea number {i} about a long walk home." for i in range(1, 30))
+    assert len(I.parse_ideas(many, first_implied=False)) == I.MAX_IDEAS
 
 
 def test_ideas_naming_a_hard_limit_are_caught():
@@ -123,7 +124,10 @@ def test_generate_filters_hard_limits_and_stops_after_the_asked_count():
     eng = ListEngine(" A ghost story with spiders in the attic.\n2. A slow dance at a village fair after the rain.\n"
                      "3. A rooftop garden that needs two people to save it.")
     got = I.generate_ideas(eng, ["romance"], [ALEX, SAM], count=2)
-    assert got == ["A slow dance at a village fair after the rain.", "A rooftop garden that needs two people to save it."]
+    assert got == [
+        "A slow dance at a village fair after the rain.",
+        "A rooftop garden that needs two people to save it.",
+    ]
     assert "\n3." in eng.requests[0].stop and "\n\n" in eng.requests[0].stop
     with pytest.raises(I.IdeasError):
         I.generate_ideas(ListEngine(" spiders everywhere, spiders in the hall."), ["x"], [ALEX])

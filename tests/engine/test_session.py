@@ -48,7 +48,9 @@ def test_stopped_reply_is_kept_and_marked(home, engine):
     ws = workspace()
     chat = ws.new_chat("vesper")
     s = Session(ws, chat.id, engine)
-    stream = s.send("Tell me a long story about your first duel.", sampling=Sampling(temperature=0, seed=1, max_tokens=200))
+    stream = s.send(
+        "Tell me a long story about your first duel.", sampling=Sampling(temperature=0, seed=1, max_tokens=200)
+    )
     got = ""
     for ev in stream:
         assert isinstance(ev, Chunk)
