@@ -97,7 +97,8 @@ class _Engine:
 
 def _workspace():
     from tui.core import paths
-    from tui.core.config.settings import Config, replace
+    from tui.core.config.load import replace
+    from tui.core.config.schema import Config
     from tui.core.profile.workspace import Workspace
 
     return Workspace(paths.resolve(), replace(Config(), memory={"enabled": False}))

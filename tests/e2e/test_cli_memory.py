@@ -9,7 +9,7 @@ import sys
 
 from tui.core.memory.document import Memory, save_memory
 from tui.core import paths
-from tui.core.config.settings import Config
+from tui.core.config.schema import Config
 from tui.core.profile.workspace import Workspace
 
 

@@ -13,7 +13,8 @@ import tomllib
 import pytest
 
 from tui.core import paths
-from tui.core.config.settings import Config, replace
+from tui.core.config.load import replace
+from tui.core.config.schema import Config
 from tui.core.errors import CandlelitError
 from tui.core.engine.llama import Chunk, GenerationRequest, Sampling
 from tui.core.profile.personas import PersonaProfile, add_persona

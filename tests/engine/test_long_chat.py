@@ -11,7 +11,8 @@ import time
 import pytest
 
 from tui.core import paths
-from tui.core.config.settings import Config, replace
+from tui.core.config.load import replace
+from tui.core.config.schema import Config
 from tui.core.memory import kv_state
 from tui.core.engine.llama import EngineSettings, GenerationRequest, LlamaCppEngine, Sampling
 from tui.core.memory.document import Fact, Memory, load_memory, memory_path, save_memory, window_start

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tui.core import paths
-from tui.core.config.settings import Config, replace
+from tui.core.config.load import replace
+from tui.core.config.schema import Config
 from tui.core.engine.llama import Chunk, Sampling
 from tui.core.chat.session import ReplyDone, Session
 from tui.core.profile.workspace import Workspace

@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from tui.core import paths
-from tui.core.config.settings import Config, replace
+from tui.core.config.load import replace
+from tui.core.config.schema import Config
 from tui.core.engine.llama import Chunk, Sampling
 from tui.core.chat.session import (
     Impersonation,

@@ -11,7 +11,7 @@ from textual.widgets import Input, OptionList
 
 from conftest import wait_until
 from tui.core import paths
-from tui.core.config.settings import Config
+from tui.core.config.schema import Config
 from tui.core.profile.st_chats import import_st_chat
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app

@@ -14,7 +14,7 @@ from textual.widgets import Input, OptionList, Static, TextArea
 
 from conftest import wait_until
 from tui.core import paths
-from tui.core.config.settings import Config
+from tui.core.config.schema import Config
 from tui.core.cards.library import import_card_file
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app

@@ -178,7 +178,7 @@ def _workspace(args: argparse.Namespace, *, unlock: bool = True):
     (passphrase from a no-echo prompt, or stdin with --passphrase-stdin)
     unless ``unlock`` is False (the TUI asks on its own lock screen)."""
     from tui.core import paths
-    from tui.core.config.settings import load_config, replace
+    from tui.core.config.load import load_config, replace
     from tui.core.privacy import convert, vault
     from tui.core.profile.workspace import Workspace
 
@@ -423,7 +423,7 @@ def _lore_delete(ws, args) -> int:
 # -- chats -------------------------------------------------------------------
 def _remember(ws, **changes) -> None:
     """What the app itself remembers goes to state.toml, never config.toml."""
-    from tui.core.config.settings import update_state
+    from tui.core.config.state import update_state
 
     if ws.encrypted:
         # state.toml is a plain file outside the profile: an encrypted profile's

@@ -33,7 +33,7 @@ import pytest
 from pyrage import x25519
 
 from tui.core import paths as tui_paths
-from tui.core.config.settings import Config
+from tui.core.config.schema import Config
 from tui.core import fsio
 from tui.core.scene import ideas
 from tui.core.memory import document as memory

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ScriptedEngine
 from tui.core import paths
-from tui.core.config.settings import Config
+from tui.core.config.schema import Config
 from tui.core.cards.library import import_card_file
 from tui.core.engine.llama import ModelInfo
 from tui.core.profile.personas import PersonaProfile, add_persona, list_personas
