@@ -435,7 +435,7 @@ async def test_an_unreadable_lorebook_is_shown_and_kept_verbatim(home, scripted)
 
 
 async def test_avatar_placeholder_names_the_image_file(home, scripted):
-    from tui.core.cards.files import placeholder_png
+    from tui.core.cards.png_card import placeholder_png
 
     w = ws()
     w.cards()
