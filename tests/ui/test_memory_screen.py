@@ -10,7 +10,15 @@ from textual.app import App
 from textual.widgets import OptionList, Static, TextArea
 
 from conftest import wait_until
-from tui.core.memory.document import Fact, Memory, load_memory, memory_path, parse_memory, render_memory, save_memory
+from tui.core.memory.document import (
+    Fact,
+    Memory,
+    load_memory,
+    memory_path,
+    parse_memory,
+    render_memory,
+    save_memory,
+)
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 from tui.ui.screens.memory import (
     BUSY_TEXT,

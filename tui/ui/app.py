@@ -31,7 +31,7 @@ from textual.message import Message
 from textual.screen import Screen
 
 from tui.core.privacy import vault as vaults
-from tui.core.engine.llama import Engine, EngineError, LlamaCppEngine
+from tui.core.engine.api import Engine, EngineError
 from tui.core.engine.gguf import ModelFileError
 from tui.core.safe_text import neutralize
 from tui.core.profile.workspace import Workspace
@@ -135,8 +135,7 @@ class CandlelitApp(App[None]):
 
             path: Path = self.ws.model_path(self.model_override, progress=progress)
             self.post_message(ModelProgress(f"loading {path.name}…"))
-            engine = LlamaCppEngine(self.ws.engine_settings(path))
-            engine.load()
+            engine = self.ws.open_engine(path)
         except (ModelFileError, EngineError, OSError) as exc:
             self.post_message(ModelFailed(str(exc)))
             return
@@ -174,8 +173,7 @@ class CandlelitApp(App[None]):
             if self._tokenizer is None and not self._tokenizer_failed:
                 try:
                     path = self.ws.model_path(self.model_override)
-                    tokenizer = LlamaCppEngine(self.ws.engine_settings(path, vocab_only=True))
-                    tokenizer.load()
+                    tokenizer = self.ws.open_engine(path, vocab_only=True)
                 except (ModelFileError, EngineError, OSError):
                     self._tokenizer_failed = True
                 else:
@@ -255,10 +253,9 @@ class CandlelitApp(App[None]):
             if homes[-1].is_mounted:
                 homes[-1].clear_lists()
         self._drop_key()
-        forget = getattr(self.engine, "forget", None)
-        if forget is not None:  # the chat's tokens and KV cache in the model's memory
+        if self.engine is not None:  # the chat's tokens and KV cache in the model's memory
             try:
-                forget()
+                self.engine.forget()
             except Exception:  # noqa: BLE001 - a model that failed is holding nothing
                 pass
         from tui.ui.widgets.avatar import clear_cache

@@ -11,7 +11,7 @@ import pytest
 from tui.core import paths
 from tui.core.cards.library import import_card_file
 from tui.core.config.schema import Config
-from tui.core.engine.llama import ModelInfo
+from tui.core.engine.api import ModelInfo
 from tui.core.profile.workspace import Workspace
 
 from conftest import ScriptedEngine

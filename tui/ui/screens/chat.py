@@ -32,7 +32,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
-from tui.core.engine.llama import Chunk
+from tui.core.engine.api import Chunk
 from tui.core.memory.upkeep import progress_bar, progress_text
 from tui.core.safe_text import neutralize
 from tui.core.scene.rules import is_ooc

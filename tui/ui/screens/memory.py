@@ -30,7 +30,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from tui.core.memory.document import Fact, Memory, fact_key, render_memory, window_start
+from tui.core.memory.document import Fact, Memory, render_memory
+from tui.core.memory.fold import fact_key, window_start
 from tui.core.safe_text import neutralize
 from tui.core.storage.errors import StoreError
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen

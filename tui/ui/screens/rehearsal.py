@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from tui.core.engine.llama import Chunk, Finished
+from tui.core.engine.api import Chunk, Finished
 from tui.core.scene.rehearsal import COACH, Line, Rehearsal, feedback, feedback_prompt, partner_reply
 from tui.core.safe_text import neutralize
 from tui.core.storage.errors import StoreError
