@@ -29,7 +29,7 @@ never shows up in another's:
   First call on a new ``Session`` (no token counts cached yet).
 - **import**: a SillyTavern ``.jsonl`` of that many messages (header line,
   ``name``/``is_user``/``send_date``/``mes``/``swipes``/``extra``) imported with
-  ``tui.core.profile.st_chats.import_st_chat``, what ``candlelit chat import FILE
+  ``tui.core.profile.st_import.import_st_chat``, what ``candlelit chat import FILE
   --character mara`` runs after its argument parsing (interpreter start-up
   and the memory catch-up that follows are not included).
 
@@ -76,7 +76,8 @@ def _rss_mib() -> float:
 
 def _workspace():
     from tui.core import paths
-    from tui.core.config.settings import Config, replace
+    from tui.core.config.load import replace
+    from tui.core.config.schema import Config
     from tui.core.profile.workspace import Workspace
 
     return Workspace(paths.resolve(), replace(Config(), memory={"enabled": False}))
@@ -209,7 +210,7 @@ def _prompt_ms(chat_id: str) -> tuple[float, int]:
 
 
 def _import_ms(st_file: str) -> tuple[float, int]:
-    from tui.core.profile.st_chats import import_st_chat
+    from tui.core.profile.st_import import import_st_chat
 
     ws = _workspace()
     t0 = time.perf_counter()
@@ -244,7 +245,7 @@ def _worker(n: int, chat_id: str, st_file: str, runs: int) -> dict[str, Any]:
 
 def _has_import() -> bool:
     try:
-        from tui.core.profile import st_chats  # noqa: F401
+        from tui.core.profile import st_import  # noqa: F401
     except ImportError:
         return False
     return True

@@ -104,7 +104,8 @@ async def _echo_latencies(app, pilot, keys: int, while_busy=None) -> list[float]
 
 async def bench_echo(keys: int) -> dict:
     from tui.core import paths
-    from tui.core.config.settings import Config, replace
+    from tui.core.config.load import replace
+    from tui.core.config.schema import Config
     from tui.core.profile.workspace import Workspace
     from tui.ui.app import make_app
     from tui.ui.screens.chat import ChatScreen

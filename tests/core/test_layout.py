@@ -23,7 +23,7 @@ def test_core_imports_with_textual_hidden_and_touches_no_files(tmp_path):
         "import pkgutil, importlib, tui.core\n"
         "for m in pkgutil.iter_modules(tui.core.__path__):\n"
         "    importlib.import_module('tui.core.' + m.name)\n"
-        "import tui.cli.main, tui.core.config.settings, tui.core.paths\n"
+        "import tui.cli.main, tui.core.config.load, tui.core.config.state, tui.core.paths\n"
         "assert 'llama_cpp' not in sys.modules, 'llama_cpp imported at import time'\n"
         "print('ok')\n"
     )

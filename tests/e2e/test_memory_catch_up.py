@@ -14,7 +14,7 @@ import pytest
 
 from tui.bench.long_chat_data import fill_chat
 from tui.core import paths
-from tui.core.config.settings import load_config
+from tui.core.config.load import load_config
 from tui.core.memory.document import load_memory
 from tui.core.profile.workspace import Workspace
 

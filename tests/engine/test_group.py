@@ -25,7 +25,8 @@ from tui.core.chat.session import (
     SpeakerStarted,
     message_kind,
 )
-from tui.core.config.settings import Config, replace
+from tui.core.config.load import replace
+from tui.core.config.schema import Config
 from tui.core.engine.api import Chunk, GenerationRequest, Sampling
 from tui.core.errors import CandlelitError
 from tui.core.profile.personas import PersonaProfile, add_persona

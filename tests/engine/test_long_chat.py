@@ -13,10 +13,11 @@ import pytest
 
 from tui.core import paths
 from tui.core.chat.session import ReplyDone, Session
-from tui.core.config.settings import Config, replace
+from tui.core.config.load import replace
+from tui.core.config.schema import Config
 from tui.core.engine.api import GenerationRequest, Sampling
-from tui.core.engine.settings import EngineSettings
 from tui.core.engine.llama import LlamaCppEngine
+from tui.core.engine.settings import EngineSettings
 from tui.core.memory import kv_state
 from tui.core.memory.document import Fact, Memory, load_memory, memory_path, save_memory
 from tui.core.memory.fold import window_start

@@ -6,7 +6,8 @@ from conftest import RecordingEngine
 
 from tui.core import paths
 from tui.core.chat.session import ReplyDone, Session
-from tui.core.config.settings import Config, replace
+from tui.core.config.load import replace
+from tui.core.config.schema import Config
 from tui.core.engine.api import Chunk, Sampling
 from tui.core.profile.workspace import Workspace
 

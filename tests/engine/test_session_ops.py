@@ -18,7 +18,8 @@ from tui.core.chat.session import (
     SessionError,
     greeting_swipes,
 )
-from tui.core.config.settings import Config, replace
+from tui.core.config.load import replace
+from tui.core.config.schema import Config
 from tui.core.engine.api import Chunk, Sampling
 from tui.core.profile.workspace import Workspace
 from tui.core.storage.errors import MessageNotFound

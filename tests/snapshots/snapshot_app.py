@@ -12,7 +12,8 @@ from types import SimpleNamespace
 from conftest import wait_until
 
 from tui.core import paths
-from tui.core.config.settings import Config, replace
+from tui.core.config.load import replace
+from tui.core.config.schema import Config
 from tui.core.memory.document import Fact, Memory, save_memory
 from tui.core.profile import profiles
 from tui.core.profile.personas import PersonaProfile, add_persona

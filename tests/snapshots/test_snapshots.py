@@ -26,7 +26,7 @@ from snapshot_app import (
 )
 
 from tui.core import paths
-from tui.core.config.settings import Config
+from tui.core.config.schema import Config
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 

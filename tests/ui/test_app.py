@@ -8,7 +8,7 @@ from textual.widgets import Markdown, OptionList, Static
 
 from conftest import wait_until
 from tui.core import paths
-from tui.core.config.settings import Config
+from tui.core.config.schema import Config
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen

@@ -16,8 +16,8 @@ from textual.app import App, ComposeResult
 
 from conftest import wait_until
 from tui.core import paths
-from tui.core.config.settings import Config
-from tui.core.cards.files import card_to_png
+from tui.core.config.schema import Config
+from tui.core.cards.png_card import card_to_png
 from tui.core.cards.card import Card
 from tui.core.cards.library import avatar_path, import_card_file
 from tui.core.profile.workspace import Workspace

@@ -11,8 +11,8 @@ from textual.widgets import Input, OptionList
 
 from conftest import wait_until
 from tui.core import paths
-from tui.core.config.settings import Config
-from tui.core.profile.st_chats import import_st_chat
+from tui.core.config.schema import Config
+from tui.core.profile.st_import import import_st_chat
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen

@@ -10,7 +10,8 @@ from textual.widgets import Input, OptionList, Static
 
 from conftest import wait_until
 from tui.core import paths as paths_mod
-from tui.core.config.settings import Config, replace
+from tui.core.config.load import replace
+from tui.core.config.schema import Config
 from tui.core.profile import profiles as P
 from tui.core.privacy import vault as V
 from tui.core.privacy.sealed_fs import SealedFS

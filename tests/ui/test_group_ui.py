@@ -13,7 +13,7 @@ from textual.widgets import Input, OptionList, SelectionList, Static, TextArea
 
 from conftest import wait_until
 from tui.core import paths
-from tui.core.config.settings import Config
+from tui.core.config.schema import Config
 from tui.core.scene.ideas import load_ideas
 from tui.core.profile.personas import PersonaProfile, add_persona, list_personas
 from tui.core.scene.rules import SceneSettings

@@ -21,7 +21,7 @@ from textual.widgets._toast import Toast
 
 from conftest import wait_until
 from tui.core import paths
-from tui.core.config.settings import Config
+from tui.core.config.schema import Config
 from tui.core.profile import profiles as P
 from tui.core.cards.card import Card, save_card_file
 from tui.core.scene.ideas import save_idea

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from conftest import wait_until
 from tui.core import paths
-from tui.core.config.settings import Config, replace
+from tui.core.config.load import replace
+from tui.core.config.schema import Config
 from tui.core.memory.document import load_memory
 from tui.core.storage.model import Message
 from tui.core.profile.workspace import Workspace

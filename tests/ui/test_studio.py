@@ -14,7 +14,7 @@ from textual.widgets import Input, OptionList, Static, TextArea
 
 from conftest import wait_until
 from tui.core import paths
-from tui.core.config.settings import Config
+from tui.core.config.schema import Config
 from tui.core.cards.library import import_card_file
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
@@ -435,7 +435,7 @@ async def test_an_unreadable_lorebook_is_shown_and_kept_verbatim(home, scripted)
 
 
 async def test_avatar_placeholder_names_the_image_file(home, scripted):
-    from tui.core.cards.files import placeholder_png
+    from tui.core.cards.png_card import placeholder_png
 
     w = ws()
     w.cards()

@@ -70,7 +70,8 @@ def _median(values: list[float]) -> float:
 
 def _workspace(home: Path, model: Path, n_ctx: int, max_tokens: int, shift: str):
     from tui.core import paths
-    from tui.core.config.settings import Config, replace
+    from tui.core.config.load import replace
+    from tui.core.config.schema import Config
     from tui.core.profile.workspace import Workspace
 
     os.environ["CANDLELIT_HOME"] = str(home)
@@ -165,7 +166,7 @@ def run_naive(session, engine, wanted: list[range], log) -> list[TurnTime]:  # n
 
 def run_resume(ws, log, context_tokens: int = 3000) -> dict[str, float]:  # noqa: ANN001
     """A ≥3k-token chat: warm TTFT, then close, reopen, restore, first TTFT."""
-    from tui.core.config.settings import replace
+    from tui.core.config.load import replace
     from tui.core.chat.session import Session
     from tui.core.storage.model import Message
     from tui.core.profile.workspace import Workspace

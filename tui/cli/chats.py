@@ -21,7 +21,7 @@ __all__ = ["HANDLERS", "add_parsers", "chat_export", "chat_import"]
 
 def add_parsers(chat: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     """Add ``import`` and ``export`` to the ``chat`` subcommands."""
-    from tui.core.profile.st_chats import EXPORT_FORMATS
+    from tui.core.profile.chat_export import EXPORT_FORMATS
 
     c_imp = chat.add_parser("import", help="import SillyTavern chat files (.jsonl); prints each new chat's id")
     c_imp.add_argument("paths", nargs="+", metavar="FILE")
@@ -41,7 +41,7 @@ def _warn(text: str) -> None:
 
 
 def chat_import(ws: Any, args: argparse.Namespace) -> int:
-    from tui.core.profile.st_chats import import_st_chat
+    from tui.core.profile.st_import import import_st_chat
     from tui.core.storage.errors import StoreError
 
     ws.install_starters()  # the starters are characters an imported chat may name
@@ -68,7 +68,8 @@ def chat_import(ws: Any, args: argparse.Namespace) -> int:
 
 def chat_export(ws: Any, args: argparse.Namespace) -> int:
     from tui.core.fsio import write_outside
-    from tui.core.profile.st_chats import ChatFileError, export_chat
+    from tui.core.profile.chat_export import export_chat
+    from tui.core.profile.st_read import ChatFileError
 
     out = Path(args.output) if args.output else None
     if out is not None and out.is_dir():

@@ -279,30 +279,7 @@ def diagnose(
                 f"it may hold personal names: chmod 600 {paths.config_file}"
             )
 
-    folder = paths.profile(ws.profile_name)
-    exists = folder.is_dir()
-    encrypted = shared = False
-    note = ""
-    if exists:
-        try:
-            info = profile_info(paths, ws.profile_name)
-        except ProfileError as exc:
-            problems.append(str(exc))
-        else:
-            encrypted, shared = info.encrypted, info.shared
-            if info.problem:
-                problems.append(f"profile '{ws.profile_name}': {info.problem}")
-            if encrypted:
-                plain = plain_data_files(folder)
-                if plain:
-                    note = (
-                        f"{plain} file(s) in its folder are not encrypted (put there by hand, "
-                        "or left by something other than Candlelit): look at them, then move "
-                        "or delete them"
-                    )
-                    problems.append(f"profile '{ws.profile_name}': {plain} unencrypted file(s) in an encrypted profile")
-                else:
-                    note = "every file is age-encrypted (files/*.age, index.age); names reveal nothing"
+    exists, encrypted, shared, note = _check_profile(ws, problems)
 
     model = _check_model(ws, model_override, model_source, progress, load_model)
     if not model.loads:
@@ -314,14 +291,7 @@ def diagnose(
             "(see README: GPU offload)"
         )
 
-    net_modules = loaded_network_modules()
-    devtools = devtools_requested()
-    network = "none used"
-    if net_modules:
-        network = "none used by Candlelit, but network libraries are loaded: " + ", ".join(net_modules)
-        problems.append(f"network libraries are loaded in this process: {', '.join(net_modules)}")
-    if devtools:
-        network += " ($TEXTUAL asks for devtools; Candlelit switches them off)"
+    network, net_modules, devtools = _check_network(problems)
 
     return DoctorReport(
         data_dir=str(paths.home),
@@ -341,3 +311,47 @@ def diagnose(
         devtools=devtools,
         problems=problems,
     )
+
+
+def _check_profile(ws: Workspace, problems: list[str]) -> tuple[bool, bool, bool, str]:
+    """``(exists, encrypted, shared, encryption note)`` of the profile; what
+    needs fixing is added to ``problems``."""
+    folder = ws.paths.profile(ws.profile_name)
+    exists = folder.is_dir()
+    encrypted = shared = False
+    note = ""
+    if exists:
+        try:
+            info = profile_info(ws.paths, ws.profile_name)
+        except ProfileError as exc:
+            problems.append(str(exc))
+        else:
+            encrypted, shared = info.encrypted, info.shared
+            if info.problem:
+                problems.append(f"profile '{ws.profile_name}': {info.problem}")
+            if encrypted:
+                plain = plain_data_files(folder)
+                if plain:
+                    note = (
+                        f"{plain} file(s) in its folder are not encrypted (put there by hand, "
+                        "or left by something other than Candlelit): look at them, then move "
+                        "or delete them"
+                    )
+                    problems.append(f"profile '{ws.profile_name}': {plain} unencrypted file(s) in an encrypted profile")
+                else:
+                    note = "every file is age-encrypted (files/*.age, index.age); names reveal nothing"
+    return exists, encrypted, shared, note
+
+
+def _check_network(problems: list[str]) -> tuple[str, list[str], bool]:
+    """``(network line, network modules loaded, devtools asked for)``; a loaded
+    network library is added to ``problems``."""
+    net_modules = loaded_network_modules()
+    devtools = devtools_requested()
+    network = "none used"
+    if net_modules:
+        network = "none used by Candlelit, but network libraries are loaded: " + ", ".join(net_modules)
+        problems.append(f"network libraries are loaded in this process: {', '.join(net_modules)}")
+    if devtools:
+        network += " ($TEXTUAL asks for devtools; Candlelit switches them off)"
+    return network, net_modules, devtools

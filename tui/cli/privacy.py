@@ -86,7 +86,7 @@ def _ensure_ws(ws: Any, args: argparse.Namespace) -> Any:
     if ws is not None:
         return ws
     from tui.core import paths
-    from tui.core.config.settings import load_config, replace
+    from tui.core.config.load import load_config, replace
     from tui.core.profile.workspace import Workspace
 
     p = paths.resolve()

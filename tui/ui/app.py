@@ -433,7 +433,7 @@ class CandlelitApp(App[None]):
     def switch_profile(self, name: str) -> None:
         """Open another profile (from the home screen): its own characters,
         chats and settings; an encrypted one asks for its passphrase."""
-        from tui.core.config.settings import replace
+        from tui.core.config.load import replace
         from tui.core.profile.profiles import check_name
 
         check_name(name)

@@ -42,7 +42,7 @@ def is_chat_file(path: Path) -> bool:
 def import_chat_file(screen: Screen, path: Path) -> None:
     """Import ``path`` in a thread; the home screen lists and highlights the
     new chat, or shows why nothing was imported."""
-    from tui.core.profile.st_chats import import_st_chat
+    from tui.core.profile.st_import import import_st_chat
 
     app = screen.app
     ws = app.ws
@@ -97,7 +97,7 @@ def export_commands(app: Any, screen: Screen) -> Iterator[SystemCommand]:
 
 def ask_export(app: Any, chat_id: str, fmt: str) -> None:
     """Ask where to write the export, then write it."""
-    from tui.core.profile.st_chats import export_name
+    from tui.core.profile.chat_export import export_name
     from tui.ui.screens.dialogs import AskScreen
 
     try:
@@ -137,7 +137,7 @@ def _confirm_and_write(app: Any, chat_id: str, fmt: str, text: str) -> None:
 
 def _write(app: Any, chat_id: str, fmt: str, path: Path) -> None:
     from tui.core.fsio import write_outside
-    from tui.core.profile.st_chats import export_chat
+    from tui.core.profile.chat_export import export_chat
 
     ws = app.ws
 

@@ -12,19 +12,16 @@ import zipfile
 import zlib
 
 from hypothesis import HealthCheck, event, given, settings
-from hypothesis.errors import InvalidArgument
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 
-from tui.core.cards.files import (
-    LoadedCard,
-    card_to_charx,
-    card_to_json_bytes,
-    card_to_png,
-    placeholder_png,
-    read_card_bytes,
-)
-from tui.core.cards.card import CardError, card_to_v3, parse_card
 from tui.core.cards.adult_guard import check_card, check_text
+from tui.core.cards.card import CardError, card_to_v3, parse_card
+from tui.core.cards.card_json import card_to_json_bytes
+from tui.core.cards.charx import card_to_charx
+from tui.core.cards.file_types import LoadedCard
+from tui.core.cards.files import read_card_bytes
+from tui.core.cards.png_card import card_to_png, placeholder_png
 
 FAST = settings(max_examples=500, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW_CALL_S = 2.0

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from tui.core.cards import library as ch
-from tui.core.cards.card import Card, starter_cards
 from tui.core.cards.adult_guard import (
     WHY_AGE,
     WHY_MINOR,
@@ -18,6 +17,7 @@ from tui.core.cards.adult_guard import (
     guard_card,
     refusal_message,
 )
+from tui.core.cards.card import Card, starter_cards
 from tui.core.storage.store import Store
 
 REFUSED = [

@@ -12,14 +12,8 @@ import pytest
 
 from tui.core.lore.activate import activate
 from tui.core.lore.book import LoreEntry, LoreError, Lorebook
-from tui.core.lore.codec import (
-    book_to_dict,
-    book_to_lorebook_v3,
-    books_from,
-    load_book_file,
-    parse_book,
-    save_book_file,
-)
+from tui.core.lore.codec import book_to_dict, book_to_lorebook_v3, books_from, load_book_file, save_book_file
+from tui.core.lore.parse import parse_book
 from tui.core.lore.safe_regex import (
     RegexRejected,
     SearchBudget,

@@ -34,7 +34,7 @@ from pyrage import x25519
 
 from tui.core import fsio
 from tui.core import paths as tui_paths
-from tui.core.config.settings import Config
+from tui.core.config.schema import Config
 from tui.core.memory import document as memory
 from tui.core.privacy import vault as V
 from tui.core.privacy.sealed_fs import SealedFileDamaged, SealedFS, SealedLocked

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from tui.core import paths as paths_mod
-from tui.core.config.settings import Config, ConfigError, load_config_text, load_state, replace, save_state
+from tui.core.config.load import ConfigError, load_config_text, replace
+from tui.core.config.schema import Config
+from tui.core.config.state import load_state, save_state
 from tui.core.memory import kv_state
 from tui.core.profile import profiles as P
 from tui.core.privacy import vault as V

@@ -132,7 +132,7 @@ def test_as_json_reports_reusable_prefix():
 
 
 def _book():
-    from tui.core.lore.codec import parse_book
+    from tui.core.lore.parse import parse_book
 
     return parse_book(
         {

@@ -20,12 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tui.bench.long_chat_data import fill_chat
-from tui.core.storage import message_log
-from tui.core.storage.message_log import INDEX_NAME, MAGIC, PAGE
+from tui.core.storage import message_index, message_log
+from tui.core.storage.message_index import INDEX_NAME, MAGIC
+from tui.core.storage.message_log import PAGE
 from tui.core.storage.model import Message
 from tui.core.storage.store import Store
 
-HEADER = message_log._HEADER  # magic, covered, count, mtime_ns, tail hash, offsets hash
+HEADER = message_index.HEADER  # magic, covered, count, mtime_ns, tail hash, offsets hash
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from tui.core.lore.book import (
     Position,
     split_decorators,
 )
-from tui.core.lore.codec import as_number
+from tui.core.lore.parse import as_number
 from tui.core.lore.safe_regex import (
     BudgetSpent,
     RegexRejected,

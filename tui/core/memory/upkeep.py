@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui.core.config.settings import Config
+from tui.core.config.schema import Config
 from tui.core.engine.api import Engine
 from tui.core.memory import kv_state
 from tui.core.memory.document import Memory, load_memory, memory_path, memory_prompt_text, save_memory

@@ -23,7 +23,7 @@ was), the reader then decrypts to count."""
 
 def count_records(data: bytes) -> int:
     """Non-blank, newline-terminated lines of ``data`` (the messages of a
-    chat: the same rule as ``tui.core.storage.message_log.line_starts``)."""
+    chat: the same rule as ``tui.core.storage.message_index.line_starts``)."""
     return sum(1 for line in data.split(b"\n")[:-1] if line.strip())
 
 

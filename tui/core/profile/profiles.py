@@ -18,7 +18,7 @@ from typing import Any
 
 import tomli_w
 
-from tui.core.config.settings import load_state, save_state
+from tui.core.config.state import load_state, save_state
 from tui.core.privacy import convert, vault
 from tui.core.fsio import as_path, atomic_write, ensure_dir, fsync_dir
 from tui.core.storage.errors import StoreError

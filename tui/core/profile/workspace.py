@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tui.core.config.settings import Config
+from tui.core.config.schema import Config
 from tui.core.cards.card import Card, CardError, load_card_file, save_card_file, starter_cards
 from tui.core.engine.api import Engine, Sampling
 from tui.core.engine.settings import EngineSettings

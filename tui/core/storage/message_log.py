@@ -1,50 +1,15 @@
-"""Read one chat's ``messages.jsonl`` by position, at any length.
+"""Read one chat's ``messages.jsonl`` by position, at any length, through a cached index.
 
-``messages.jsonl`` stays the one source of truth. Beside it, ``messages.idx``
-is a cache of where each message line starts, so that opening a chat, paging
-through it or building a prompt reads only the lines it needs:
-
-- counting the messages reads the index header (88 bytes) and the last 4 KiB
-  of the chat file;
-- ``page(start, stop)`` seeks to the first line and reads that span only;
-- a line appended by this process, by another Candlelit process or by hand
-  is found by reading just the new bytes.
-
-The index is a cache, never trusted blindly. Its header records the chat
-file's size and mtime it covers, a hash of the 4 KiB before that point and
-a hash of its own offsets; a different magic (format version), a truncated,
-torn or damaged index, a chat file that shrank, changed in place or whose
-covered tail differs: the index is rebuilt from the chat file (``Store`` first moves torn or corrupt lines
-aside, as it always has). It is written with ``atomic_write`` (temp file,
-fsync, rename), so a crash leaves the old index or the new one, and it is
-rewritten only when it falls behind by ``FLUSH_EVERY`` lines, not on every
-append.
-
-In an encrypted profile no index file is written (nothing about the chat
-lies unencrypted beside it). A long chat is stored as sealed segments (see
-``tui.core.privacy.sealed_fs``) and the encrypted index records how many messages
-each closed segment holds, so the log places any position without
-decrypting the segments before it: opening a chat (count, last page)
-decrypts the last segment or two, a page elsewhere decrypts the segments it
-spans (``MAX_SEGMENTS`` of them are kept, least recently used first out),
-``find_id`` decrypts backwards from the end until it finds the message, and
-a search decrypts every segment once. An append rewrites the last segment
-(or closes it and starts a new one): only that one is decrypted again. Each
-segment decrypted is checked against its recorded count; if one disagrees,
-or the index has no counts (written before they were), the log falls back
-to decrypting the whole chat once and keeping its offsets in memory.
-
-Parsed messages are kept in a small cache of pages (``PAGE`` lines each),
-valid while the chat file only grows.
+``messages.jsonl`` is the one source of truth; ``messages.idx`` (see
+:mod:`tui.core.storage.message_index`) is a cache checked before use. In an
+encrypted profile the log reads sealed segments, decrypting only those it needs.
 """
 
 from __future__ import annotations
 
 import bisect
-import hashlib
 import json
 import os
-import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -52,17 +17,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tui.core.fsio import atomic_write, is_sealed
+from tui.core.storage.message_index import (
+    INDEX_NAME,
+    TAIL,
+    append_index,
+    line_starts,
+    pack_index,
+    read_index,
+    tail_hash,
+)
 
-MAGIC = b"CLMIDX2\n"            # the format version lives in the magic
-# magic, covered bytes, count, mtime_ns, tail hash, hash of the offsets
-_HEADER = struct.Struct("<8sQQQ32s32s")
-TAIL = 4096                     # bytes hashed before the covered end
 PAGE = 256                      # messages per parsed page
 MAX_PAGES = 64                  # parsed pages kept (16k messages)
 FLUSH_EVERY = 64                # index lines that may be missing from the file on disk
 MAX_SEGMENTS = 32               # decrypted sealed segments kept (besides the last one)
 
-INDEX_NAME = "messages.idx"
 
 
 @dataclass(frozen=True)
@@ -70,26 +39,6 @@ class _Stamp:
     size: int
     mtime_ns: int
     ino: int
-
-
-def _tail_hash(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def line_starts(raw: bytes, base: int = 0) -> list[int]:
-    """Offsets (plus ``base``) of every non-blank, newline-terminated line."""
-    out: list[int] = []
-    pos = 0
-    n = len(raw)
-    find = raw.find
-    while pos < n:
-        end = find(b"\n", pos)
-        if end < 0:
-            break  # an unterminated tail is not a line (yet)
-        if raw[pos:end].strip():
-            out.append(base + pos)
-        pos = end + 1
-    return out
 
 
 class _Distrust(Exception):
@@ -326,7 +275,7 @@ class MessageLog:
 
     def _covered_tail_matches(self) -> bool:
         lo = max(0, self._covered - TAIL)
-        return self._covered == 0 or _tail_hash(self._read(lo, self._covered)) == self._tail
+        return self._covered == 0 or tail_hash(self._read(lo, self._covered)) == self._tail
 
     def _extend(self, stamp: _Stamp) -> bool:
         new = self._read(self._covered, stamp.size)
@@ -343,7 +292,7 @@ class MessageLog:
         self._pages.pop(len(self._offsets) // PAGE, None)
         self._offsets.extend(self._covered + a for a in starts)
         self._covered = stamp.size
-        self._tail = _tail_hash(self._read(max(0, self._covered - TAIL), self._covered))
+        self._tail = tail_hash(self._read(max(0, self._covered - TAIL), self._covered))
         self._stamp = stamp
         return True
 
@@ -355,21 +304,10 @@ class MessageLog:
             data = self.index_path.read_bytes()
         except OSError:
             return False
-        if len(data) < _HEADER.size:
+        found = read_index(data, stamp.size, stamp.mtime_ns, self._read)
+        if found is None:
             return False
-        magic, covered, count, mtime_ns, tail, body_hash = _HEADER.unpack_from(data)
-        if magic != MAGIC or len(data) != _HEADER.size + 8 * count or covered > stamp.size:
-            return False
-        if hashlib.sha256(memoryview(data)[_HEADER.size:]).digest() != body_hash:
-            return False  # damaged offsets (a stray write, a bad sector)
-        if covered == stamp.size and mtime_ns != stamp.mtime_ns:
-            return False  # same size, changed in place
-        lo = max(0, covered - TAIL)
-        if covered and _tail_hash(self._read(lo, covered)) != tail:
-            return False
-        offsets = list(struct.unpack_from(f"<{count}Q", data, _HEADER.size))
-        if offsets and offsets[-1] >= covered:
-            return False
+        offsets, covered, count, mtime_ns, tail = found
         self._offsets = offsets
         self._covered = covered
         self._flushed = count
@@ -394,7 +332,7 @@ class MessageLog:
                 return False  # a corrupt line: the store repairs the file first
         self._offsets = line_starts(raw)
         self._covered = len(raw)
-        self._tail = _tail_hash(raw[max(0, len(raw) - TAIL):])
+        self._tail = tail_hash(raw[max(0, len(raw) - TAIL):])
         self._stamp = _Stamp(len(raw), stamp.mtime_ns, stamp.ino)
         self._flushed = -1  # write it
         return True
@@ -414,36 +352,13 @@ class MessageLog:
             if self._stat() is None:
                 return  # the chat was deleted (by another store): never bring its folder back
             n = len(self._offsets)
-            body = struct.pack(f"<{n}Q", *self._offsets)
-            header = _HEADER.pack(MAGIC, self._covered, n, self._stamp.mtime_ns, self._tail, hashlib.sha256(body).digest())
+            header, body = pack_index(self._offsets, self._covered, self._stamp.mtime_ns, self._tail)
             try:
-                if not self._append_index(header, body):
+                if not append_index(self.index_path, self._flushed, header, body):
                     atomic_write(self.index_path, header + body)
             except OSError:
                 return  # only a cache: a full disk must not stop reading the chat
             self._flushed = n
-
-    def _append_index(self, header: bytes, body: bytes) -> bool:
-        """Extend the index file in place when it holds exactly the offsets
-        flushed before: write the new offsets after them, then the header.
-        A crash in between leaves a length that disagrees with the header's
-        count, which the next open detects and rebuilds. So an append costs
-        a few hundred bytes, not the whole index."""
-        old = self._flushed
-        if old <= 0:
-            return False
-        try:
-            fd = os.open(self.index_path, os.O_RDWR)
-        except OSError:
-            return False
-        try:
-            if os.fstat(fd).st_size != _HEADER.size + 8 * old:
-                return False  # not the file we wrote: write it whole
-            os.pwrite(fd, body[8 * old:], _HEADER.size + 8 * old)
-            os.pwrite(fd, header, 0)
-        finally:
-            os.close(fd)
-        return True
 
     def forget(self) -> None:
         """Drop everything known (the file was rewritten); remove the index."""
@@ -467,7 +382,7 @@ class MessageLog:
             if line.strip():
                 self._offsets.append(self._covered)
             self._covered = stamp.size
-            self._tail = _tail_hash(self._read(max(0, self._covered - TAIL), self._covered))
+            self._tail = tail_hash(self._read(max(0, self._covered - TAIL), self._covered))
             self._stamp = stamp
             self._maybe_flush()
 

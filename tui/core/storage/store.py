@@ -496,7 +496,7 @@ class Store:
         data = {**data, "updated": utc_now()}
         write_toml(self.chat_dir(chat_id) / "chat.toml", data, "chat.toml")
 
-    # imports (tui.core.profile.st_chats) -------------------------------------------
+    # imports (tui.core.profile.st_import) -------------------------------------------
 
     def import_chat(
         self,

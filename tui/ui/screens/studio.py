@@ -32,7 +32,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
 
-from tui.core.cards.files import check_card_limits
+from tui.core.cards.card_json import check_card_limits
 from tui.core.cards.card import Card, CardError, card_to_json, save_card_file, slugify
 from tui.core.cards.library import EXPORT_FORMATS, avatar_path, export_card
 from tui.core.cards.adult_guard import ContentRefused, guard_card

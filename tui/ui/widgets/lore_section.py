@@ -22,7 +22,8 @@ from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.core.lore.book import LoreEntry, Lorebook, LoreError
-from tui.core.lore.codec import book_to_dict, parse_book
+from tui.core.lore.codec import book_to_dict
+from tui.core.lore.parse import parse_book
 from tui.core.safe_text import neutralize
 from tui.ui.screens.dialogs import ConfirmScreen
 from tui.ui.widgets.lore_entry_dialog import LoreEntryDialog
