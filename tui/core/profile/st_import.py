@@ -7,7 +7,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from tui.core.profile.st_read import SYSTEM_NAME, StChat, location, message_text
 from tui.core.profile.st_time import iso, parse_iso, parse_st_time
 from tui.core.profile.workspace import Workspace
 from tui.core.scene.rules import SceneSettings, scene_settings_to_toml
-from tui.core.storage.model import ChatInfo, Message
+from tui.core.storage.model import ChatInfo, Message, Role
 
 NATIVE_KEYS = ("mes", "swipes", "swipe_id")  # held by the Message itself, not in extra["st"]
 
@@ -38,8 +38,8 @@ def st_to_messages(chat: StChat, cast: Cast, *, now_ms: int | None = None) -> li
     header_user = clean_name(header.get("user_name"))
     fallback = (
         parse_st_time(header.get("create_date"))
-        or (datetime.fromtimestamp(chat.mtime, timezone.utc) if chat.mtime else None)
-        or datetime.now(timezone.utc)
+        or (datetime.fromtimestamp(chat.mtime, UTC) if chat.mtime else None)
+        or datetime.now(UTC)
     )
     fallback_iso = iso(fallback)
     now_ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
@@ -53,6 +53,7 @@ def st_to_messages(chat: StChat, cast: Cast, *, now_ms: int | None = None) -> li
         extra: dict[str, Any] = {}
         name = clean_name(o.get("name"))
         hidden = is_hidden(o)
+        role: Role
         if is_user(o):
             role, speaker = "user", cast.user_map.get(name_key(name or header_user), name or header_user)
         elif line_kind(o) == "narrator":
@@ -145,7 +146,7 @@ def import_st(
     table: dict[str, Any] = {
         "format": "sillytavern",
         "file": chat.path.name,
-        "imported": iso(datetime.now(timezone.utc)),
+        "imported": iso(datetime.now(UTC)),
         "messages": len(msgs),
     }
     if header is not None:
@@ -160,7 +161,7 @@ def import_st(
         msgs,
         scene=scene_settings_to_toml(SceneSettings()) if cast.group else None,
         table=table,
-        created=iso(created or first) if (created or first) else None,
+        created=iso(start) if (start := created or first) else None,
         updated=iso(max(times)) if times else None,
     )
     return ImportResult(info, len(msgs), cast.group, warnings, [p.name for p in cast.to_create])

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tui.core.fsio import atomic_write, is_sealed
+from tui.core.fsio import atomic_write, is_sealed, sealed
 from tui.core.storage.message_index import (
     INDEX_NAME,
     TAIL,
@@ -148,7 +148,7 @@ class MessageLog:
         if self._distrust:
             return self._refresh_sealed_full(stamp)
         try:
-            layout = self.path.segment_layout()
+            layout = sealed(self.path).segment_layout()
         except FileNotFoundError:
             return self._refresh_sealed_full(stamp)
         if any(records is None for _o, _st, records in layout[:-1]):
@@ -160,7 +160,7 @@ class MessageLog:
         last = self._last if old_last == (opaque, st) else None
         try:
             if last is None:
-                last = _Seg(self.path.read_segment(opaque))
+                last = _Seg(sealed(self.path).read_segment(opaque))
         except FileNotFoundError:
             return self._refresh_sealed_full(stamp)
         if last.raw and not last.raw.endswith(b"\n"):
@@ -196,7 +196,7 @@ class MessageLog:
         key = (opaque, st)
         seg = self._cache.get(key)
         if seg is None:
-            seg = _Seg(self.path.read_segment(opaque))
+            seg = _Seg(sealed(self.path).read_segment(opaque))
             self._cache[key] = seg
             while len(self._cache) > MAX_SEGMENTS:
                 self._cache.popitem(last=False)
@@ -227,7 +227,7 @@ class MessageLog:
             self._reset()
         self._mode = "full"
         try:
-            layout = self.path.segments()
+            layout = sealed(self.path).segments()
             kept = 0  # leading segments unchanged since the last refresh
             if self._raw is not None:
                 while (
@@ -235,7 +235,7 @@ class MessageLog:
                     and self._segs[kept][0] == layout[kept]
                 ):
                     kept += 1
-            fresh = [self.path.read_segment(seg[0]) for seg in layout[kept:]]
+            fresh = [sealed(self.path).read_segment(seg[0]) for seg in layout[kept:]]
         except FileNotFoundError:
             layout, kept, fresh = [], 0, []
             try:
