@@ -30,11 +30,18 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 
-from tui.core.privacy import vault as vaults
-from tui.core.engine.llama import Engine, EngineError, LlamaCppEngine
-from tui.core.engine.gguf import ModelFileError
-from tui.core.safe_text import neutralize
-from tui.core.profile.workspace import Workspace
+from tui.core import (
+    Engine,
+    EngineError,
+    LlamaCppEngine,
+    ModelFileError,
+    ReminderSettings,
+    Vault,
+    VaultError,
+    Workspace,
+    neutralize,
+    reminder_due,
+)
 from tui.ui.bindings import described_bindings
 
 
@@ -83,7 +90,7 @@ class CandlelitApp(App[None]):
         self._tokenizer_failed = False
         self._tokenizer_lock = threading.Lock()
         self._close_leaks()
-        self.vault: vaults.Vault | None = None  # the open key of an encrypted profile, if any
+        self.vault: Vault | None = None  # the open key of an encrypted profile, if any
         self.clock = time.monotonic  # tests replace it to jump ahead
         self._last_input = self.clock()
         self._held: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
@@ -318,7 +325,7 @@ class CandlelitApp(App[None]):
             LockScreen(self.ws.profile_dir, self.ws.profile_name, error=error), lambda _r: self._unhidden()
         )
 
-    def privacy_unlocked(self, opened: vaults.Vault) -> None:
+    def privacy_unlocked(self, opened: Vault) -> None:
         """The passphrase opened the profile's key (called by the lock/panic
         screens): open the profile through it and show its lists.
 
@@ -327,7 +334,7 @@ class CandlelitApp(App[None]):
         """
         try:
             if opened.profile_dir != self.ws.profile_dir:
-                raise vaults.VaultError("that key belongs to another profile")
+                raise VaultError("that key belongs to another profile")
             ws = self.ws.unlocked(opened)
         except BaseException:
             opened.lock()
@@ -371,18 +378,11 @@ class CandlelitApp(App[None]):
         self.lock_now()
         return True
 
-    def reminder_settings(self):
-        from tui.core.profile.profiles import read_reminders
-        from tui.core.profile.usage_stats import ReminderSettings, StatsError
-
-        try:
-            return ReminderSettings.from_mapping(read_reminders(self.ws.store.root, self.ws.config.privacy))
-        except (StatsError, OSError):  # OSError: a locked or damaged profile
-            return ReminderSettings()
+    def reminder_settings(self) -> ReminderSettings:
+        return self.ws.reminder_settings()
 
     def check_reminder(self, now: datetime | None = None) -> str | None:
         """Show an opt-in reminder if one is due; return its text."""
-        from tui.core.profile.usage_stats import reminder_due
 
         if self.hidden:
             return None
@@ -401,20 +401,10 @@ class CandlelitApp(App[None]):
     def record_usage(self, now: datetime | None = None) -> None:
         """Append this session (times and a count of messages you sent) to the
         profile's local stats; no text, no names, never sent anywhere."""
-        from tui.core.profile.profiles import usage_file
-        from tui.core.profile.usage_stats import StatsError, record_session
 
         start, end = self._session_start, now or datetime.now(timezone.utc)
         self._session_start = end
-        if not self.ws.config.privacy.usage_stats or not self.ws.store.root.is_dir():
-            return
-        sent = _messages_sent_since(self.ws.store, start)
-        if sent == 0 and (end - start).total_seconds() < 60:
-            return
-        try:
-            record_session(usage_file(self.ws.store.root), start, end, sent)
-        except (StatsError, OSError):
-            pass  # stats are best effort; never in the way of quitting
+        self.ws.record_usage(start, end)
 
     def action_profiles(self) -> None:
         from tui.ui.screens.home import HomeScreen
@@ -436,16 +426,13 @@ class CandlelitApp(App[None]):
     def switch_profile(self, name: str) -> None:
         """Open another profile (from the home screen): its own characters,
         chats and settings; an encrypted one asks for its passphrase."""
-        from tui.core.config.settings import replace
-        from tui.core.profile.profiles import check_name
-
-        check_name(name)
+        ws = self.ws.for_profile(name)  # checks the name first
         if self.encrypted:
             self._close_profile()  # records usage, then locks the profile left behind
         else:
             self.record_usage()
             self._drop_key()
-        self.ws = Workspace(self.ws.paths, replace(self.ws.config, chat={"profile": name}))
+        self.ws = ws
         self._last_reminder = None
         self._refresh_lists()
         if self.encrypted:
@@ -487,25 +474,6 @@ class CandlelitApp(App[None]):
             self.engine.close()
         if self._owns_tokenizer and self._tokenizer is not None:
             self._tokenizer.close()
-
-
-def _messages_sent_since(store, since: datetime) -> int:
-    """How many messages you sent (role "user") since ``since``, any chat."""
-    stamp = since.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    count = 0
-    try:
-        chats = store.list_chats()
-    except Exception:  # noqa: BLE001 - stats are best effort
-        return 0
-    for chat in chats:
-        if chat.updated < stamp:
-            continue
-        try:
-            msgs, _ = store.messages(chat.id)
-        except Exception:  # noqa: BLE001
-            continue
-        count += sum(1 for m in msgs if m.role == "user" and m.created >= stamp)
-    return count
 
 
 def make_app(

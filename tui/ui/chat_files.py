@@ -10,7 +10,6 @@ itself needs no code for them.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -21,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import OptionList
 from textual.widgets.option_list import OptionDoesNotExist
 
-from tui.core.storage.errors import StoreError
+from tui.core import CandlelitError, StoreError
 
 EXPORT_LABELS = (
     ("st", "SillyTavern (.jsonl)"),
@@ -42,7 +41,7 @@ def is_chat_file(path: Path) -> bool:
 def import_chat_file(screen: Screen, path: Path) -> None:
     """Import ``path`` in a thread; the home screen lists and highlights the
     new chat, or shows why nothing was imported."""
-    from tui.core.profile.st_chats import import_st_chat
+    from tui.core import import_st_chat
 
     app = screen.app
     ws = app.ws
@@ -97,7 +96,7 @@ def export_commands(app: Any, screen: Screen) -> Iterator[SystemCommand]:
 
 def ask_export(app: Any, chat_id: str, fmt: str) -> None:
     """Ask where to write the export, then write it."""
-    from tui.core.profile.st_chats import export_name
+    from tui.core import export_name
     from tui.ui.screens.dialogs import AskScreen
 
     try:
@@ -136,8 +135,7 @@ def _confirm_and_write(app: Any, chat_id: str, fmt: str, text: str) -> None:
 
 
 def _write(app: Any, chat_id: str, fmt: str, path: Path) -> None:
-    from tui.core.fsio import write_outside
-    from tui.core.profile.st_chats import export_chat
+    from tui.core import export_chat, write_outside
 
     ws = app.ws
 

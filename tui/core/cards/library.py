@@ -28,6 +28,7 @@ from tui.core.cards.files import (
     card_to_json_bytes,
     card_to_png,
     charx_entries,
+    check_card_limits,
     read_card_file,
 )
 from tui.core.cards.card import Card, CardError, load_card_file, save_card_file, slugify
@@ -107,6 +108,38 @@ def import_card_file(store: Store, path: Path) -> ImportResult:
     rename(target / _PENDING, target / "card.json")
     fsync_dir(target)
     return ImportResult(target.name, loaded.card, list(loaded.warnings))
+
+
+def save_character(store: Store, card: Card, slug: str | None = None, *, now: int | None = None) -> str:
+    """Check and save a card made or edited by hand (the Studio); return its slug.
+
+    ``slug`` None makes a new character: its folder is claimed as an import
+    claims one (``name``, ``name-2``...), with the card written before the
+    folder gets its name. Stamps ``modification_date`` (and a missing
+    ``creation_date`` on a new one). Raises ``ContentRefused`` or
+    ``CardError`` before anything is written or stamped; ``StoreError`` or
+    ``OSError`` when the write fails.
+    """
+    check_card_limits(card, "this card")
+    guard_card(card, "this card")
+    now = int(time.time()) if now is None else now
+    card.modification_date = now
+    if slug is not None:
+        save_card_file(store.character_dir(slug) / "card.json", card)
+        return slug
+    card.creation_date = card.creation_date or now
+    root = ensure_dir(store.characters_dir)
+    tmp = root / f".import-{secrets.token_hex(6)}"
+    ensure_dir(tmp)
+    try:
+        save_card_file(tmp / _PENDING, card)
+        target = _claim_slug(root, tmp, slugify(card.name))
+    except BaseException:
+        remove_tree(tmp)
+        raise
+    rename(target / _PENDING, target / "card.json")
+    fsync_dir(target)
+    return target.name
 
 
 def _claim_slug(root: Path, tmp: Path, base: str) -> Path:

@@ -9,9 +9,12 @@ from __future__ import annotations
 from tui.core.errors import CandlelitError
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from tui.core.config.settings import Config
+from tui.core.config.settings import replace as with_settings
 from tui.core.cards.card import Card, CardError, load_card_file, save_card_file, starter_cards
 from tui.core.engine.llama import EngineSettings, Sampling
 from tui.core.lore.book import Lorebook, LoreError
@@ -19,8 +22,16 @@ from tui.core.lore.codec import books_from, load_book_file, save_book_file
 from tui.core.cards.macros import expand
 from tui.core.engine.model_files import resolve_model_path
 from tui.core.profile.personas import PersonaError, list_personas
+from tui.core.profile.profiles import check_name, read_reminders, save_reminders, usage_file
+from tui.core.profile.usage_stats import (
+    DayStats,
+    ReminderSettings,
+    StatsError,
+    daily,
+    messages_sent_since,
+    record_session,
+)
 from tui.core.scene.rules import SceneError, SceneSettings, scene_settings_to_toml
-from tui.core.storage.errors import StoreError
 from tui.core.storage.model import ChatInfo, Message, check_id
 from tui.core.storage.store import Store
 from tui.core.memory.document import carry_over, load_memory, save_memory
@@ -90,6 +101,12 @@ class Workspace:
     def locked(self) -> bool:
         """True for an encrypted profile whose key is not open."""
         return self.sealed is not None and self.sealed.locked
+
+    def for_profile(self, name: str) -> Workspace:
+        """The same paths and settings opened on profile ``name`` (locked
+        when it is encrypted); ``name`` is checked first."""
+        check_name(name)
+        return Workspace(self.paths, with_settings(self.config, chat={"profile": name}))
 
     def unlocked(self, vault: Vault) -> Workspace:
         """The same profile and settings, opened with ``vault``."""
@@ -258,6 +275,40 @@ class Workspace:
         return info
 
     # -- model --------------------------------------------------------------
+    # -- local usage stats and reminders (never sent anywhere) ---------------
+    def record_usage(self, start: datetime, end: datetime) -> None:
+        """Append one session (its times and how many messages you sent) to
+        the profile's stats, when they are on; best effort, never raises.
+        A session under a minute with nothing sent is not worth a line."""
+        if not self.config.privacy.usage_stats or not self.store.root.is_dir():
+            return
+        sent = messages_sent_since(self.store, start)
+        if sent == 0 and (end - start).total_seconds() < 60:
+            return
+        try:
+            record_session(usage_file(self.store.root), start, end, sent)
+        except (StatsError, OSError):
+            pass  # stats are best effort; never in the way of quitting
+
+    def usage_days(self) -> list[DayStats]:
+        """The recorded usage, one entry per day. Raises ``StatsError``."""
+        return daily(usage_file(self.store.root))
+
+    def reminders(self) -> dict[str, Any]:
+        """This profile's reminder choices over the ``[privacy]`` defaults."""
+        return read_reminders(self.store.root, self.config.privacy)
+
+    def reminder_settings(self) -> ReminderSettings:
+        """The reminders as settings; off when they cannot be read."""
+        try:
+            return ReminderSettings.from_mapping(self.reminders())
+        except (StatsError, OSError):  # OSError: a locked or damaged profile
+            return ReminderSettings()
+
+    def save_reminders(self, *, session_minutes: int, late_night: bool) -> None:
+        """Store this profile's reminder choice. Raises ``ProfileError``/``OSError``."""
+        save_reminders(self.store.root, session_minutes=session_minutes, late_night=late_night)
+
     def model_path(
         self, override: str | None = None, progress: Callable[[int, int], None] | None = None
     ) -> Path:

@@ -19,7 +19,6 @@ go on (``Session.resume_scene``); Ctrl+N picks who answers next
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import asyncio
 import threading
 from collections.abc import Callable, Iterator
@@ -32,11 +31,9 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
-from tui.core.engine.llama import Chunk
-from tui.core.memory.upkeep import progress_bar, progress_text
-from tui.core.safe_text import neutralize
-from tui.core.scene.rules import is_ooc
-from tui.core.chat.session import (
+from tui.core import (
+    CandlelitError,
+    Chunk,
     Impersonation,
     ReplyDone,
     ScenePaused,
@@ -44,15 +41,19 @@ from tui.core.chat.session import (
     Session,
     SlowDown,
     SpeakerStarted,
+    is_ooc,
+    neutralize,
+    progress_bar,
+    progress_text,
 )
-from tui.core.storage.model import Message as StoredMessage
-from tui.core.storage.errors import StoreError
+from tui.core import (
+    Message as StoredMessage,
+)
 from tui.ui.screens.checkin import Paused, SceneControls, SlowedDown
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen, EditScreen
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
 from tui.ui.widgets.status_bar import StatusBar
-
 
 FIRST_PAGE = 20     # messages mounted when a chat opens (more than a screenful)
 PAGE = 40           # messages mounted at a time when scrolling further

@@ -18,7 +18,6 @@ a pause opens the check-in, its choice goes to ``Session.resume_scene``
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import inspect
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -34,10 +33,16 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.core.safe_text import neutralize
-from tui.core.scene.rules import SceneError, SceneSettings, is_safeword, load_scene_settings
-from tui.core.chat.session import ScenePaused, SlowDown
-from tui.core.storage.errors import StoreError
+from tui.core import (
+    CandlelitError,
+    SceneError,
+    ScenePaused,
+    SceneSettings,
+    SlowDown,
+    is_safeword,
+    load_scene_settings,
+    neutralize,
+)
 from tui.ui.text import literal
 from tui.ui.widgets.status_bar import StatusBar
 

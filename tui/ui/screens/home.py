@@ -11,7 +11,6 @@ on top; the app refreshes the lists once the passphrase opens it).
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
-from tui.core.cards.card import CardError
-from tui.core.cards.library import ImportResult, import_card_file
-from tui.core.storage.errors import StoreError
+from tui.core import CandlelitError, CardError, ImportResult, import_card_file
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 from tui.ui.text import literal
 

@@ -9,7 +9,6 @@ the chosen character (the idea becomes the chat's first line).
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import threading
 from dataclasses import dataclass
 
@@ -22,19 +21,20 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 
-from tui.core.scene.ideas import (
+from tui.core import (
     THEMES,
+    CandlelitError,
     IdeasCancelled,
     IdeasError,
+    PersonaProfile,
+    boundaries_text,
     generate_ideas,
+    list_personas,
     load_ideas,
     new_scene_chat,
     remove_idea,
     save_idea,
 )
-from tui.core.profile.personas import PersonaProfile, list_personas
-from tui.core.scene.rules import boundaries_text
-from tui.core.storage.errors import StoreError
 from tui.ui.text import literal
 
 DEFAULT_THEMES = 2  # the first themes are ticked to start with

@@ -4,7 +4,7 @@
 empty screen, or a dull, made-up build log. It shows no app name, no
 title, no chat text. Any key brings the app back; for an encrypted profile
 a key only reveals a bare ``password`` line, and the app comes back once
-the profile's passphrase opens its key (``tui.core.privacy.vault.unlock``).
+the profile's passphrase opens its key (``tui.core.privacy.unlock``).
 
 ``LockScreen`` covers the app when an encrypted profile is locked (at
 start, after the idle time, or on request); only the passphrase opens it.
@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
-from tui.core.privacy import vault
+from tui.core import Vault, VaultError, WrongPassphrase, is_encrypted, unlock
 
 __all__ = ["LockScreen", "PanicScreen", "fake_log"]
 
@@ -55,7 +55,7 @@ def fake_log(lines: int = 60) -> str:
 
 @dataclass
 class _Unlocked(Message):
-    opened: vault.Vault
+    opened: Vault
 
 
 @dataclass
@@ -63,7 +63,7 @@ class _Rejected(Message):
     reason: str
 
 
-def _unlock_app(screen: Screen, opened: vault.Vault) -> str:
+def _unlock_app(screen: Screen, opened: Vault) -> str:
     """Hand the opened key to the app (it keeps the reference until the next
     lock); returns "" once the profile is open, else why it did not open."""
     hook = getattr(screen.app, "privacy_unlocked", None)
@@ -72,7 +72,7 @@ def _unlock_app(screen: Screen, opened: vault.Vault) -> str:
         return ""
     try:
         hook(opened)
-    except (vault.VaultError, OSError) as exc:
+    except (VaultError, OSError) as exc:
         opened.lock()
         return str(exc) or exc.__class__.__name__
     return ""
@@ -87,11 +87,11 @@ class _Unlocking:
     def _check(self, passphrase: str) -> None:
         assert self.profile_dir is not None
         try:
-            opened = vault.unlock(self.profile_dir, passphrase)
-        except vault.WrongPassphrase:
+            opened = unlock(self.profile_dir, passphrase)
+        except WrongPassphrase:
             self.post_message(_Rejected("Wrong passphrase."))  # type: ignore[attr-defined]
             return
-        except (vault.VaultError, OSError) as exc:
+        except (VaultError, OSError) as exc:
             self.post_message(_Rejected(str(exc)))  # type: ignore[attr-defined]
             return
         self.post_message(_Unlocked(opened))  # type: ignore[attr-defined]
@@ -113,7 +113,7 @@ class PanicScreen(_Unlocking, Screen[None]):
     def __init__(self, style: str = "blank", profile_dir: Path | None = None) -> None:
         super().__init__()
         self.style = style
-        self.profile_dir = profile_dir if profile_dir is not None and vault.is_encrypted(profile_dir) else None
+        self.profile_dir = profile_dir if profile_dir is not None and is_encrypted(profile_dir) else None
 
     @property
     def needs_passphrase(self) -> bool:

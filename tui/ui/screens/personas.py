@@ -12,7 +12,6 @@ chat's id.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,17 +20,19 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, OptionList, Select, SelectionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from tui.core.scene.ideas import new_scene_chat
-from tui.core.profile.personas import (
+from tui.core import (
+    POLICIES,
+    CandlelitError,
     PersonaError,
     PersonaProfile,
+    SceneError,
+    SceneSettings,
     add_persona,
     list_personas,
+    new_scene_chat,
     remove_persona,
     update_persona,
 )
-from tui.core.scene.rules import POLICIES, SceneError, SceneSettings
-from tui.core.storage.errors import StoreError
 from tui.ui.screens.dialogs import ConfirmScreen
 from tui.ui.text import literal
 

@@ -10,7 +10,6 @@ be deleted from inside itself.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 from dataclasses import dataclass, replace
 
 from textual import on, work
@@ -22,9 +21,20 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.core.profile import profiles as P
-from tui.core.storage.errors import StoreError
-from tui.core.privacy.vault import VaultError
+from tui.core import (
+    CandlelitError,
+    ProfileExists,
+    ProfileInfo,
+    VaultError,
+    check_name,
+    create_profile,
+    delete_profile,
+    deletion_caveat,
+    list_profiles,
+    profile_info,
+    rename_profile,
+    set_shared,
+)
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 from tui.ui.text import literal
 
@@ -41,7 +51,7 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
-def profile_counts(info: P.ProfileInfo) -> str:
+def profile_counts(info: ProfileInfo) -> str:
     """"2 chats · 1 character", or "locked" while an encrypted profile's
     contents are unknown (nothing of it is read without its key)."""
     if info.chats is None or info.characters is None:
@@ -49,7 +59,7 @@ def profile_counts(info: P.ProfileInfo) -> str:
     return f"{_plural(info.chats, 'chat')} · {_plural(info.characters, 'character')}"
 
 
-def profile_label(info: P.ProfileInfo, current: str) -> str:
+def profile_label(info: ProfileInfo, current: str) -> str:
     tags = [t for t, on in (("shared", info.shared), ("encrypted", info.encrypted)) if on]
     label = f"{info.name}  · {profile_counts(info)}"
     if tags:
@@ -152,10 +162,10 @@ class ProfilesScreen(Screen[None]):
     # -- listing -------------------------------------------------------------
     def refresh_profiles(self, highlight: str | None = None) -> None:
         ws = self.app.ws
-        infos = P.list_profiles(ws.paths)
+        infos = list_profiles(ws.paths)
         if ws.profile_name not in {i.name for i in infos} and not ws.locked:
             ws.persona()  # the open profile exists once it is used: create its profile.toml
-            infos = P.list_profiles(ws.paths)
+            infos = list_profiles(ws.paths)
         infos = [self._open_counts(info) if info.name == ws.profile_name else info for info in infos]
         ol = self.query_one("#profiles", OptionList)
         ol.clear_options()
@@ -170,7 +180,7 @@ class ProfilesScreen(Screen[None]):
             "Enter: open · n: new · e: new encrypted · r: rename · s: shared on/off · d: delete · Esc: back"
         )
 
-    def _open_counts(self, info: P.ProfileInfo) -> P.ProfileInfo:
+    def _open_counts(self, info: ProfileInfo) -> ProfileInfo:
         """The open encrypted profile is unlocked: its counts are known."""
         ws = self.app.ws
         if info.chats is not None or ws.locked or not ws.encrypted:
@@ -220,12 +230,12 @@ class ProfilesScreen(Screen[None]):
                 return
             name = name.strip()
             try:
-                P.check_name(name)
+                check_name(name)
             except CandlelitError as exc:
                 self._error(exc)
                 return
             if self.app.ws.paths.profile(name).exists():
-                self._error(P.ProfileExists(f"a profile named '{name}' already exists"))
+                self._error(ProfileExists(f"a profile named '{name}' already exists"))
                 return
             if not encrypted:
                 self._create(name, None)
@@ -241,7 +251,7 @@ class ProfilesScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="profiles", exit_on_error=False)
     def _create(self, name: str, passphrase: str | None) -> None:
         try:
-            P.create_profile(self.app.ws.paths, name, passphrase=passphrase)
+            create_profile(self.app.ws.paths, name, passphrase=passphrase)
         except (CandlelitError, VaultError, OSError) as exc:
             self.post_message(_Failed(str(exc)))
             return
@@ -269,7 +279,7 @@ class ProfilesScreen(Screen[None]):
             try:
                 if old == self.app.ws.profile_name:
                     self.app.record_usage()  # while the open profile is still where it was
-                P.rename_profile(self.app.ws.paths, old, new)
+                rename_profile(self.app.ws.paths, old, new)
             except (CandlelitError, OSError) as exc:
                 self._error(exc)
                 return
@@ -286,7 +296,7 @@ class ProfilesScreen(Screen[None]):
         if not name:
             return
         try:
-            info = P.profile_info(self.app.ws.paths, name)
+            info = profile_info(self.app.ws.paths, name)
         except CandlelitError as exc:
             self._error(exc)
             return
@@ -295,7 +305,7 @@ class ProfilesScreen(Screen[None]):
             if not yes:
                 return
             try:
-                P.set_shared(self.app.ws.paths, name, not info.shared)
+                set_shared(self.app.ws.paths, name, not info.shared)
             except (CandlelitError, OSError) as exc:
                 self._error(exc)
                 return
@@ -318,7 +328,7 @@ class ProfilesScreen(Screen[None]):
             self.notify("This profile is open. Open another one first, then delete this one.", markup=False)
             return
         try:
-            info = P.profile_info(self.app.ws.paths, name)
+            info = profile_info(self.app.ws.paths, name)
         except CandlelitError as exc:
             self._error(exc)
             return
@@ -327,7 +337,7 @@ class ProfilesScreen(Screen[None]):
             if not yes:
                 return
             try:
-                report = P.delete_profile(self.app.ws.paths, name)
+                report = delete_profile(self.app.ws.paths, name)
             except (CandlelitError, VaultError, OSError) as exc:
                 self._error(exc)
                 return
@@ -341,7 +351,7 @@ class ProfilesScreen(Screen[None]):
         self.app.push_screen(
             ConfirmScreen(
                 f"Delete profile “{name}” ({what}) with its memory, caches and settings? "
-                f"{P.deletion_caveat(info)} This cannot be undone."
+                f"{deletion_caveat(info)} This cannot be undone."
             ),
             done,
         )

@@ -8,7 +8,6 @@ clearly it came across; Ctrl+R starts over. Nothing here is saved.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,10 +20,18 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from tui.core.engine.llama import Chunk, Finished
-from tui.core.scene.rehearsal import COACH, Line, Rehearsal, feedback, feedback_prompt, partner_reply
-from tui.core.safe_text import neutralize
-from tui.core.storage.errors import StoreError
+from tui.core import (
+    COACH,
+    CandlelitError,
+    Chunk,
+    Finished,
+    Line,
+    Rehearsal,
+    feedback,
+    feedback_prompt,
+    neutralize,
+    partner_reply,
+)
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
 

@@ -14,10 +14,8 @@ is counted as written (``{{char}}`` and other macros unexpanded), without BOS.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import copy
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -32,13 +30,18 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
 
-from tui.core.cards.files import check_card_limits
-from tui.core.cards.card import Card, CardError, card_to_json, save_card_file, slugify
-from tui.core.cards.library import EXPORT_FORMATS, avatar_path, export_card
-from tui.core.cards.adult_guard import ContentRefused, guard_card
-from tui.core.fsio import DIR_MODE, ensure_dir
-from tui.core.safe_text import neutralize
-from tui.core.storage.errors import StoreError
+from tui.core import (
+    EXPORT_FORMATS,
+    CandlelitError,
+    Card,
+    CardError,
+    ContentRefused,
+    avatar_path,
+    card_to_json,
+    export_card,
+    neutralize,
+    save_character,
+)
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 from tui.ui.widgets.avatar import AvatarView
 from tui.ui.widgets.greeting_row import GreetingRow
@@ -361,27 +364,13 @@ class StudioScreen(Screen[None]):
             self.notify("The character needs a name.", title="Not saved", severity="error", markup=False)
             return False
         try:
-            check_card_limits(card, "this card")
-            guard_card(card, "this card")
+            self.slug = save_character(self.app.ws.store, card, self.slug)
         except ContentRefused as exc:
             reasons = "\n".join(str(r) for r in exc.reasons)
             self.notify(f"Every character must be an adult. This check reads keywords and can misread; "
                         f"reword these if the character is an adult:\n{reasons}",
                         title="Not saved", severity="error", timeout=30, markup=False)
             return False
-        except CardError as exc:
-            self.notify(str(exc), title="Not saved", severity="error", timeout=20, markup=False)
-            return False
-        now = int(time.time())
-        card.modification_date = now
-        try:
-            if self.slug is None:
-                card.creation_date = card.creation_date or now
-                slug = self._claim_slug(slugify(card.name))
-                save_card_file(self.app.ws.store.character_dir(slug) / "card.json", card)
-                self.slug = slug
-            else:
-                save_card_file(self.app.ws.store.character_dir(self.slug) / "card.json", card)
         except (CandlelitError, OSError) as exc:
             self.notify(str(exc), title="Not saved", severity="error", timeout=20, markup=False)
             return False
@@ -395,18 +384,6 @@ class StudioScreen(Screen[None]):
         self._show_avatar()
         self.notify("Saved", markup=False)
         return True
-
-    def _claim_slug(self, base: str) -> str:
-        """Create the first free ``base``, ``base-2``... folder and return its name."""
-        root = ensure_dir(self.app.ws.store.characters_dir)
-        for n in range(1, 10_000):
-            slug = base if n == 1 else f"{base}-{n}"
-            try:
-                (root / slug).mkdir(mode=DIR_MODE)  # exclusive, also in an encrypted profile
-            except FileExistsError:
-                continue
-            return slug
-        raise StoreError(f"too many characters named like '{base}'")
 
     def action_export(self) -> None:
         if self.slug is None:

@@ -19,8 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from tui.core.safe_text import neutralize
-from tui.core.privacy.tripwire import Hit, scan
+from tui.core import Hit, neutralize, scan
 
 __all__ = ["TripwireScreen", "confirm_send", "excerpt"]
 

@@ -14,8 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Select, Static, TextArea
 
-from tui.core.lore.book import DEFAULT_INSERTION_ORDER, LoreEntry
-from tui.core.safe_text import neutralize
+from tui.core import DEFAULT_INSERTION_ORDER, LoreEntry, neutralize
 
 POSITION_CHOICES = [("before the character", "before_char"), ("after the character", "after_char")]
 
