@@ -43,6 +43,7 @@ from tui.core import (
     reminder_due,
 )
 from tui.ui.bindings import described_bindings
+from tui.ui.screens.hooks import CandlelitScreen
 
 
 @dataclass
@@ -165,10 +166,12 @@ class CandlelitApp(App[None]):
 
     def set_model_state(self, text: str) -> None:
         self.model_state = text
-        for screen in self.screen_stack:
-            hook = getattr(screen, "model_state_changed", None)
-            if hook:
-                hook(text)
+        for screen in self._screens():
+            screen.model_state_changed(text)
+
+    def _screens(self) -> list[CandlelitScreen]:
+        """The screens on the stack that take the app's calls (``ScreenHooks``)."""
+        return [s for s in self.screen_stack if isinstance(s, CandlelitScreen)]
 
     def tokenizer(self) -> Engine | None:
         """The exact tokenizer for live token counts, or None without a model.
@@ -254,9 +257,8 @@ class CandlelitApp(App[None]):
         if homes:
             above = self.screen_stack[self.screen_stack.index(homes[-1]) + 1:]
             for screen in reversed(above):
-                stop = getattr(screen, "stop_work", None)
-                if stop is not None:
-                    stop()
+                if isinstance(screen, CandlelitScreen):
+                    screen.stop_work()
             while self.screen is not homes[-1]:
                 self.pop_screen()
             if homes[-1].is_mounted:
@@ -274,17 +276,14 @@ class CandlelitApp(App[None]):
         self.clear_notifications()
 
     def _refresh_lists(self) -> None:
-        for screen in self.screen_stack:
-            refresh = getattr(screen, "refresh_lists", None)
-            if refresh is not None and screen.is_mounted:
-                refresh()
+        for screen in self._screens():
+            if screen.is_mounted:
+                screen.refresh_lists()
 
     def _hide(self) -> None:
         self.clear_notifications()
-        for screen in self.screen_stack:
-            hook = getattr(screen, "privacy_locked", None)
-            if hook is not None:
-                hook()
+        for screen in self._screens():
+            screen.privacy_locked()
 
     def action_panic(self) -> None:
         """Replace the screen at once; on the panic screen, a key press there."""
@@ -465,10 +464,8 @@ class CandlelitApp(App[None]):
 
     def on_unmount(self) -> None:
         self.record_usage()
-        for screen in self.screen_stack:
-            save = getattr(screen, "save_cache", None)
-            if save is not None:
-                save()  # before the engine goes, and while an encrypted profile can be written
+        for screen in self._screens():
+            screen.save_cache()  # before the engine goes, and while an encrypted profile can be written
         self._drop_key()
         if self._owns_engine and self.engine is not None:
             self.engine.close()

@@ -21,6 +21,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import OptionDoesNotExist
 
 from tui.core import CandlelitError, StoreError
+from tui.ui.screens.hooks import CandlelitScreen
 
 EXPORT_LABELS = (
     ("st", "SillyTavern (.jsonl)"),
@@ -60,9 +61,8 @@ def import_chat_file(screen: Screen, path: Path) -> None:
 
 
 def _imported(screen: Screen, result: Any) -> None:
-    refresh = getattr(screen, "refresh_lists", None)
-    if refresh is not None and screen.is_mounted:
-        refresh()
+    if isinstance(screen, CandlelitScreen) and screen.is_mounted:
+        screen.refresh_lists()
         try:
             chats = screen.query_one("#chats", OptionList)
             chats.highlighted = chats.get_option_index(result.info.id)
@@ -100,7 +100,7 @@ def ask_export(app: Any, chat_id: str, fmt: str) -> None:
     from tui.ui.screens.dialogs import AskScreen
 
     try:
-        info = app.ws.store.chat(chat_id)
+        info = app.ws.chat(chat_id)
     except (CandlelitError, OSError) as exc:
         app.notify(str(exc), title="Export failed", severity="error", markup=False)
         return

@@ -134,10 +134,10 @@ class ChatScreen(SceneControls):
 
     async def on_mount(self) -> None:
         ws = self.app.ws
-        info = ws.store.chat(self.chat_id)
+        info = ws.chat(self.chat_id)
         self.title = neutralize(info.title)
         self.sub_title = "LOCAL"
-        report = ws.store.check(self.chat_id)
+        report = ws.check_chat(self.chat_id)
         for side in report.torn:
             self.notify(f"An incomplete line from an interrupted write was set aside in {side}", severity="warning", markup=False)
         await self._show_end()
@@ -145,7 +145,7 @@ class ChatScreen(SceneControls):
             return  # the profile locked while the history was being shown
         box = self.query_one("#messages", VerticalScroll)
         self.watch(box, "scroll_y", self._scrolled, init=False)
-        tail, _start = ws.store.tail(self.chat_id, FIRST_PAGE)
+        tail, _start = ws.tail(self.chat_id, FIRST_PAGE)
         last = next((m for m in reversed(tail) if m.metrics), None)
         self.query_one(StatusBar).metrics = last.metrics if last else None
         self.group = len(info.personas) > 1 or len(info.characters) > 1 or info.scene.get("narrator") is True
@@ -199,14 +199,14 @@ class ChatScreen(SceneControls):
 
     async def _show_range(self, start: int, stop: int, *, focus: int | None = None) -> None:
         """Mount messages ``start``..``stop`` (positions) and nothing else."""
-        store = self.app.ws.store
-        total = store.count(self.chat_id)
+        ws = self.app.ws
+        total = ws.message_count(self.chat_id)
         start, stop = max(0, start), min(total, stop)
         session = self._session()
         if session is not None and total <= 1:
             msgs = session.messages()  # includes offered greeting swipes
         else:
-            msgs = store.page(self.chat_id, start, stop)
+            msgs = ws.page(self.chat_id, start, stop)
         box = self.query_one("#messages", VerticalScroll)
         self._loading = True
         try:
@@ -232,7 +232,7 @@ class ChatScreen(SceneControls):
 
     async def _show_end(self) -> None:
         """The chat's last page, scrolled to the bottom (what opening shows)."""
-        total = self.app.ws.store.count(self.chat_id)
+        total = self.app.ws.message_count(self.chat_id)
         await self._show_range(total - FIRST_PAGE, total)
 
     async def _to_end(self) -> None:
@@ -254,9 +254,9 @@ class ChatScreen(SceneControls):
         on screen where it was; drop pages far below. False at the start."""
         if self.first <= 0 or self._loading:
             return False
-        store = self.app.ws.store
+        ws = self.app.ws
         lo = max(0, self.first - PAGE)
-        msgs = store.page(self.chat_id, lo, self.first)
+        msgs = ws.page(self.chat_id, lo, self.first)
         if not msgs:
             return False
         box = self.query_one("#messages", VerticalScroll)
@@ -281,11 +281,11 @@ class ChatScreen(SceneControls):
         """Mount the page after the last mounted message; drop pages far above."""
         if self.at_end or self._loading:
             return False
-        store = self.app.ws.store
-        total = store.count(self.chat_id)
+        ws = self.app.ws
+        total = ws.message_count(self.chat_id)
         stored = self._stored_views()
         end = self.first + len(stored)
-        msgs = store.page(self.chat_id, end, end + PAGE)
+        msgs = ws.page(self.chat_id, end, end + PAGE)
         box = self.query_one("#messages", VerticalScroll)
         self._loading = True
         try:
@@ -327,7 +327,7 @@ class ChatScreen(SceneControls):
 
     async def jump_to(self, position: int) -> None:
         """Show the message at ``position`` (loading its page) and focus it."""
-        total = self.app.ws.store.count(self.chat_id)
+        total = self.app.ws.message_count(self.chat_id)
         position = max(0, min(position, total - 1))
         mounted = self._stored_views()
         if self.first <= position < self.first + len(mounted):
@@ -348,31 +348,24 @@ class ChatScreen(SceneControls):
             views[-1].focus()
             views[-1].scroll_visible(animate=False)
 
-    def on_unmount(self) -> None:
-        if self.cancel is not None:
-            self.cancel.set()  # leaving the chat stops its reply; the partial text is kept
-        if self.memory_cancel is not None:
-            self.memory_cancel.set()
-        self.save_cache()
+    def work_events(self) -> tuple[threading.Event | None, ...]:
+        return (self.cancel, self.memory_cancel)  # leaving stops the reply; the partial text is kept
 
     def stop_work(self) -> None:
         """The profile is about to lock (the app pops this screen next): stop
         the reply and the memory work now, and handle no more of their
         messages (the store cannot be read once the key is gone)."""
         self.closed = True
-        if self.cancel is not None:
-            self.cancel.set()
-        if self.memory_cancel is not None:
-            self.memory_cancel.set()
+        super().stop_work()
 
     def save_cache(self) -> None:
         """Keep the chat's KV cache on disk so reopening it answers fast."""
-        if self.session is not None and getattr(self.session.ws, "locked", False):
+        if self.session is not None and self.session.ws.locked:
             return  # an encrypted profile locked meanwhile: nothing can be written
         if self.session is not None and not self._cache_saved:
             self._cache_saved = True
             try:
-                self.session.mem.save_cache()
+                self.session.save_cache()
             except Exception:  # noqa: BLE001 - only a cache; never block leaving
                 pass
 
@@ -392,13 +385,13 @@ class ChatScreen(SceneControls):
         if session is None:
             return
         try:
-            if session.mem.restore_cache() == 0:
+            if session.restore_cache() == 0:
                 pass  # nothing saved: the first reply reads the prompt
-            session.mem.warm()
+            session.warm()
         except Exception:  # noqa: BLE001 - only a cache
             pass
         try:
-            behind = session.mem.behind()
+            behind = session.memory_behind()
         except Exception:  # noqa: BLE001 - memory is checked again after the next reply
             behind = False
         if behind and not self.closed:
@@ -413,8 +406,7 @@ class ChatScreen(SceneControls):
         session = self.session
         if session is None or self.closed:
             return
-        planned = session.mem.plan()
-        if planned is None or planned[0] is None:
+        if not session.memory_due():
             return
         self.memory_cancel = cancel = threading.Event()
 
@@ -424,7 +416,7 @@ class ChatScreen(SceneControls):
 
         self.app.call_from_thread(self._memory_state, "updating memory…")
         try:
-            up = session.mem.catch_up(cancel, progress)
+            up = session.catch_up_memory(cancel, progress)
         except Exception as exc:  # noqa: BLE001 - the old memory stays
             up = None
             self.app.call_from_thread(self.notify, f"Memory was not updated: {exc}", markup=False)
@@ -523,7 +515,7 @@ class ChatScreen(SceneControls):
                 elif isinstance(ev, Impersonation):
                     self.post_message(DraftDone(ev.text))
                 elif isinstance(ev, ScenePaused):
-                    self.post_message(Paused(ev.by, getattr(ev, "signal", "red")))
+                    self.post_message(Paused(ev.by, ev.signal))
                 elif isinstance(ev, SlowDown):
                     self.post_message(SlowedDown(ev.by))
         except ScenePausedError as exc:
@@ -585,7 +577,7 @@ class ChatScreen(SceneControls):
         # the views at the end mirror the chat's last messages one to one:
         # give the new ones their ids (reading only the tail)
         views = self._views()
-        stored, _start = self.app.ws.store.tail(self.chat_id, len(views))
+        stored, _start = self.app.ws.tail(self.chat_id, len(views))
         for v, m in zip(reversed(views), reversed(stored)):
             v.msg_id = m.id
         self._mark_last_swipes()
@@ -634,7 +626,7 @@ class ChatScreen(SceneControls):
         else:
             self.notify(msg.error, title="The reply failed", severity="error", timeout=20, markup=False)
         if pending is not None:
-            stored, _start = self.app.ws.store.tail(self.chat_id, 8)
+            stored, _start = self.app.ws.tail(self.chat_id, 8)
             user_lines = [m for m in stored if m.role == "user"]
             if not user_lines or user_lines[-1].text != pending:
                 # it never reached the disk (disk full...): give the text back
@@ -645,7 +637,7 @@ class ChatScreen(SceneControls):
             await self._reload()
         if msg.paused:
             self._show_scene_state()
-            if not getattr(self.session, "scene_ended", False):
+            if not (self.session is not None and self.session.scene_ended):
                 self._check_in("", "paused")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -796,7 +788,7 @@ class ChatScreen(SceneControls):
 
             stored = self._stored_views()
             pos = self.first + stored.index(view) if view in stored else self.first
-            after = max(0, self.app.ws.store.count(self.chat_id) - pos - 1)
+            after = max(0, self.app.ws.message_count(self.chat_id) - pos - 1)
             extra = f" and the {after} after it" if after else ""
             self.app.push_screen(ConfirmScreen(f"Delete this message{extra}? This cannot be undone."), really)
         elif event.name == "branch":
@@ -817,7 +809,7 @@ class ChatScreen(SceneControls):
         """Search the whole chat for ``query`` and jump to the next match
         (loading its page); returns the number of matching messages."""
         if query != self._search[0]:
-            hits = self.app.ws.store.search_positions(self.chat_id, query)
+            hits = self.app.ws.search_positions(self.chat_id, query)
             self._hits = [pos for pos, _m, _spans in hits]
             self._search = (query, -1)
         if not self._hits:

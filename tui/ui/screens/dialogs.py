@@ -7,9 +7,9 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from tui.ui.screens.hooks import CandlelitModal
 from tui.ui.text import literal
 
 _CSS = """
@@ -20,7 +20,7 @@ ConfirmScreen, AskScreen { align: center middle; }
 """
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(CandlelitModal[bool]):
     DEFAULT_CSS = _CSS
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
@@ -45,7 +45,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(value)
 
 
-class AskScreen(ModalScreen[str | None]):
+class AskScreen(CandlelitModal[str | None]):
     DEFAULT_CSS = _CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="ask.cancel")]
 
@@ -66,7 +66,7 @@ class AskScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class EditScreen(ModalScreen[str | None]):
+class EditScreen(CandlelitModal[str | None]):
     """Edit a message: Ctrl+S saves, Esc cancels."""
 
     DEFAULT_CSS = """

@@ -17,7 +17,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 
@@ -29,12 +28,9 @@ from tui.core import (
     PersonaProfile,
     boundaries_text,
     generate_ideas,
-    list_personas,
-    load_ideas,
     new_scene_chat,
-    remove_idea,
-    save_idea,
 )
+from tui.ui.screens.hooks import CandlelitScreen
 from tui.ui.text import literal
 
 DEFAULT_THEMES = 2  # the first themes are ticked to start with
@@ -51,7 +47,7 @@ class IdeasFailed(Message):
     cancelled: bool = False
 
 
-class IdeasScreen(Screen[None]):
+class IdeasScreen(CandlelitScreen[None]):
     BINDINGS = [
         Binding("ctrl+g", "generate", "Generate ideas", id="ideas.generate", priority=True),
         Binding("ctrl+s", "save", "Save idea", id="ideas.save", priority=True),
@@ -115,7 +111,7 @@ class IdeasScreen(Screen[None]):
     # -- who and what ---------------------------------------------------------
     def _all_personas(self) -> list[PersonaProfile]:
         try:
-            return list_personas(self.app.ws.store, self.app.ws.config.chat.user_name)
+            return self.app.ws.persona_profiles()
         except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return []
@@ -195,13 +191,8 @@ class IdeasScreen(Screen[None]):
             return
         self.app.pop_screen()
 
-    def on_unmount(self) -> None:
-        self.stop_work()
-
-    def stop_work(self) -> None:
-        """Stop generating now (leaving, or the profile is about to lock)."""
-        if self.cancel is not None:
-            self.cancel.set()
+    def work_events(self) -> tuple[threading.Event | None, ...]:
+        return (self.cancel,)  # leaving, or the profile locking, stops generating
 
     # -- keeping and using ideas ---------------------------------------------
     def current_idea(self) -> str | None:
@@ -218,7 +209,7 @@ class IdeasScreen(Screen[None]):
 
     def _show_saved(self) -> None:
         try:
-            saved = load_ideas(self.app.ws.store.root)
+            saved = self.app.ws.saved_ideas()
         except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             saved = []
@@ -236,7 +227,7 @@ class IdeasScreen(Screen[None]):
             self.notify("Generate ideas first (Ctrl+G).", markup=False)
             return
         try:
-            save_idea(self.app.ws.store.root, idea, self.chosen_themes())
+            self.app.ws.save_idea(idea, self.chosen_themes())
         except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
@@ -248,7 +239,7 @@ class IdeasScreen(Screen[None]):
         if not saved.has_focus or saved.highlighted is None or saved.highlighted >= len(self.saved):
             return
         try:
-            remove_idea(self.app.ws.store.root, self.saved[saved.highlighted])
+            self.app.ws.remove_idea(self.saved[saved.highlighted])
         except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return

@@ -25,7 +25,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
@@ -40,6 +39,7 @@ from tui.core import (
     window_start,
 )
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.ui.screens.hooks import CandlelitModal, CandlelitScreen
 from tui.ui.text import literal
 
 POLL_S = 0.25
@@ -97,7 +97,7 @@ class EditLineScreen(AskScreen):
 
 
 
-class UnsavedChangesScreen(ModalScreen[str]):
+class UnsavedChangesScreen(CandlelitModal[str]):
     """Save / discard / cancel; dismisses with "save", "discard" or "cancel"."""
 
     BINDINGS = [
@@ -136,7 +136,7 @@ class FactList(OptionList):
 
 
 
-class MemoryScreen(Screen[None]):
+class MemoryScreen(CandlelitScreen[None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save memory", id="memory.save", priority=True),
         Binding("escape", "back", "Back", id="memory.back"),

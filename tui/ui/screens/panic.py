@@ -22,10 +22,10 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from tui.core import Vault, VaultError, WrongPassphrase, is_encrypted, unlock
+from tui.ui.screens.hooks import CandlelitScreen
 
 __all__ = ["LockScreen", "PanicScreen", "fake_log"]
 
@@ -63,15 +63,11 @@ class _Rejected(Message):
     reason: str
 
 
-def _unlock_app(screen: Screen, opened: Vault) -> str:
+def _unlock_app(screen: CandlelitScreen, opened: Vault) -> str:
     """Hand the opened key to the app (it keeps the reference until the next
     lock); returns "" once the profile is open, else why it did not open."""
-    hook = getattr(screen.app, "privacy_unlocked", None)
-    if hook is None:
-        opened.lock()
-        return ""
     try:
-        hook(opened)
+        screen.app.privacy_unlocked(opened)
     except (VaultError, OSError) as exc:
         opened.lock()
         return str(exc) or exc.__class__.__name__
@@ -97,7 +93,7 @@ class _Unlocking:
         self.post_message(_Unlocked(opened))  # type: ignore[attr-defined]
 
 
-class PanicScreen(_Unlocking, Screen[None]):
+class PanicScreen(_Unlocking, CandlelitScreen[None]):
     """Blank (or a fake log); any key returns, with the passphrase if encrypted."""
 
     DEFAULT_CSS = """
@@ -178,12 +174,10 @@ class PanicScreen(_Unlocking, Screen[None]):
         app = self.app
         self.dismiss(None)
         if error:  # the right passphrase, but the profile did not open: say why
-            lock = getattr(app, "lock_now", None)
-            if lock is not None:
-                lock(error)
+            app.lock_now(error)
 
 
-class LockScreen(_Unlocking, Screen[None]):
+class LockScreen(_Unlocking, CandlelitScreen[None]):
     """The app is locked: only the profile's passphrase opens it."""
 
     DEFAULT_CSS = """

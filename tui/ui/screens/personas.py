@@ -16,7 +16,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, OptionList, Select, SelectionList, Static, TextArea
 from textual.widgets.option_list import Option
 
@@ -27,13 +26,10 @@ from tui.core import (
     PersonaProfile,
     SceneError,
     SceneSettings,
-    add_persona,
-    list_personas,
     new_scene_chat,
-    remove_persona,
-    update_persona,
 )
 from tui.ui.screens.dialogs import ConfirmScreen
+from tui.ui.screens.hooks import CandlelitModal, CandlelitScreen
 from tui.ui.text import literal
 
 POLICY_LABELS = {
@@ -48,7 +44,7 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-class PersonasScreen(Screen[None]):
+class PersonasScreen(CandlelitScreen[None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save persona", id="personas.save", priority=True),
         Binding("ctrl+n", "new", "New persona", id="personas.new", priority=True),
@@ -89,7 +85,7 @@ class PersonasScreen(Screen[None]):
 
     def _personas(self) -> list[PersonaProfile]:
         try:
-            return list_personas(self.app.ws.store, self.app.ws.config.chat.user_name)
+            return self.app.ws.persona_profiles()
         except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return []
@@ -141,9 +137,9 @@ class PersonasScreen(Screen[None]):
         try:
             persona = self.form()
             if self.editing is None:
-                add_persona(ws.store, persona, ws.config.chat.user_name)
+                ws.add_persona(persona)
             else:
-                update_persona(ws.store, persona, self.editing, ws.config.chat.user_name)
+                ws.update_persona(persona, self.editing)
         except CandlelitError as exc:  # PersonaError included
             self.notify(str(exc), title="Not saved", severity="error", markup=False)
             return
@@ -167,7 +163,7 @@ class PersonasScreen(Screen[None]):
                 return
             ws = self.app.ws
             try:
-                remove_persona(ws.store, name, ws.config.chat.user_name)
+                ws.remove_persona(name)
             except CandlelitError as exc:
                 self.notify(str(exc), severity="error", markup=False)
                 return
@@ -182,7 +178,7 @@ class PersonasScreen(Screen[None]):
         self.app.pop_screen()
 
 
-class GroupSceneScreen(ModalScreen[str | None]):
+class GroupSceneScreen(CandlelitModal[str | None]):
     """Choose characters, personas, narrator and turn policy; returns the new chat id."""
 
     BINDINGS = [
@@ -197,7 +193,7 @@ class GroupSceneScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         ws = self.app.ws
         cards = ws.cards()
-        personas = list_personas(ws.store, ws.config.chat.user_name)
+        personas = ws.persona_profiles()
         with Vertical(id="group-dialog"):
             yield Static("New group scene", classes="heading")
             with Horizontal(id="group-lists"):

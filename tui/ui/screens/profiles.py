@@ -17,7 +17,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -36,6 +35,7 @@ from tui.core import (
     set_shared,
 )
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.ui.screens.hooks import CandlelitModal, CandlelitScreen
 from tui.ui.text import literal
 
 __all__ = ["PassphraseScreen", "ProfilesScreen", "profile_counts", "profile_label"]
@@ -79,7 +79,7 @@ class _Failed(Message):
     error: str
 
 
-class PassphraseScreen(ModalScreen[str | None]):
+class PassphraseScreen(CandlelitModal[str | None]):
     """Ask for a new passphrase twice; dismiss with it, or None."""
 
     DEFAULT_CSS = """
@@ -126,7 +126,7 @@ class PassphraseScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ProfilesScreen(Screen[None]):
+class ProfilesScreen(CandlelitScreen[None]):
     BINDINGS = [
         Binding("enter", "open", "Open", id="profiles.open", show=False),
         Binding("n", "create(False)", "New profile", id="profiles.new"),
@@ -186,11 +186,8 @@ class ProfilesScreen(Screen[None]):
         if info.chats is not None or ws.locked or not ws.encrypted:
             return info
 
-        def folders(root) -> int:
-            return sum(1 for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else 0
-
         try:
-            chats, chars = folders(ws.store.chats_dir), folders(ws.store.characters_dir)
+            chats, chars = ws.folder_counts()
         except OSError:
             return info
         return replace(info, chats=chats, characters=chars)

@@ -17,7 +17,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from tui.core import (
@@ -32,6 +31,7 @@ from tui.core import (
     neutralize,
     partner_reply,
 )
+from tui.ui.screens.hooks import CandlelitScreen
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
 
@@ -55,7 +55,7 @@ class PieceFailed(Message):
     error: str
 
 
-class RehearsalScreen(Screen[None]):
+class RehearsalScreen(CandlelitScreen[None]):
     BINDINGS = [
         Binding("ctrl+f", "feedback", "Feedback", id="rehearsal.feedback", priority=True),
         Binding("ctrl+r", "restart", "Start over", id="rehearsal.restart", priority=True),
@@ -223,10 +223,5 @@ class RehearsalScreen(Screen[None]):
             return
         self.app.pop_screen()
 
-    def on_unmount(self) -> None:
-        self.stop_work()
-
-    def stop_work(self) -> None:
-        """Stop generating now (leaving, or the profile is about to lock)."""
-        if self.cancel is not None:
-            self.cancel.set()
+    def work_events(self) -> tuple[threading.Event | None, ...]:
+        return (self.cancel,)  # leaving, or the profile locking, stops generating

@@ -14,10 +14,10 @@ from datetime import date, timedelta
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from tui.core import DayStats, ProfileError, StatsError
+from tui.ui.screens.hooks import CandlelitScreen
 
 __all__ = ["SESSION_STEPS", "StatsScreen", "stats_text"]
 
@@ -50,7 +50,7 @@ def stats_text(days: list[DayStats], today: date) -> str:
     return "\n".join(lines)
 
 
-class StatsScreen(Screen[None]):
+class StatsScreen(CandlelitScreen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="stats.back"),
         Binding("m", "session_reminder", "Session reminder", id="stats.session"),

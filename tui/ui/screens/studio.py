@@ -25,7 +25,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
@@ -36,13 +35,11 @@ from tui.core import (
     Card,
     CardError,
     ContentRefused,
-    avatar_path,
     card_to_json,
-    export_card,
     neutralize,
-    save_character,
 )
 from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.ui.screens.hooks import CandlelitScreen
 from tui.ui.widgets.avatar import AvatarView
 from tui.ui.widgets.greeting_row import GreetingRow
 from tui.ui.widgets.lore_entry_dialog import kept, split_list
@@ -101,7 +98,7 @@ class ExportFailed(Message):
     error: str
 
 
-class StudioScreen(Screen[None]):
+class StudioScreen(CandlelitScreen[None]):
     DEFAULT_CSS = """
     StudioScreen #form { padding: 0 1; }
     StudioScreen .field-label { color: $accent; text-style: bold; margin-top: 1; }
@@ -214,7 +211,7 @@ class StudioScreen(Screen[None]):
     def _show_avatar(self) -> None:
         words = re.findall(r"\w+", self.card.name if self.slug else self.query_one("#f-name", Input).value)
         initials = "".join(w[0] for w in words[:2]).upper() or "?"
-        avatar = avatar_path(self.app.ws.store, self.slug) if self.slug else None
+        avatar = self.app.ws.avatar_path(self.slug) if self.slug else None
         note = f"(avatar: {avatar.name})" if avatar else "(no avatar)"
         self.query_one("#avatar", AvatarView).show(avatar, neutralize(f"{initials}\n\n{note}"))
 
@@ -364,7 +361,7 @@ class StudioScreen(Screen[None]):
             self.notify("The character needs a name.", title="Not saved", severity="error", markup=False)
             return False
         try:
-            self.slug = save_character(self.app.ws.store, card, self.slug)
+            self.slug = self.app.ws.save_character(card, self.slug)
         except ContentRefused as exc:
             reasons = "\n".join(str(r) for r in exc.reasons)
             self.notify(f"Every character must be an adult. This check reads keywords and can misread; "
@@ -424,7 +421,7 @@ class StudioScreen(Screen[None]):
     @work(thread=True, group="export", exit_on_error=False)
     def _export(self, slug: str, fmt: str, out: Path) -> None:
         try:
-            warnings = export_card(self.app.ws.store, slug, fmt, out)
+            warnings = self.app.ws.export_card(slug, fmt, out)
         except (CardError, CandlelitError, OSError) as exc:
             self.post_message(ExportFailed(str(exc)))
             return
