@@ -11,11 +11,11 @@ from textual.widgets import OptionList, Static, TextArea
 
 from conftest import wait_until
 from tui.core.memory.document import Fact, Memory, load_memory, memory_path, parse_memory, save_memory
-from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.ui.modals.dialogs import AskScreen
+from tui.ui.modals.confirm import ConfirmScreen, UnsavedChangesScreen
 from tui.ui.screens.memory import (
     BUSY_TEXT,
     MemoryScreen,
-    UnsavedChangesScreen,
     fact_prompt,
 )
 

@@ -97,7 +97,7 @@ def export_commands(app: Any, screen: Screen) -> Iterator[SystemCommand]:
 def ask_export(app: Any, chat_id: str, fmt: str) -> None:
     """Ask where to write the export, then write it."""
     from tui.core import export_name
-    from tui.ui.screens.dialogs import AskScreen
+    from tui.ui.modals.dialogs import AskScreen
 
     try:
         info = app.ws.chat(chat_id)
@@ -118,7 +118,7 @@ def ask_export(app: Any, chat_id: str, fmt: str) -> None:
 
 
 def _confirm_and_write(app: Any, chat_id: str, fmt: str, text: str) -> None:
-    from tui.ui.screens.dialogs import ConfirmScreen
+    from tui.ui.modals.confirm import ConfirmScreen
     from tui.ui.screens.studio import pasted_path
 
     path = pasted_path(text)

@@ -49,11 +49,13 @@ from tui.core import (
 from tui.core import (
     Message as StoredMessage,
 )
+from tui.ui.modals.confirm import ConfirmScreen
+from tui.ui.modals.dialogs import AskScreen, EditScreen
 from tui.ui.screens.checkin import Paused, SceneControls, SlowedDown
-from tui.ui.screens.dialogs import AskScreen, ConfirmScreen, EditScreen
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
 from tui.ui.widgets.status_bar import StatusBar
+from tui.ui.workers import pump
 
 FIRST_PAGE = 20     # messages mounted when a chat opens (more than a screenful)
 PAGE = 40           # messages mounted at a time when scrolling further
@@ -89,6 +91,12 @@ class DraftDone(Message):
 class TurnFailed(Message):
     error: str
     paused: bool = False  # the scene is paused: nothing was generated
+
+
+def _turn_failed(exc: Exception) -> TurnFailed:
+    if isinstance(exc, ScenePausedError):
+        return TurnFailed(str(exc) or "the scene is paused", paused=True)
+    return TurnFailed(str(exc) or exc.__class__.__name__)  # shown as a notice; nothing typed is lost
 
 
 class ChatScreen(SceneControls):
@@ -504,27 +512,20 @@ class ChatScreen(SceneControls):
 
     @work(thread=True, exclusive=True, group="turn", exit_on_error=False)
     def _run(self, make: Callable[[threading.Event], Iterator], cancel: threading.Event) -> None:
-        try:
-            for ev in make(cancel):
-                if isinstance(ev, Chunk):
-                    self.post_message(TokenArrived(ev.text))
-                elif isinstance(ev, SpeakerStarted):
-                    self.post_message(SpeakerArrived(ev.name))
-                elif isinstance(ev, ReplyDone):
-                    self.post_message(TurnDone(ev.message))
-                elif isinstance(ev, Impersonation):
-                    self.post_message(DraftDone(ev.text))
-                elif isinstance(ev, ScenePaused):
-                    self.post_message(Paused(ev.by, ev.signal))
-                elif isinstance(ev, SlowDown):
-                    self.post_message(SlowedDown(ev.by))
-        except ScenePausedError as exc:
-            self.post_message(TurnFailed(str(exc) or "the scene is paused", paused=True))
-            return
-        except Exception as exc:  # noqa: BLE001 - shown as a notice; nothing typed is lost
-            self.post_message(TurnFailed(str(exc) or exc.__class__.__name__))
-            return
-        self.post_message(TurnEnded())
+        pump(
+            self,
+            lambda: make(cancel),
+            {
+                Chunk: lambda ev: TokenArrived(ev.text),
+                SpeakerStarted: lambda ev: SpeakerArrived(ev.name),
+                ReplyDone: lambda ev: TurnDone(ev.message),
+                Impersonation: lambda ev: DraftDone(ev.text),
+                ScenePaused: lambda ev: Paused(ev.by, ev.signal),
+                SlowDown: lambda ev: SlowedDown(ev.by),
+            },
+            failed=_turn_failed,
+            done=TurnEnded,
+        )
 
     def _default_speaker(self) -> str:
         session = self.session

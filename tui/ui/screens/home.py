@@ -23,7 +23,8 @@ from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from tui.core import CandlelitError, CardError, ImportResult
-from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.ui.modals.confirm import ConfirmScreen
+from tui.ui.modals.dialogs import AskScreen
 from tui.ui.screens.hooks import CandlelitScreen
 from tui.ui.text import literal
 

@@ -38,8 +38,9 @@ from tui.core import (
     same_memory,
     window_start,
 )
-from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
-from tui.ui.screens.hooks import CandlelitModal, CandlelitScreen
+from tui.ui.modals.confirm import ConfirmScreen, UnsavedChangesScreen
+from tui.ui.modals.dialogs import AskScreen
+from tui.ui.screens.hooks import CandlelitScreen
 from tui.ui.text import literal
 
 POLL_S = 0.25
@@ -95,34 +96,6 @@ class EditLineScreen(AskScreen):
         answer.select_on_focus = False
         answer.cursor_position = len(answer.value)
 
-
-
-class UnsavedChangesScreen(CandlelitModal[str]):
-    """Save / discard / cancel; dismisses with "save", "discard" or "cancel"."""
-
-    BINDINGS = [
-        Binding("s", "answer('save')", "Save", id="unsaved.save"),
-        Binding("d", "answer('discard')", "Discard", id="unsaved.discard"),
-        Binding("c,escape", "answer('cancel')", "Cancel", id="unsaved.cancel"),
-    ]
-
-    def __init__(self, question: str = "The memory has unsaved changes.") -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Static(self.question, markup=False)
-            with Horizontal():
-                yield Button("Cancel (c)", id="cancel")
-                yield Button("Discard (d)", id="discard", variant="error")
-                yield Button("Save (s)", id="save", variant="primary")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id or "cancel")
-
-    def action_answer(self, value: str) -> None:
-        self.dismiss(value)
 
 
 # --------------------------------------------------------------------------

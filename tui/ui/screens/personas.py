@@ -28,7 +28,7 @@ from tui.core import (
     SceneSettings,
     new_scene_chat,
 )
-from tui.ui.screens.dialogs import ConfirmScreen
+from tui.ui.modals.confirm import ConfirmScreen
 from tui.ui.screens.hooks import CandlelitModal, CandlelitScreen
 from tui.ui.text import literal
 

@@ -34,7 +34,8 @@ from tui.core import (
     rename_profile,
     set_shared,
 )
-from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.ui.modals.confirm import ConfirmScreen
+from tui.ui.modals.dialogs import AskScreen
 from tui.ui.screens.hooks import CandlelitModal, CandlelitScreen
 from tui.ui.text import literal
 

@@ -34,6 +34,7 @@ from tui.core import (
 from tui.ui.screens.hooks import CandlelitScreen
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
+from tui.ui.workers import pump
 
 
 @dataclass
@@ -168,14 +169,15 @@ class RehearsalScreen(CandlelitScreen[None]):
 
     @work(thread=True, exclusive=True, group="rehearsal", exit_on_error=False)
     def _run(self, make: Callable[[threading.Event], Iterator], cancel: threading.Event, n: int) -> None:
-        try:
-            for ev in make(cancel):
-                if isinstance(ev, Chunk):
-                    self.post_message(PieceArrived(n, ev.text))
-                elif isinstance(ev, Finished):
-                    self.post_message(PieceDone(n, ev.text, ev.reason == "cancelled"))
-        except Exception as exc:  # noqa: BLE001 - shown as a notice
-            self.post_message(PieceFailed(n, str(exc) or exc.__class__.__name__))
+        pump(
+            self,
+            lambda: make(cancel),
+            {
+                Chunk: lambda ev: PieceArrived(n, ev.text),
+                Finished: lambda ev: PieceDone(n, ev.text, ev.reason == "cancelled"),
+            },
+            failed=lambda exc: PieceFailed(n, str(exc) or exc.__class__.__name__),  # shown as a notice
+        )
 
     @on(PieceArrived)
     async def _piece(self, msg: PieceArrived) -> None:

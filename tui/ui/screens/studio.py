@@ -38,11 +38,12 @@ from tui.core import (
     card_to_json,
     neutralize,
 )
-from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.ui.modals.confirm import ConfirmScreen
+from tui.ui.modals.dialogs import AskScreen
+from tui.ui.modals.lore_entry import kept, split_list
 from tui.ui.screens.hooks import CandlelitScreen
 from tui.ui.widgets.avatar import AvatarView
 from tui.ui.widgets.greeting_row import GreetingRow
-from tui.ui.widgets.lore_entry_dialog import kept, split_list
 from tui.ui.widgets.lore_section import LoreSection
 
 # (card attribute, label) — one-line inputs, then multi-line text areas.

@@ -22,8 +22,8 @@ from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.core import Lorebook, LoreEntry, LoreError, book_to_dict, neutralize, parse_book
-from tui.ui.screens.dialogs import ConfirmScreen
-from tui.ui.widgets.lore_entry_dialog import LoreEntryDialog
+from tui.ui.modals.confirm import ConfirmScreen
+from tui.ui.modals.lore_entry import LoreEntryDialog
 
 
 class LoreSection(Vertical):
