@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import itertools
 import json
 import os
 import statistics
@@ -143,7 +144,7 @@ def _decode_rate(n: int, t_first: float | None, t_last: float | None) -> float |
 def _steady_rate(stamps: Sequence[float]) -> float | None:
     """Tokens/s from the median gap between arrivals: a burst of load from
     another program stretches a few gaps, not the median."""
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     if not gaps:
         return None
     mid = statistics.median(gaps)
@@ -295,7 +296,9 @@ class EngineSide:
     name = "engine"
 
     def __init__(self, setup: Setup) -> None:
-        from tui.core.engine.llama import EngineError, EngineSettings, LlamaCppEngine
+        from tui.core.engine.api import EngineError
+        from tui.core.engine.settings import EngineSettings
+        from tui.core.engine.llama import LlamaCppEngine
 
         _import_llama_cpp()
         self.setup = setup
@@ -316,7 +319,7 @@ class EngineSide:
             raise BenchError(str(exc)) from None
 
     def run(self, prompt: int, n_gen: int, seed: int, threads: int | None = None) -> Run:
-        from tui.core.engine.llama import Chunk, Finished, GenerationRequest, Sampling
+        from tui.core.engine.api import Chunk, Finished, GenerationRequest, Sampling
 
         if threads is not None and threads != self.setup.threads:
             raise BenchError("the engine side runs at its load-time thread count only")
@@ -431,7 +434,7 @@ class WorkerSide:
 
 def worker_main(kind: str, setup: Setup) -> int:
     """The worker's loop: load one side, then answer run commands on stdin."""
-    from tui.core.engine.llama import EngineError
+    from tui.core.engine.api import EngineError
 
     proto = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)  # anything else printed to stdout must not corrupt the protocol
@@ -540,9 +543,9 @@ def compare(
             "total_s": _ratio(se["total_s"]["median"], sb["total_s"]["median"]),
         },
         "target_decode_ratio": TARGET,
-        "generated_counts_equal": all(x.generated == y.generated for x, y in zip(b, e)),
+        "generated_counts_equal": all(x.generated == y.generated for x, y in zip(b, e, strict=True)),
         "full_count_generated": all(r.generated == n_gen for r in b + e),
-        "same_text_rounds": sum(x.text == y.text for x, y in zip(b, e)),
+        "same_text_rounds": sum(x.text == y.text for x, y in zip(b, e, strict=True)),
         "runs_detail": [{k: v for k, v in asdict(r).items() if k != "text"} for r in b + e],
     }
 
@@ -559,7 +562,7 @@ def sweep(
     The thread count is switched on the one context (llama_set_n_threads)
     between runs, so the counts are interleaved round by round.
     """
-    from tui.core.engine.llama import auto_threads
+    from tui.core.engine.settings import auto_threads
 
     counts = list(range(1, (os.cpu_count() or 1) + 1))
     (bare,) = _open_sides(("bare",), Setup(setup.model, setup.n_ctx, counts[-1], setup.n_batch),
@@ -689,10 +692,11 @@ def _resolve_model(arg: str | None) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # the same OpenMP spin settings the engine uses, for both sides (workers inherit them)
-    from tui.core.engine.llama import openmp_defaults
+    from tui.core.engine.settings import openmp_defaults
 
     openmp_defaults()
-    from tui.core.engine.llama import EngineError, auto_threads
+    from tui.core.engine.api import EngineError
+    from tui.core.engine.settings import auto_threads
 
     if args.worker:  # internal: one side in its own process, driven by the parent
         setup = Setup(Path(args.model), args.n_ctx, args.threads or auto_threads(), args.n_batch)

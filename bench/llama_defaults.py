@@ -22,7 +22,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from tui.core.engine.llama import auto_threads, openmp_defaults  # noqa: E402
+from tui.core.engine.settings import auto_threads, openmp_defaults  # noqa: E402
 
 TEXT = (
     "Mara sets two cups on the table by the window. Outside, the harbour lights flicker "
@@ -92,7 +92,8 @@ def main() -> int:
         dr = v["decode_tps"] / med[base]["decode_tps"]
         out[k] = {"prompt_tps": round(v["prompt_tps"], 1), "decode_tps": round(v["decode_tps"], 1),
                   "prompt_ratio": round(pr, 3), "decode_ratio": round(dr, 3)}
-        print(f"{k:40s} prompt {v['prompt_tps']:7.1f} tok/s ({pr:4.2f}x)   decode {v['decode_tps']:6.1f} tok/s ({dr:4.2f}x)")
+        print(f"{k:40s} prompt {v['prompt_tps']:7.1f} tok/s ({pr:4.2f}x)   "
+              f"decode {v['decode_tps']:6.1f} tok/s ({dr:4.2f}x)")
     if args.json:
         print(json.dumps(out))
     return 0

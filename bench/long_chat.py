@@ -52,7 +52,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,26 +72,6 @@ def _rss_mib() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
     raise RuntimeError("no VmRSS in /proc/self/status")
-
-
-class _Engine:
-    """Just enough engine for the chat view (nothing here generates)."""
-
-    def __init__(self) -> None:
-        from tui.core.engine.llama import ModelInfo
-
-        self.info = ModelInfo(Path("/nonexistent/bench.gguf"), "Bench", 2048, 2048, None, "<bos>", "<eos>", False)
-
-    def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]:
-        return ([1] if add_bos else []) + [ord(c) for c in text]
-
-    def stream(self, request, cancel: threading.Event | None = None):
-        from tui.core.engine.llama import Finished
-
-        yield Finished("", "stop", {})
-
-    def close(self) -> None:
-        pass
 
 
 def _workspace():
@@ -151,12 +130,13 @@ def _setup(home: Path, n: int) -> dict[str, Any]:
 async def _open_once(n: int, chat_id: str, *, jump: bool) -> dict[str, float]:
     from textual.app import App
 
+    from tui.core.engine.scripted import ScriptedEngine
     from tui.ui.app import make_app
     from tui.ui.screens.chat import ChatScreen
     from tui.ui.widgets.message_view import MessageView
 
     ws = _workspace()  # a cold store each run
-    app = make_app(ws, engine=_Engine())
+    app = make_app(ws, engine=ScriptedEngine())
     marks: dict[str, float] = {}
     want: dict[str, Any] = {}
     seen = asyncio.Event()
@@ -215,12 +195,10 @@ async def _open_once(n: int, chat_id: str, *, jump: bool) -> dict[str, float]:
 
 
 def _prompt_ms(chat_id: str) -> tuple[float, int]:
-    from tui.core.engine.llama import LlamaCppEngine
     from tui.core.chat.session import Session
 
     ws = _workspace()
-    engine = LlamaCppEngine(ws.engine_settings(ws.model_path(), vocab_only=True))
-    engine.load()
+    engine = ws.open_engine(ws.model_path(), vocab_only=True)
     try:
         t0 = time.perf_counter()
         prompt = Session(ws, chat_id, engine).build_prompt()

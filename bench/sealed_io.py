@@ -56,8 +56,8 @@ if str(_ROOT) not in sys.path:  # benchmark the working tree, installed or not
 from tui.bench.cli_args import positive_int  # noqa: E402
 from tui.core.privacy import segments, vault  # noqa: E402
 from tui.core.privacy.sealed_fs import SealedFS  # noqa: E402
-from tui.core.storage.model import Message
-from tui.core.storage.store import Store
+from tui.core.storage.model import Message  # noqa: E402
+from tui.core.storage.store import Store  # noqa: E402
 
 DEFAULT_SIZES = (100, 1000, 5000)
 DEFAULT_APPEND_SIZES = (10, 1000, 5000, 50000)
@@ -119,12 +119,14 @@ def run(sizes: Sequence[int], runs: int, workdir: Path) -> dict[str, Any]:
             for side in order:
                 store, chat = stores[side], chats[side]
                 reply = Message.new("Mara", "assistant", _text(n + r))
-                times[side]["append"].append(_timed(lambda: store.append(chat, reply)))
+                times[side]["append"].append(
+                    _timed(lambda store=store, chat=chat, reply=reply: store.append(chat, reply))
+                )
             for side in order:
                 store, chat = stores[side], chats[side]
                 loaded: list[int] = []
                 times[side]["load"].append(
-                    _timed(lambda: loaded.append(len(store.messages(chat)[0])))
+                    _timed(lambda loaded=loaded, store=store, chat=chat: loaded.append(len(store.messages(chat)[0])))
                 )
                 if loaded != [n + r + 1]:
                     raise RuntimeError(f"{side} chat of {n}: loaded {loaded}, expected {n + r + 1}")
@@ -197,7 +199,7 @@ def append_scaling(sizes: Sequence[int], workdir: Path) -> list[dict[str, Any]]:
                 store, chat = stores[side], chats[side]
                 reply = Message.new("Mara", "assistant", _text(n + i))
                 before = _written()
-                ms[side].append(_timed(lambda: store.append(chat, reply)))
+                ms[side].append(_timed(lambda store=store, chat=chat, reply=reply: store.append(chat, reply)))
                 after = _written()
                 if before is not None and after is not None:
                     written[side].append(after - before)

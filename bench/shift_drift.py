@@ -78,7 +78,7 @@ def compare(llm, cached: list[int], new: list[int]) -> dict | None:  # noqa: ANN
     gb = greedy(llm, 16)
     p, q = softmax(b), softmax(a)
     kl = float(np.sum(p * (np.log(p + 1e-30) - np.log(q + 1e-30))))
-    agree = next((i for i, (x, y) in enumerate(zip(ga, gb)) if x != y), 16)
+    agree = next((i for i, (x, y) in enumerate(zip(ga, gb, strict=True)) if x != y), 16)
     return {
         "prompt": len(new), "shifted": plan.length, "new": plan.new_tokens,
         "kl": kl, "top1": bool(np.argmax(a) == np.argmax(b)), "greedy_agree": agree,
@@ -95,8 +95,8 @@ def main() -> int:
     import llama_cpp
 
     from tui.core import paths
-    from tui.core.engine.model_files import ensure_default_model
     from tui.core.chat.session import Session
+    from tui.core.engine.model_files import ensure_default_model
 
     model = ensure_default_model(paths.resolve().models)
     rows = []

@@ -105,15 +105,13 @@ async def _echo_latencies(app, pilot, keys: int, while_busy=None) -> list[float]
 async def bench_echo(keys: int) -> dict:
     from tui.core import paths
     from tui.core.config.settings import Config, replace
-    from tui.core.engine.llama import LlamaCppEngine
     from tui.core.profile.workspace import Workspace
     from tui.ui.app import make_app
     from tui.ui.screens.chat import ChatScreen
     from tui.ui.widgets.composer import Composer
 
     ws = Workspace(paths.resolve(), replace(Config(), sampling={"max_tokens": 400, "seed": 3}))
-    engine = LlamaCppEngine(ws.engine_settings(ws.model_path()))
-    engine.load()
+    engine = ws.open_engine(ws.model_path())
     chat = ws.new_chat("the-narrator")
     app = make_app(ws, engine=engine)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -162,7 +160,8 @@ def main() -> None:
         os.environ.update(env)
         echo = asyncio.run(bench_echo(args.keys))
         print(f"keystroke to echo: idle {echo['idle_median_ms']:.1f} ms, while streaming "
-              f"{echo['streaming_median_ms']:.1f} ms (p95 {echo['streaming_p95_ms']:.1f} ms), ratio {echo['ratio']:.2f} "
+              f"{echo['streaming_median_ms']:.1f} ms (p95 {echo['streaming_p95_ms']:.1f} ms), "
+              f"ratio {echo['ratio']:.2f} "
               f"(target < 50 ms; every key typed mid-stream; {echo['streamed_throughout']} extra replies started)")
 
 

@@ -4,14 +4,13 @@ model is assembled once into the shared cache and loaded once per session."""
 from __future__ import annotations
 
 import os
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from tui.core import paths
-from tui.core.engine.llama import Chunk, Finished, GenerationRequest, ModelInfo
+from tui.core.engine.api import GenerationRequest
+from tui.core.engine.scripted import ScriptedEngine
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,7 +40,8 @@ def model_path() -> Path:
 
 @pytest.fixture(scope="session")
 def engine(model_path):
-    from tui.core.engine.llama import EngineSettings, LlamaCppEngine
+    from tui.core.engine.settings import EngineSettings
+    from tui.core.engine.llama import LlamaCppEngine
 
     eng = LlamaCppEngine(EngineSettings(model_path=model_path, n_ctx=2048))
     eng.load()
@@ -57,49 +57,8 @@ def cli_env(home, model_path) -> dict[str, str]:
     return env
 
 
-# A scripted engine for deterministic UI layout tests; the real model is
+# The scripted engine drives deterministic UI layout tests; the real model is
 # covered by tests/engine and the end-to-end tests.
-class ScriptedEngine:
-    def __init__(self, replies: list[str] | None = None, delay: float = 0.0) -> None:
-        self.replies = list(replies or ["Hello there, traveller."])
-        self.delay = delay
-        self.requests: list[GenerationRequest] = []
-        self.gate = threading.Event()
-        self.gate.set()
-        self._info = ModelInfo(Path("/nonexistent/scripted.gguf"), "Scripted", 2048, 2048, None, "<bos>", "<eos>", False)
-
-    @property
-    def info(self) -> ModelInfo:
-        return self._info
-
-    def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]:
-        return ([1] if add_bos else []) + [ord(c) for c in text]
-
-    def stream(self, request, cancel=None):
-        self.requests.append(request)
-        cancel = cancel or threading.Event()
-        text = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
-        words = text.split(" ")
-        out = ""
-        reason = "stop"
-        for i, w in enumerate(words):
-            self.gate.wait(5)
-            if cancel.is_set():
-                reason = "cancelled"
-                break
-            piece = " " + w
-            out += piece
-            yield Chunk(piece)
-            if self.delay:
-                time.sleep(self.delay)
-        metrics = {"prompt_tokens": len(request.tokens), "reused_tokens": 0, "evaluated_tokens": len(request.tokens),
-                   "generated_tokens": len(words), "ttft_s": 0.01, "tokens_per_s": 42.0}
-        yield Finished(out, reason, metrics)
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture
 def scripted():
     return ScriptedEngine
@@ -132,6 +91,10 @@ class RecordingEngine:
 
     def close(self) -> None:
         pass
+
+    def __getattr__(self, name: str):
+        # the rest of the Engine protocol goes to the real engine unchanged
+        return getattr(self.engine, name)
 
 
 async def wait_until(pilot, predicate, timeout: float = 5.0) -> None:

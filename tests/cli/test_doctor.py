@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tui.cli import doctor as D
 from tui.core import paths as paths_mod
 from tui.core.config.settings import Config, replace
-from tui.cli import doctor as D
-from tui.core.profile import profiles as P
 from tui.core.fsio import atomic_write, ensure_dir
+from tui.core.profile import profiles as P
 from tui.core.profile.workspace import Workspace
 
 

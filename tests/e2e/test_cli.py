@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -50,7 +48,10 @@ def test_full_chat_flow(cli_env, home):
     chat_id = cl(cli_env, "chat", "new", "--character", "mara").stdout.strip()
     assert chat_id and (home / "profiles" / "default" / "chats" / chat_id / "chat.toml").is_file()
 
-    r = cl(cli_env, "chat", "say", chat_id, "Hello Mara! Any book for a rainy evening?", "--seed", "5", "--max-tokens", "40")
+    r = cl(
+        cli_env, "chat", "say", chat_id, "Hello Mara! Any book for a rainy evening?",
+        "--seed", "5", "--max-tokens", "40",
+    )
     reply = r.stdout.strip()
     assert reply
 
@@ -155,7 +156,8 @@ def test_interrupt_keeps_partial_reply(cli_env, sig, code):
     chat_id = cl(cli_env, "chat", "new", "--character", "the-narrator").stdout.strip()
     env = dict(cli_env, PYTHONIOENCODING="utf-8")  # the reply is any tokens at all
     proc = subprocess.Popen(
-        candlelit_cmd() + ["chat", "say", chat_id, "Describe the inn in great detail.", "--max-tokens", "400", "--seed", "2"],
+        candlelit_cmd()
+        + ["chat", "say", chat_id, "Describe the inn in great detail.", "--max-tokens", "400", "--seed", "2"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
         preexec_fn=_sigint_as_in_a_terminal,
     )

@@ -61,7 +61,9 @@ def test_import_show_and_export_every_format(env, tmp_path):
     r = cl(env, "chat", "export", chat_id, "--format", "st", "-o", str(out))
     assert r.stdout.strip() == str(out) and r.stderr == ""
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
-    assert st_lines(out.read_text(encoding="utf-8")) == st_lines((FIXTURES / "seraphina.jsonl").read_text(encoding="utf-8"))
+    assert st_lines(out.read_text(encoding="utf-8")) == st_lines(
+        (FIXTURES / "seraphina.jsonl").read_text(encoding="utf-8")
+    )
 
     md = cl(env, "chat", "export", chat_id, "--format", "md").stdout
     assert md.startswith("# seraphina\n") and "### Alex · 2024-07-12 01:32 UTC\n\nWhere am I?" in md

@@ -7,9 +7,9 @@ import json
 import subprocess
 import sys
 
-from tui.core.memory.document import Memory, save_memory
 from tui.core import paths
 from tui.core.config.settings import Config
+from tui.core.memory.document import Memory, save_memory
 from tui.core.profile.workspace import Workspace
 
 

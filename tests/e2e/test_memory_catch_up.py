@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from tui.core import paths
 from tui.bench.long_chat_data import fill_chat
+from tui.core import paths
 from tui.core.config.settings import load_config
 from tui.core.memory.document import load_memory
 from tui.core.profile.workspace import Workspace
@@ -24,7 +24,9 @@ PROGRESS = re.compile(r"memory: ([\d,]+) of ([\d,]+) messages summarized")
 
 
 def cli(env, *args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "tui", *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def catch_up_until(env, chat_id: str, folds: int) -> tuple[int, int]:

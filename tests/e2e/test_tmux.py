@@ -57,13 +57,20 @@ def test_start_chat_stream_quit_then_show(cli_env, home, tmp_path):
         assert "LOCAL" in done and "Gemma 3 270m" in done
         tmux("send-keys", "-t", name, "C-q")
         end = time.monotonic() + 10
-        while time.monotonic() < end and subprocess.run(["tmux", "has-session", "-t", name], capture_output=True).returncode == 0:
+        while (
+            time.monotonic() < end
+            and subprocess.run(["tmux", "has-session", "-t", name], capture_output=True).returncode == 0
+        ):
             time.sleep(0.2)
         assert subprocess.run(["tmux", "has-session", "-t", name], capture_output=True).returncode != 0  # the app quit
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
 
-    run = lambda *a: subprocess.run([sys.executable, "-m", "tui", *a], env=cli_env, capture_output=True, text=True, check=True)
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "tui", *a], env=cli_env, capture_output=True, text=True, check=True
+        )
+
     chats = json.loads(run("chat", "list", "--json").stdout)
     assert len(chats) == 1
     msgs = json.loads(run("chat", "show", chats[0]["id"], "--json").stdout)["messages"]

@@ -6,7 +6,9 @@ import threading
 
 import pytest
 
-from tui.core.engine.llama import Chunk, EngineError, EngineSettings, Finished, GenerationRequest, LlamaCppEngine, Sampling
+from tui.core.engine.api import Chunk, EngineError, Finished, GenerationRequest, Sampling
+from tui.core.engine.settings import EngineSettings
+from tui.core.engine.llama import LlamaCppEngine
 
 GREEDY = Sampling(temperature=0.0, seed=7, max_tokens=24)
 DIALOGUE = (

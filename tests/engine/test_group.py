@@ -6,18 +6,15 @@ reply, boundaries in the prompt and a warm cache when the speaker changes."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
 import threading
 import tomllib
 
 import pytest
+from conftest import RecordingEngine, ScriptedEngine
 
 from tui.core import paths
-from tui.core.config.settings import Config, replace
-from tui.core.errors import CandlelitError
-from tui.core.engine.llama import Chunk, GenerationRequest, Sampling
-from tui.core.profile.personas import PersonaProfile, add_persona
-from tui.core.scene.rules import SceneSettings
 from tui.core.chat.session import (
     ReplyDone,
     ScenePaused,
@@ -28,10 +25,13 @@ from tui.core.chat.session import (
     SpeakerStarted,
     message_kind,
 )
-from tui.core.storage.model import Message
+from tui.core.config.settings import Config, replace
+from tui.core.engine.api import Chunk, GenerationRequest, Sampling
+from tui.core.errors import CandlelitError
+from tui.core.profile.personas import PersonaProfile, add_persona
 from tui.core.profile.workspace import Workspace
-
-from conftest import RecordingEngine, ScriptedEngine
+from tui.core.scene.rules import SceneSettings
+from tui.core.storage.model import Message
 
 GREEDY = Sampling(temperature=0.0, seed=3, max_tokens=40)
 
@@ -156,9 +156,9 @@ def test_natural_policy_never_repeats_the_last_speaker(home):
     for i in range(12):
         order += speakers(run(s.send(f"and then {i}", speaker="Sam")))
     assert set(order) == {"Mara", "Vesper"}
-    assert all(a != b for a, b in zip(order, order[1:]))
+    assert all(a != b for a, b in itertools.pairwise(order))
     stored = [m.speaker for m in s.messages() if m.role == "assistant"]
-    assert all(a != b for a, b in zip(stored, stored[1:]))
+    assert all(a != b for a, b in itertools.pairwise(stored))
 
 
 def test_manual_generates_nothing_until_someone_is_picked(home):

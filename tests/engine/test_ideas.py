@@ -10,10 +10,11 @@ import threading
 import pytest
 
 from tui.core import templates
+from tui.core.engine.api import Chunk, Finished, Sampling
+from tui.core.engine.scripted import ScriptedEngine
+from tui.core.profile.personas import PersonaProfile
 from tui.core.scene import ideas as I
 from tui.core.scene import rehearsal as R
-from tui.core.engine.llama import Chunk, Finished, Sampling
-from tui.core.profile.personas import PersonaProfile
 
 GREEDY = Sampling(temperature=0.0, seed=1, max_tokens=200)
 
@@ -87,7 +88,8 @@ def test_parse_drops_repeats_examples_short_lines_and_a_cut_off_last_item():
         "A quiet dinner in a tiny restaurant by the sea."
     ]
     assert I.parse_ideas("") == []
-    assert len(I.parse_ideas("\n".join(f"{i}. Idea number {i} about a long walk home." for i in range(1, 30)), first_implied=False)) == I.MAX_IDEAS
+    many = "\n".join(f"{i}. Idea number {i} about a long walk home." for i in range(1, 30))
+    assert len(I.parse_ideas(many, first_implied=False)) == I.MAX_IDEAS
 
 
 def test_ideas_naming_a_hard_limit_are_caught():
@@ -96,23 +98,18 @@ def test_ideas_naming_a_hard_limit_are_caught():
     assert I.crosses_limits("Nonviolent protest", [SAM]) is None  # whole words only
 
 
-class ListEngine:
+class ListEngine(ScriptedEngine):
     """A stand-in engine that answers every request with one fixed text."""
 
     def __init__(self, text: str) -> None:
+        super().__init__(n_ctx=4096)
         self.text = text
-        self.requests = []
-
-    @property
-    def info(self):
-        from pathlib import Path
-
-        from tui.core.engine.llama import ModelInfo
-
-        return ModelInfo(Path("/x.gguf"), "list", 4096, 4096, None, "<bos>", "<eos>", False)
 
     def tokenize(self, text, *, add_bos=True):
         return [1] * (len(text) // 4 + 1)
+
+    def count(self, text):
+        return len(self.tokenize(text, add_bos=False))
 
     def stream(self, request, cancel=None):
         self.requests.append(request)
@@ -127,7 +124,10 @@ def test_generate_filters_hard_limits_and_stops_after_the_asked_count():
     eng = ListEngine(" A ghost story with spiders in the attic.\n2. A slow dance at a village fair after the rain.\n"
                      "3. A rooftop garden that needs two people to save it.")
     got = I.generate_ideas(eng, ["romance"], [ALEX, SAM], count=2)
-    assert got == ["A slow dance at a village fair after the rain.", "A rooftop garden that needs two people to save it."]
+    assert got == [
+        "A slow dance at a village fair after the rain.",
+        "A rooftop garden that needs two people to save it.",
+    ]
     assert "\n3." in eng.requests[0].stop and "\n\n" in eng.requests[0].stop
     with pytest.raises(I.IdeasError):
         I.generate_ideas(ListEngine(" spiders everywhere, spiders in the hall."), ["x"], [ALEX])

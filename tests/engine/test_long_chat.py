@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import threading
@@ -11,13 +12,16 @@ import time
 import pytest
 
 from tui.core import paths
-from tui.core.config.settings import Config, replace
-from tui.core.memory import kv_state
-from tui.core.engine.llama import EngineSettings, GenerationRequest, LlamaCppEngine, Sampling
-from tui.core.memory.document import Fact, Memory, load_memory, memory_path, save_memory, window_start
 from tui.core.chat.session import ReplyDone, Session
-from tui.core.storage.model import Message
+from tui.core.config.settings import Config, replace
+from tui.core.engine.api import GenerationRequest, Sampling
+from tui.core.engine.settings import EngineSettings
+from tui.core.engine.llama import LlamaCppEngine
+from tui.core.memory import kv_state
+from tui.core.memory.document import Fact, Memory, load_memory, memory_path, save_memory
+from tui.core.memory.fold import window_start
 from tui.core.profile.workspace import Workspace
+from tui.core.storage.model import Message
 
 GREEDY = Sampling(temperature=0.0, seed=7, max_tokens=10)
 NEXT = Sampling(temperature=0.0, seed=7, max_tokens=4)
@@ -102,7 +106,7 @@ def test_folds_move_the_cut_by_chunks_and_lose_nothing(home, small_engine):
     assert prompt.window_start == 0  # the builder did not have to cut anything
     # the cut moved by whole chunks: several messages per fold, never one per turn
     positions = [history.index(u) for u in uptos]
-    assert positions[0] >= 1 and all(b - a >= 2 for a, b in zip([-1, *positions], positions))
+    assert positions[0] >= 1 and all(b - a >= 2 for a, b in itertools.pairwise([-1, *positions]))
     # and the window is now within its budget
     assert s.mem.plan() is None or s.mem.plan()[0] is None
     # memory sits between the stable part and the window
@@ -159,9 +163,9 @@ def test_a_user_turn_preempts_the_summary_and_memory_stays(home, small_engine):
     t = threading.Thread(target=lambda: result.setdefault("up", s.maintain_memory()))
     t.start()
     deadline = time.monotonic() + 20
-    while small_engine._background is None and time.monotonic() < deadline:
+    while not small_engine._owner.in_background and time.monotonic() < deadline:
         time.sleep(0.005)
-    assert small_engine._background is not None, "the summary never started"
+    assert small_engine._owner.in_background, "the summary never started"
     events = list(s.send("Wait, before you go on: what time is it?", sampling=GREEDY))
     t.join(timeout=60)
     assert isinstance(events[-1], ReplyDone)
@@ -195,11 +199,10 @@ def test_shift_and_exact_warmup_give_the_same_next_tokens_as_a_cold_evaluation(
     cold_engine = LlamaCppEngine(EngineSettings(model_path=model_path, n_ctx=1024, context_shift=False))
     cold_engine.load()
     try:
-        s.engine = cold_engine
-        prompt = s._prompt([m for m in s.messages()][:-1])
+        cold = Session(ws, chat.id, cold_engine)  # the same chat, read by a fresh engine
+        prompt = cold.prompts.prompt(cold.messages()[:-1])
         fin = [e for e in cold_engine.stream(GenerationRequest(prompt.tokens, NEXT, prompt.stop))][-1]
     finally:
-        s.engine = small_engine
         cold_engine.close()
     assert fin.metrics["reused_tokens"] == 0
     assert shifted.message.metrics["prompt_tokens"] == fin.metrics["prompt_tokens"]
@@ -213,7 +216,7 @@ def test_resume_restores_the_cache_and_the_same_reply(home, model_path):
     settings = EngineSettings(model_path=model_path, n_ctx=1024)
     with LlamaCppEngine(settings) as eng:
         s = Session(ws, chat.id, eng)
-        cold = s._prompt(s.messages())
+        cold = s.build_prompt()
         first = [e for e in eng.stream(GenerationRequest(cold.tokens, GREEDY, cold.stop))][-1]
         assert s.mem.save_cache() > 0
     folder = kv_state.state_dir(chat.path)

@@ -8,18 +8,10 @@ import time
 
 import pytest
 
-from tui.core.engine.llama import Chunk, Finished, GenerationRequest, Sampling
+from tui.core.engine.api import Chunk, Finished, GenerationRequest, Sampling
 from tui.core.fsio import ensure_dir
-from tui.core.memory.document import (
-    MEMORY_FILE,
-    Fact,
-    Memory,
-    SummaryCancelled,
-    fold,
-    load_memory,
-    save_memory,
-    summarize,
-)
+from tui.core.memory.document import MEMORY_FILE, Fact, Memory, load_memory, save_memory
+from tui.core.memory.fold import SummaryCancelled, fold, summarize
 from tui.core.storage.model import Message
 
 pytestmark = pytest.mark.model
@@ -85,6 +77,9 @@ def test_cancelled_summary_raises_and_leaves_memory_unchanged(engine):
                 if isinstance(ev, Chunk):
                     cancel.set()
                 yield ev
+
+        def __getattr__(self, name):
+            return getattr(engine, name)
 
     old = old_memory()
     snapshot = copy.deepcopy(old)
@@ -180,6 +175,9 @@ def test_a_preempted_fold_leaves_memory_md_intact(engine, tmp_path):
             for ev in engine.stream(request, cancel):
                 writing.set()
                 yield ev
+
+        def __getattr__(self, name):
+            return getattr(engine, name)
 
     def run_fold() -> None:
         try:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from tui.core import paths
-from tui.core.config.settings import Config, replace
-from tui.core.engine.llama import Chunk, Sampling
-from tui.core.chat.session import ReplyDone, Session
-from tui.core.profile.workspace import Workspace
-
 from conftest import RecordingEngine
+
+from tui.core import paths
+from tui.core.chat.session import ReplyDone, Session
+from tui.core.config.settings import Config, replace
+from tui.core.engine.api import Chunk, Sampling
+from tui.core.profile.workspace import Workspace
 
 GREEDY = Sampling(temperature=0.0, seed=3, max_tokens=40)
 
@@ -48,7 +48,9 @@ def test_stopped_reply_is_kept_and_marked(home, engine):
     ws = workspace()
     chat = ws.new_chat("vesper")
     s = Session(ws, chat.id, engine)
-    stream = s.send("Tell me a long story about your first duel.", sampling=Sampling(temperature=0, seed=1, max_tokens=200))
+    stream = s.send(
+        "Tell me a long story about your first duel.", sampling=Sampling(temperature=0, seed=1, max_tokens=200)
+    )
     got = ""
     for ev in stream:
         assert isinstance(ev, Chunk)

@@ -6,10 +6,9 @@ from __future__ import annotations
 import threading
 
 import pytest
+from conftest import RecordingEngine
 
 from tui.core import paths
-from tui.core.config.settings import Config, replace
-from tui.core.engine.llama import Chunk, Sampling
 from tui.core.chat.session import (
     Impersonation,
     NothingToContinue,
@@ -19,12 +18,12 @@ from tui.core.chat.session import (
     SessionError,
     greeting_swipes,
 )
+from tui.core.config.settings import Config, replace
+from tui.core.engine.api import Chunk, Sampling
+from tui.core.profile.workspace import Workspace
 from tui.core.storage.errors import MessageNotFound
 from tui.core.storage.model import Message
 from tui.core.storage.store import Store
-from tui.core.profile.workspace import Workspace
-
-from conftest import RecordingEngine
 
 GREEDY = Sampling(temperature=0.0, seed=3, max_tokens=16)
 WARM = Sampling(temperature=1.0, seed=7, max_tokens=16)

@@ -399,7 +399,7 @@ async def test_counts_are_exact_with_the_real_tokenizer(home, scripted, model_pa
         assert tokenizer is not None and tokenizer is not engine and tokenizer.settings.vocab_only
         # Occupy the generating model's thread (as a long reply would): counting goes on.
         gate = threading.Event()
-        engine._submit(lambda: gate.wait(30), 0)
+        engine._owner.submit(lambda: gate.wait(30), 0)
         try:
             text = "Rain on the windows, lamps on — and tea. 🍵"
             screen.query_one("#f-scenario", TextArea).text = text

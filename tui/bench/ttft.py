@@ -1,26 +1,8 @@
 """Time to first token as a chat grows: our prompt layout against a naive
 rolling window, plus resume after a restart.
 
-``candlelit bench ttft [--turns N] [--json]`` (and ``bench/ttft.py``).
-
-1. **Ours**: a scripted chat of ``--turns`` turns on the default model (or
-   ``--model``) in a throwaway data folder, with a context small enough
-   that the window rolls many times. Each turn is a real ``Session.send``;
-   after it, memory upkeep runs as it does in the app while the user types
-   (folds into memory.md, then pre-evaluation of the next prompt). Its time
-   is reported as ``background_s`` and not counted in TTFT.
-2. **Naive**: the same history, prompted the way a client with a rolling
-   window does it: all messages that fit, dropping the oldest one at a time,
-   no memory. Measured on the early and late turn ranges (each range after
-   one unmeasured warm-up turn), with the same engine and settings.
-3. **Resume**: a chat with at least 3k tokens of context at n_ctx 4096:
-   one warm reply, then the cache is saved, the engine closed, a new engine
-   loaded, the cache restored, and the first reply timed.
-
-Summary lines: ``ttft_ratio_late_vs_early`` (median TTFT of turns 280-300 /
-turns 10-30; target <= 1.5), ``naive_vs_ours`` (naive late median / ours),
-``resume_ratio`` (first reply after reopening / warm reply; target <= 2).
-Turn ranges scale with ``--turns`` when it is below 300.
+``candlelit bench ttft [--turns N] [--json]`` (and ``bench/ttft.py``). See
+docs/ARCHITECTURE.md#benchmarks for what is measured and the targets.
 """
 
 from __future__ import annotations
@@ -105,11 +87,7 @@ def _workspace(home: Path, model: Path, n_ctx: int, max_tokens: int, shift: str)
 
 
 def _engine(ws):
-    from tui.core.engine.llama import LlamaCppEngine
-
-    eng = LlamaCppEngine(ws.engine_settings(ws.model_path()))
-    eng.load()
-    return eng
+    return ws.open_engine(ws.model_path())
 
 
 def _reply(session, text: str) -> dict:
@@ -149,7 +127,7 @@ def run_ours(ws, engine, turns: int, log) -> list[TurnTime]:  # noqa: ANN001
 
 def run_naive(session, engine, wanted: list[range], log) -> list[TurnTime]:  # noqa: ANN001
     """Re-prompt the recorded history as a drop-oldest rolling window."""
-    from tui.core.engine.llama import GenerationRequest, Sampling
+    from tui.core.engine.api import GenerationRequest, Sampling
     from tui.core.prompt.builder import PromptBuilder, Turn
     from tui.core.chat.session import character_text
 
@@ -159,7 +137,7 @@ def run_naive(session, engine, wanted: list[range], log) -> list[TurnTime]:  # n
     persona = ws.persona()
     builder = PromptBuilder(
         fmt=session.format,
-        tokenize=lambda text, bos: engine.tokenize(text, add_bos=bos),
+        tokenize=engine.tokenize,
         n_ctx=engine.info.n_ctx,
         reply_reserve=ws.config.sampling.max_tokens,
         chunk=1,

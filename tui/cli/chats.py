@@ -1,16 +1,7 @@
 """``candlelit chat import`` and ``candlelit chat export``: chat files in and out.
 
-Kept apart from ``tui/cli/main.py``, which wires them in with two lines:
-``add_parsers(chat, parser_class)`` adds the subcommands to ``chat`` and
-``HANDLERS`` maps ``(command, action)`` to a handler ``(ws, args) -> exit code``.
-
-- ``chat import FILE... [--character SLUG]... [--persona NAME]``: SillyTavern
-  chat files; prints each new chat's id. A file that cannot be read is
-  reported on one line (file and line number) and nothing of it is written;
-  the exit status is then 2.
-- ``chat export CHAT_ID --format st|md|txt|jsonl [-o FILE]``: to FILE, or to
-  standard output. From an encrypted profile the export is plain text where
-  the user asked for it, said in a one-line warning.
+Wired into ``tui/cli/main.py`` by ``add_parsers`` and ``HANDLERS``. See
+docs/ARCHITECTURE.md#the-command-line.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui.core.engine.llama import EngineError, LlamaCppEngine
+from tui.core.engine.api import EngineError
 from tui.core.engine.gguf import ModelFileError
 from tui.core.profile.profiles import ProfileError, plain_data_files, profile_info
 from tui.core.profile.workspace import Workspace
@@ -239,14 +239,13 @@ def _check_model(
         check.how = how + "; load not tried"
         check.loads = True
         return check
-    engine = LlamaCppEngine(ws.engine_settings(path, vocab_only=True))
     try:
-        info = engine.load()
+        engine = ws.open_engine(path, vocab_only=True)
     except (EngineError, ModelFileError, OSError) as exc:
         check.error = str(exc)
         return check
-    finally:
-        engine.close()
+    info = engine.info
+    engine.close()
     check.loads = True
     template = "its own chat template" if info.chat_template else "no chat template (plain transcript)"
     check.how = f"{info.name}: {how}; {template}; vocabulary loaded fine"

@@ -1,14 +1,7 @@
-"""The ``candlelit`` command's group-scene parts: personas, how scene events
-and messages are printed.
+"""The ``candlelit`` command's group-scene parts: persona subcommands, and how
+scene events and messages are printed.
 
-``tui.cli.main`` parses the arguments and owns the model; this module keeps the
-persona subcommands and the printing of group scenes out of it:
-
-- ``persona add NAME [--description TEXT] [--hard-limit TEXT]... [--soft-limit TEXT]...``,
-  ``persona list [--json]``, ``persona remove NAME``;
-- ``print_events``: a stream from ``Session`` (one-to-one: the reply text
-  alone, as before; a group: each reply on its own ``Name: `` line);
-- ``message_json`` / ``message_line``: one message for ``chat show``.
+See docs/ARCHITECTURE.md#the-command-line.
 """
 
 from __future__ import annotations
@@ -98,7 +91,7 @@ def print_events(
     in a group each reply is one line prefixed ``Name: ``. A pause is
     printed on ``out``; notes (slow down, stopped replies) on ``err``.
     """
-    from tui.core.engine.llama import Chunk
+    from tui.core.engine.api import Chunk
     from tui.core.chat.session import ReplyDone, ScenePaused, SlowDown, SpeakerStarted
 
     out = out or sys.stdout

@@ -209,13 +209,10 @@ def _model_override(args: argparse.Namespace) -> str | None:
 
 
 def _engine(ws, args: argparse.Namespace, *, vocab_only: bool = False):
-    from tui.core.engine.llama import LlamaCppEngine
     from tui.core.engine.model_files import text_progress
 
     path = ws.model_path(_model_override(args), progress=text_progress())
-    engine = LlamaCppEngine(ws.engine_settings(path, vocab_only=vocab_only))
-    engine.load()
-    return engine
+    return ws.open_engine(path, vocab_only=vocab_only)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

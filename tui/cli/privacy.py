@@ -1,13 +1,8 @@
 """``candlelit profile …`` and ``candlelit doctor``.
 
-Kept apart from ``tui/cli/main.py``, which wires them in with two lines:
-``add_parsers(sub, parser_class)`` adds the subcommands and ``HANDLERS``
-maps ``(command, action)`` to a handler ``(ws, args) -> exit code``.
-
-A passphrase is never taken from the command line or the environment: it
-is read from stdin with ``--passphrase-stdin`` (one line), or prompted for
-on a terminal without echo. Deleting a profile asks for its name on a
-terminal and refuses without ``--yes`` anywhere else.
+Wired into ``tui/cli/main.py`` by ``add_parsers`` and ``HANDLERS``; a
+passphrase never comes from the command line or the environment. See
+docs/ARCHITECTURE.md#the-command-line.
 """
 
 from __future__ import annotations

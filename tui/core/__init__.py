@@ -42,13 +42,24 @@ if TYPE_CHECKING:
     )
     from tui.core.chat.session import Session
     from tui.core.config.settings import Config
+    from tui.core.engine.api import (
+        Chunk,
+        Engine,
+        EngineError,
+        Finished,
+        GenerationRequest,
+        ModelInfo,
+        Sampling,
+        StreamEvent,
+    )
     from tui.core.engine.gguf import ModelFileError
-    from tui.core.engine.llama import Chunk, Engine, EngineError, EngineSettings, Finished, LlamaCppEngine
+    from tui.core.engine.settings import EngineSettings
     from tui.core.errors import CandlelitError
     from tui.core.fsio import DIR_MODE, ensure_dir, is_sealed, write_outside
     from tui.core.lore.book import DEFAULT_INSERTION_ORDER, Lorebook, LoreEntry, LoreError
     from tui.core.lore.codec import book_to_dict, parse_book
-    from tui.core.memory.document import Fact, Memory, fact_key, render_memory, window_start
+    from tui.core.memory.document import Fact, Memory, render_memory
+    from tui.core.memory.fold import fact_key, window_start
     from tui.core.memory.merge import merge_memory, same_memory
     from tui.core.memory.upkeep import progress_bar, progress_text
     from tui.core.privacy.tripwire import Hit, scan
@@ -123,7 +134,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "storage.model": ("ChatInfo", "Message"),
     "config.settings": ("Config",),
     "engine.gguf": ("ModelFileError",),
-    "engine.llama": ("Chunk", "Engine", "EngineError", "EngineSettings", "Finished", "LlamaCppEngine"),
+    "engine.api": (
+        "Chunk", "Engine", "EngineError", "Finished", "GenerationRequest", "ModelInfo", "Sampling", "StreamEvent",
+    ),
+    "engine.settings": ("EngineSettings",),
     "privacy.tripwire": ("Hit", "scan"),
     "privacy.vault": ("Vault", "VaultError", "WrongPassphrase", "is_encrypted", "unlock"),
     "cards.adult_guard": ("ContentRefused", "guard_card"),
@@ -135,7 +149,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "scene.ideas": ("THEMES", "IdeasCancelled", "IdeasError", "generate_ideas", "load_ideas", "new_scene_chat", "remove_idea", "save_idea"),
     "scene.rehearsal": ("COACH", "Line", "Rehearsal", "feedback", "feedback_prompt", "partner_reply"),
     "scene.rules": ("POLICIES", "SceneError", "SceneSettings", "boundaries_text", "is_ooc", "is_safeword", "load_scene_settings", "next_persona", "persona_by_number"),
-    "memory.document": ("Fact", "Memory", "fact_key", "render_memory", "window_start"),
+    "memory.document": ("Fact", "Memory", "render_memory"),
+    "memory.fold": ("fact_key", "window_start"),
     "memory.upkeep": ("progress_bar", "progress_text"),
     "profile.personas": ("PersonaError", "PersonaProfile", "add_persona", "list_personas", "remove_persona", "update_persona"),
     "profile.profiles": ("ProfileError", "ProfileExists", "ProfileInfo", "check_name", "create_profile", "delete_profile", "deletion_caveat", "list_profiles", "profile_info", "read_reminders", "rename_profile", "save_reminders", "set_shared", "usage_file"),

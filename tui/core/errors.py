@@ -1,9 +1,7 @@
 """The one root of every error a user can act on.
 
-``str(exc)`` of a :class:`CandlelitError` is one clear line for the user
-(what went wrong, and that nothing saved was lost); the CLI prints it after
-``candlelit: error:`` and the TUI shows it in a notice. Anything else that
-escapes is a defect. See docs/ARCHITECTURE.md ("Errors").
+``str(exc)`` of a :class:`CandlelitError` is one clear line for the user.
+See docs/ARCHITECTURE.md#errors.
 """
 
 from __future__ import annotations

@@ -1,14 +1,7 @@
 """Crash-safe, private file primitives: folders 0700, files 0600.
 
-Every write in Candlelit goes through here, so the privacy and durability
-rules live in one place:
-
-- ``ensure_dir`` makes folders 0700 (and tightens existing ones we own).
-- ``atomic_write`` writes a temp file in the same folder, fsyncs it, renames
-  it over the target and fsyncs the folder: a reader sees the old or the new
-  file, never half of one.
-- ``append_line`` appends one line with O_APPEND and fsyncs before returning,
-  so what it acknowledged survives a killed process or a power cut.
+``ensure_dir``, ``atomic_write`` and ``append_line``; every write in Candlelit
+goes through here. See docs/ARCHITECTURE.md#the-bottom-floor.
 """
 
 from __future__ import annotations
@@ -17,15 +10,37 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 
+class Sealed(Protocol):
+    """What this module asks of a path inside an encrypted profile
+    (``tui.core.privacy.sealed_path.SealedPath``): it writes through it."""
+
+    is_sealed: bool
+
+    def mkdir(self, *, parents: bool = False, exist_ok: bool = False) -> None: ...
+    def write_bytes(self, data: bytes) -> None: ...
+    def append_line(self, line: str) -> None: ...
+    def rename(self, target: Any) -> None: ...
+    def remove_tree(self) -> None: ...
+    def segments(self) -> list[tuple[str, int, int, int]]: ...
+    def segment_layout(self) -> list[tuple[str, tuple[int, int, int], int | None]]: ...
+    def read_segment(self, opaque: str) -> bytes: ...
+
+
 def is_sealed(path: object) -> bool:
     """True for a path inside an encrypted profile (``tui.core.privacy.sealed_fs``)."""
     return getattr(path, "is_sealed", False) is True
+
+
+def sealed(path: object) -> Sealed:
+    """``path`` as the sealed path it is (after ``is_sealed``): a sealed path
+    stands in for a ``Path`` everywhere, and writes through its own methods."""
+    return cast(Sealed, path)
 
 
 def as_path(path: Any) -> Any:
@@ -36,7 +51,7 @@ def as_path(path: Any) -> Any:
 def ensure_dir(path: Path) -> Path:
     """Create ``path`` (and parents) with mode 0700; return it."""
     if is_sealed(path):
-        path.mkdir(parents=True, exist_ok=True)
+        sealed(path).mkdir(parents=True, exist_ok=True)
         return path
     path = Path(path)
     if not path.is_dir():
@@ -91,7 +106,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     if isinstance(data, str):
         data = data.encode("utf-8")
     if is_sealed(path):
-        path.write_bytes(data)
+        sealed(path).write_bytes(data)
         return
     path = Path(path)
     ensure_dir(path.parent)
@@ -122,7 +137,7 @@ def append_line(path: Path, line: str) -> None:
     if "\n" in line:
         raise ValueError("a JSONL line must not contain a newline")
     if is_sealed(path):
-        path.append_line(line)
+        sealed(path).append_line(line)
         return
     path = Path(path)
     data = (line + "\n").encode("utf-8")
@@ -140,7 +155,7 @@ def append_line(path: Path, line: str) -> None:
 def rename(src: Path, dst: Path) -> None:
     """``os.rename`` (files or folders), also inside an encrypted profile."""
     if is_sealed(src):
-        src.rename(dst)
+        sealed(src).rename(dst)
         return
     os.rename(src, dst)
 
@@ -148,7 +163,7 @@ def rename(src: Path, dst: Path) -> None:
 def remove_tree(path: Path) -> None:
     """Remove a folder and everything in it; what is already gone is fine."""
     if is_sealed(path):
-        path.remove_tree()
+        sealed(path).remove_tree()
         return
     shutil.rmtree(path, ignore_errors=True)
 

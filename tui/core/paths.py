@@ -1,17 +1,13 @@
-"""Where Candlelit keeps things. One module, platformdirs underneath.
+"""Where Candlelit keeps things (data, config, cache). One module, platformdirs
+underneath; nothing is created at import time.
 
-- data:   ``$CANDLELIT_HOME`` or platformdirs ``user_data_dir("candlelit")``
-- config: ``$CANDLELIT_CONFIG`` (a file) or ``user_config_dir/config.toml``
-- cache:  ``$CANDLELIT_CACHE`` or ``user_cache_dir("candlelit")`` (the
-  assembled default model lives here; it is not private data)
-
-Nothing is created at import time; callers create folders through
-``tui.core.fsio.ensure_dir`` when they first write.
+See docs/ARCHITECTURE.md#the-bottom-floor.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +39,7 @@ class Paths:
         return self.cache / "models"
 
 
-def resolve(env: dict[str, str] | None = None) -> Paths:
+def resolve(env: Mapping[str, str] | None = None) -> Paths:
     env = os.environ if env is None else env
     home = env.get("CANDLELIT_HOME") or platformdirs.user_data_dir(APP, appauthor=False)
     config = env.get("CANDLELIT_CONFIG") or str(

@@ -1,9 +1,7 @@
 """Make untrusted text (model output, card fields) safe to show in a terminal.
 
-Terminal escape sequences (ANSI colour, OSC 8 links, OSC 52 clipboard writes,
-cursor movement) and other control characters are replaced by visible
-stand-ins, so text is shown as typed and can never drive the terminal.
-Rich/Textual markup is handled separately by rendering with markup off.
+Escape sequences and control characters become visible stand-ins. See
+docs/ARCHITECTURE.md#the-bottom-floor.
 """
 
 from __future__ import annotations

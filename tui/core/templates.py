@@ -1,11 +1,7 @@
 """The one loader of the prompt files shipped in ``prompts/``.
 
-Installed, they live inside the package as ``tui/_prompts`` (see
-pyproject.toml); in a source checkout or an editable install they are the
-repository's ``prompts/`` beside the package. Both are found from the package
-root through :mod:`importlib.resources`, so moving a module cannot change
-which file is read, and a missing file is an error, never a silent
-built-in default.
+Found through :mod:`importlib.resources`; a missing file is an error, never a
+silent built-in default. See docs/ARCHITECTURE.md#the-bottom-floor.
 """
 
 from __future__ import annotations

@@ -26,7 +26,6 @@ from textual.screen import Screen
 from tui.core import (
     Engine,
     EngineError,
-    LlamaCppEngine,
     ModelFileError,
     Workspace,
 )
@@ -101,8 +100,7 @@ class CandlelitApp(PrivacyApp):
 
             path: Path = self.ws.model_path(self.model_override, progress=progress)
             self.post_message(ModelProgress(f"loading {path.name}…"))
-            engine = LlamaCppEngine(self.ws.engine_settings(path))
-            engine.load()
+            engine = self.ws.open_engine(path)
         except (ModelFileError, EngineError, OSError) as exc:
             self.post_message(ModelFailed(str(exc)))
             return
@@ -138,8 +136,7 @@ class CandlelitApp(PrivacyApp):
             if self._tokenizer is None and not self._tokenizer_failed:
                 try:
                     path = self.ws.model_path(self.model_override)
-                    tokenizer = LlamaCppEngine(self.ws.engine_settings(path, vocab_only=True))
-                    tokenizer.load()
+                    tokenizer = self.ws.open_engine(path, vocab_only=True)
                 except (ModelFileError, EngineError, OSError):
                     self._tokenizer_failed = True
                 else:
@@ -147,10 +144,9 @@ class CandlelitApp(PrivacyApp):
             return self._tokenizer
 
     def _forget_chat(self) -> None:
-        forget = getattr(self.engine, "forget", None)
-        if forget is not None:  # the chat's tokens and KV cache in the model's memory
+        if self.engine is not None:  # the chat's tokens and KV cache in the model's memory
             try:
-                forget()
+                self.engine.forget()
             except Exception:  # noqa: BLE001 - a model that failed is holding nothing
                 pass
 

@@ -4,6 +4,7 @@ and the summary cycle driven by a scripted engine."""
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import random
 import threading
@@ -11,30 +12,32 @@ from dataclasses import dataclass
 
 import pytest
 
-from tui.core.engine.llama import EngineError
 from tui.core import templates
+from tui.core.engine.api import EngineError
 from tui.core.fsio import ensure_dir
 from tui.core.memory.document import (
     MEMORY_FILE,
     Fact,
-    FoldPlan,
     Memory,
-    MemoryChanged,
     MemoryFileError,
-    SummaryCancelled,
-    SummaryFailed,
     carry_over,
-    fact_key,
-    fold,
     load_memory,
     memory_prompt_text,
+    parse_memory,
+    render_memory,
+    save_memory,
+)
+from tui.core.memory.fold import (
+    FoldPlan,
+    MemoryChanged,
+    SummaryCancelled,
+    SummaryFailed,
+    fact_key,
+    fold,
     merge_facts,
     parse_fact_lines,
-    parse_memory,
     plan_fold,
-    render_memory,
     render_template,
-    save_memory,
     summarize,
     window_start,
 )
@@ -109,7 +112,9 @@ def test_hand_edits_are_picked_up(tmp_path):
     text = path.read_text(encoding="utf-8")
     text = text.replace("They walked to the river.", "They walked to the river and talked about painting.")
     text = text.replace("- We agreed to meet", "- [pinned] We agreed to meet")
-    text = text.replace("# Facts\n\n", "# Facts\n\n* Sam paints landscapes\n   in watercolour\n1. Mia has a cat named Pim\n")
+    text = text.replace(
+        "# Facts\n\n", "# Facts\n\n* Sam paints landscapes\n   in watercolour\n1. Mia has a cat named Pim\n"
+    )
     path.write_text(text, encoding="utf-8")
 
     m = load_memory(chat)
@@ -295,13 +300,13 @@ def simulate(turns: int, budget: int, fail_every: int = 0, seed: int = 1):
 def test_the_cut_moves_once_per_chunk_not_per_turn():
     budget = 600
     cuts, folded, msgs = simulate(300, budget)
-    moves = sum(1 for a, b in zip(cuts, cuts[1:]) if b != a)
+    moves = sum(1 for a, b in itertools.pairwise(cuts) if b != a)
     total = sum(t for _, t in msgs)
     assert moves >= 3  # the window rolled several times
     assert moves <= total // (budget // 4)  # at most one move per ~quarter of the budget
     # between moves, several turns append to the window with an unchanged cut
-    gaps = [i for i, (a, b) in enumerate(zip(cuts, cuts[1:])) if b != a]
-    assert min(b - a for a, b in zip(gaps, gaps[1:])) >= 3
+    gaps = [i for i, (a, b) in enumerate(itertools.pairwise(cuts)) if b != a]
+    assert min(b - a for a, b in itertools.pairwise(gaps)) >= 3
     # after each fold the window is back under its budget
     ids = [m for m, _ in msgs]
     sizes = dict(msgs)
@@ -390,7 +395,8 @@ def pinned_memory() -> Memory:
 def test_summarize_builds_a_new_memory(scripted):
     eng = scripted([
         "Sam told Mia he came to paint, and she suggested the tram line. Extra",
-        "Sam came to paint the harbour.\n- sam is a PAINTER\n- Ana is a teacher at the school.\n- Mia knows the old tram line",
+        "Sam came to paint the harbour.\n- sam is a PAINTER\n- Ana is a teacher at the school.\n"
+        "- Mia knows the old tram line",
     ])
     old = pinned_memory()
     snapshot = copy.deepcopy(old)
@@ -398,7 +404,9 @@ def test_summarize_builds_a_new_memory(scripted):
     new = summarize(eng, old, msgs, "Mia", "Sam")
 
     assert old == snapshot  # the old memory is untouched
-    assert new.summary == "Sam met Mia at a café.\n\nSam told Mia he came to paint, and she suggested the tram line. Extra"
+    assert new.summary == (
+        "Sam met Mia at a café.\n\nSam told Mia he came to paint, and she suggested the tram line. Extra"
+    )
     assert new.pinned_summary == old.pinned_summary
     assert new.folded_upto == msgs[-1].id
     texts = [f.text for f in new.facts]

@@ -25,27 +25,26 @@ import os
 import re
 import stat
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
 import pyrage
 import pytest
 from pyrage import x25519
 
+from tui.core import fsio
 from tui.core import paths as tui_paths
 from tui.core.config.settings import Config
-from tui.core import fsio
-from tui.core.scene import ideas
 from tui.core.memory import document as memory
-from tui.core.profile import profiles
-from tui.core.profile import usage_stats
 from tui.core.privacy import vault as V
 from tui.core.privacy.sealed_fs import SealedFileDamaged, SealedFS, SealedLocked
 from tui.core.privacy.sealed_path import SealedPath
+from tui.core.profile import profiles, usage_stats
+from tui.core.profile.workspace import Workspace
+from tui.core.scene import ideas
 from tui.core.storage.errors import StoreError
 from tui.core.storage.model import Message
 from tui.core.storage.store import Store
-from tui.core.profile.workspace import Workspace
 
 PW = "correct horse battery staple"
 OPAQUE = re.compile(r"^[0-9a-f]{32}\.age$")
@@ -491,7 +490,7 @@ def test_an_encrypted_profile_holds_no_plain_bytes(home, fast_kdf):
         info.path, memory.Memory(summary=f"summary {MARKER}", facts=[memory.Fact(f"fact {MARKER}")])
     )
     ideas.save_idea(ws.store.root, f"an idea about {MARKER}", [f"theme {MARKER}"])
-    start = datetime.now(timezone.utc) - timedelta(minutes=30)
+    start = datetime.now(UTC) - timedelta(minutes=30)
     usage_stats.record_session(profiles.usage_file(ws.store.root), start, start + timedelta(minutes=20), 5)
     profile = ws.store.load_profile({"name": f"persona {MARKER}"})
     ws.store.save_profile(profile)

@@ -31,18 +31,17 @@ from pathlib import Path
 
 import pyrage
 import pytest
+from test_sealed_fs import PW, fs, profile  # noqa: F401 - the same vault fixtures
 
 from tui.core import fsio
-from tui.core.privacy import sealed_fs as sealed_mod
-from tui.core.privacy import vault as V
 from tui.core.privacy import convert as C
+from tui.core.privacy import sealed_fs as sealed_mod
 from tui.core.privacy import segments as S
+from tui.core.privacy import vault as V
 from tui.core.privacy.sealed_fs import SealedFS
 from tui.core.storage.errors import StoreError
 from tui.core.storage.model import Message
 from tui.core.storage.store import Store
-
-from test_sealed_fs import PW, fs, profile  # noqa: F401 - the same vault fixtures
 
 
 @pytest.fixture

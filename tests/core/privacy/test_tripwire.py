@@ -94,7 +94,9 @@ def test_luhn_invalid_or_oddly_grouped_numbers_are_not_cards(number):
     assert [k for k, _ in found(f"Code {number}.")] != ["card"]
 
 
-@pytest.mark.parametrize("iban", ["GB82 WEST 1234 5698 7654 32", "DE89370400440532013000", "FR14 2004 1010 0505 0001 3M02 606"])
+@pytest.mark.parametrize(
+    "iban", ["GB82 WEST 1234 5698 7654 32", "DE89370400440532013000", "FR14 2004 1010 0505 0001 3M02 606"]
+)
 def test_checksum_valid_ibans(iban):
     assert found(f"Send it to {iban} today.") == [("iban", iban)]
 

@@ -25,8 +25,8 @@ import pytest
 from pyrage import passphrase as age_passphrase
 from pyrage import x25519
 
-from tui.core.privacy import vault as V
 from tui.core.privacy import convert as C
+from tui.core.privacy import vault as V
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -125,7 +125,7 @@ def test_file_written_by_vault_opens_with_standalone_pyrage(real_vault):
     identity_text = age_passphrase.decrypt(
         (profile / "vault.age").read_bytes(), "correct horse battery staple"
     ).decode()
-    secret = next(l for l in identity_text.splitlines() if l.startswith("AGE-SECRET-KEY-1"))
+    secret = next(line for line in identity_text.splitlines() if line.startswith("AGE-SECRET-KEY-1"))
     identity = x25519.Identity.from_str(secret)
 
     assert pyrage.decrypt(target.read_bytes(), [identity]) == b"Rain on the harbour windows.\n"
@@ -182,7 +182,7 @@ def test_real_encrypt_and_decrypt_tree_round_trip(tmp_path):
     # Interop on a converted file, straight from disk with standalone pyrage.
     ident_text = age_passphrase.decrypt((profile / "vault.age").read_bytes(), "a long quiet evening")
     identity = x25519.Identity.from_str(
-        next(l for l in ident_text.decode().splitlines() if l.startswith("AGE-SECRET-KEY-1"))
+        next(line for line in ident_text.decode().splitlines() if line.startswith("AGE-SECRET-KEY-1"))
     )
     card = profile / "files" / vault.opaque_name("characters/mira-of-the-lighthouse/card.json")
     assert pyrage.decrypt(card.read_bytes(), [identity]) == original[

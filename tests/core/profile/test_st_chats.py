@@ -16,7 +16,7 @@ from conftest import ScriptedEngine
 from tui.core import paths
 from tui.core.config.settings import Config
 from tui.core.cards.library import import_card_file
-from tui.core.engine.llama import ModelInfo
+from tui.core.engine.api import ModelInfo
 from tui.core.profile.personas import PersonaProfile, add_persona, list_personas
 from tui.core.chat.session import Session
 from tui.core.profile.st_chats import (

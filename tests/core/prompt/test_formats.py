@@ -9,9 +9,9 @@ import pytest
 
 from tui.core.prompt.formats import (
     FIXED_DATE,
-    ChatFormat,
     FORMAT_NAMES,
     PRESETS,
+    ChatFormat,
     FormatError,
     PromptMessage,
     choose_format,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tui.core.prompt.formats import get_format
+from tui.core.engine.scripted import ScriptedEngine
 from tui.core.prompt.builder import CharacterText, PromptBuilder, PromptTooLong, Turn
+from tui.core.prompt.formats import get_format
 
-
-def char_tokens(text: str, bos: bool) -> list[int]:
-    return ([1] if bos else []) + [ord(c) for c in text]
+char_tokens = ScriptedEngine().tokenize  # one token per character
 
 
 MARA = CharacterText(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tui.core.prompt.formats import get_format
+from tui.core.engine.scripted import ScriptedEngine
 from tui.core.profile.personas import PersonaProfile
 from tui.core.prompt.builder import (
     CharacterText,
@@ -15,11 +15,10 @@ from tui.core.prompt.builder import (
     SceneText,
     Turn,
 )
+from tui.core.prompt.formats import get_format
 from tui.core.scene.rules import boundaries_text
 
-
-def char_tokens(text: str, bos: bool) -> list[int]:
-    return ([1] if bos else []) + [ord(c) for c in text]
+char_tokens = ScriptedEngine().tokenize  # one token per character
 
 
 def builder(n_ctx=8000, reserve=100, chunk=4, fmt="transcript") -> PromptBuilder:

@@ -1,30 +1,8 @@
 """The content guard: every character in Candlelit is an adult.
 
-At import, ``check_card`` reads the fields that describe a character (name,
-nickname, description, personality, scenario, first message, example
-messages, alternate and group greetings, tags) and looks for two things:
-
-1. **An explicit age under 18**: "16 years old", "a 16-year-old", "15 yo",
-   "Age: 15", "aged 12", "she is 14.", "{{char}} is fifteen", ...
-2. **Words that describe the character as a minor**: "is a child", "is just a
-   kid", "a teenager", "schoolgirl", "a middle school student", "attends high
-   school", "is in 8th grade", "underage", "loli", "shota", ...
-
-A card with any hit is refused; the reason names the field and the exact
-words, so a card that was misread can be corrected in the file and imported
-again. There is no switch to skip the check.
-
-What this check is, honestly: a conservative set of English keyword and
-phrase patterns, not an understanding of the text. It **can miss** (other
-languages, misspellings, ages spelt unusually, a minor described without
-any of these words, text in the lorebook or in notes, which are not read)
-and it **can misfire** (an adult "high school student" of 18, a "teen" tag
-meaning 18-19, "a teen idol turned actor, now 31", a sentence about someone
-else that it takes for the character). To keep misfires down it skips
-phrases that are clearly about someone else or about the past: "her
-12-year-old daughter", "her child", "childhood", "kids' books", "a teacher
-at a high school", "when she was 16 years old", "is not a minor", "a minor
-noble", "a kid at heart", "an only child".
+``check_card`` refuses a card that states an age under 18 or describes the
+character as a minor; what it can miss or misfire on is in
+docs/ARCHITECTURE.md#scenes-cards-profiles.
 """
 
 from __future__ import annotations

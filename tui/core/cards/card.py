@@ -1,20 +1,7 @@
 """The normalized character card that everything in Candlelit stores.
 
-Community cards arrive in three JSON shapes:
-
-- V1: a flat object (``name``, ``description``, ``personality``,
-  ``scenario``, ``first_mes``, ``mes_example``);
-- V2: ``{"spec": "chara_card_v2", "spec_version": "2.0", "data": {...}}``;
-- V3: ``{"spec": "chara_card_v3", "spec_version": "3.0", "data": {...}}``.
-
-``parse_card`` turns any of them into one :class:`Card`; ``card_to_v3`` /
-``card_to_v2`` turn it back. Nothing is thrown away: fields we do not model
-live in ``Card.extra`` (inside ``data``) and ``Card.top_extra`` (next to
-``data``), and come back out where they were found. ``character_book`` is
-kept verbatim until the lorebook work models it.
-
-On disk we store normalized V3 JSON plus a top-level ``"version"`` key, our
-own file-format version (``FORMAT_VERSION``).
+``parse_card`` reads V1/V2/V3 JSON into one :class:`Card`; ``card_to_v3`` /
+``card_to_v2`` write it back, losing nothing. See docs/ARCHITECTURE.md#scenes-cards-profiles.
 """
 
 from __future__ import annotations

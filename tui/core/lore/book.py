@@ -1,6 +1,6 @@
 """The lorebook model: entries, books, their defaults and V3 decorators.
 
-Reading and writing live in ``tui.core.lore.codec``, activation in
+Reading lives in ``tui.core.lore.parse``, writing in ``tui.core.lore.codec``, activation in
 ``tui.core.lore.activate``; see docs/ARCHITECTURE.md (lore) for the rules.
 """
 

@@ -1,24 +1,8 @@
-"""Regular expressions from untrusted lorebooks, matched in bounded time.
+"""Regular expressions from untrusted lorebooks, matched in bounded time (RE2,
+size limits and a shared time budget); ``split_slash_regex`` reads the
+``/pattern/flags`` key form.
 
-Lorebook keys may be regular expressions, written by whoever made the card.
-Python's ``re`` backtracks: a pattern such as ``(a+)+$`` takes exponential
-time on ``"aaaa…!"`` and cannot be interrupted, so one hostile card could
-freeze the app on every turn. Patterns here run on RE2 (``google-re2``), an
-automaton engine whose matching time is linear in the text, never
-exponential, whatever the pattern.
-
-Linear is not free, so three limits keep the constant small:
-
-- a pattern longer than ``MAX_PATTERN_CHARS`` is refused;
-- a pattern whose compiled program is bigger than ``MAX_PROGRAM_SIZE``
-  instructions is refused (``(.*a){1000}`` is 11 characters but 11,000
-  instructions; RE2 itself refuses repetition counts over 1000);
-- a :class:`SearchBudget` shares a wall-clock allowance between all the
-  searches of one lorebook scan; once spent, remaining searches are skipped.
-
-RE2 has no look-around and no back-references; such a pattern is refused with
-a clear reason (the lorebook spec says an invalid pattern never matches).
-``split_slash_regex`` reads SillyTavern's ``/pattern/flags`` key form.
+See docs/ARCHITECTURE.md#lore-activation.
 """
 
 from __future__ import annotations

@@ -1,72 +1,24 @@
-"""Memory for long chats: a rolling summary, durable facts, and when to fold.
-
-When the recent window outgrows its budget, a whole chunk of the oldest
-unfolded messages (about a quarter of the window by default) is *folded*:
-the model writes a short summary of that chunk, which is appended to the
-running summary, and lists facts worth keeping. The cut point then moves
-once per chunk, never once per turn, so the prompt prefix (and the KV cache)
-stays stable between folds.
-
-Nothing is ever both out of the window and out of the summary: the window
-starts after ``Memory.folded_upto``, and that id only advances in the same
-atomic write of ``memory.md`` that stores the summary covering it. A failed,
-cancelled or preempted summary raises and leaves the old memory in place.
-
-``memory.md`` is plain Markdown a person can read and edit::
-
-    <!-- candlelit memory v1; folded-upto: 0190f3c2a1b2c3d4e5f -->
-    # Summary
-    ...model-written summary, one paragraph per fold...
-    ## Pinned
-    ...user-written text, never rewritten by the model...
-    # Facts
-    - [pinned] Mia is a barista in Lisbon  <!-- from: <message id> -->
-    - We agreed to meet at the cabin  <!-- from: <message id> -->
-
-Parsing is forgiving: headings are matched by name at any level, text before
-the first heading or under an unknown heading is kept in the pinned summary
-(user prose is never dropped), bullets may use ``-``, ``*``, ``+`` or ``1.``,
-and a missing header just means nothing was folded yet. Lines of summary or
-pinned text that start with ``#`` are written with a backslash (``\\#``) so
-they never turn into headings. Only a header naming a newer format version
-raises (``MemoryFileError``), so an older Candlelit never rewrites it.
-
-Prompt templates (``prompts/summary.txt``, ``prompts/facts.txt``) use
-``{user}``, ``{char}``, ``{summary}``, ``{pinned}``, ``{chunk}`` and
-``{facts}``; the facts template may also use ``{summary_prompt}`` and
-``{paragraph}`` (the summary prompt and the model's answer to it), which
-the shipped one does so the engine reuses the chunk from its cache; a line whose placeholders are all empty is left out, so
-"Story so far: {summary}" disappears in a chat's first fold.
-"""
+"""memory.md: the rolling summary, the pinned text and the facts of one
+chat, as plain Markdown a person can read and edit (``Memory``, parse and
+render, load and save, the memory's prompt text). Folding lives in
+``tui.core.memory.fold``. See docs/ARCHITECTURE.md, "The memory fold"."""
 
 from __future__ import annotations
 
-from tui.core import templates as prompt_files
-from tui.core.errors import CandlelitError
-import math
 import re
-import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from tui.core.engine.llama import Engine, EngineError, Finished, GenerationRequest, Sampling
+from tui.core.errors import CandlelitError
 from tui.core.fsio import as_path, atomic_write
-from tui.core.storage.errors import StoreError
 from tui.core.storage.model import ID_RE as _ID_RE
 
 MEMORY_VERSION = 1
 MEMORY_FILE = "memory.md"
 
-#: Summaries should be calm and factual: low temperature, room for a paragraph.
-# A fixed seed: the same chat folds into the same memory (reproducible, and
-# tests are deterministic); an empty answer is retried once with the next seed.
-SUMMARY_SAMPLING = Sampling(
-    temperature=0.3, top_p=0.9, top_k=40, min_p=0.05, repeat_penalty=1.1, seed=1234, max_tokens=160
-)
 
-_SORTABLE_ID_RE = re.compile(r"^[0-9a-f]{19}$")  # tui.core.storage.store.new_message_id()
 
 
 # --------------------------------------------------------------------------
@@ -75,22 +27,6 @@ _SORTABLE_ID_RE = re.compile(r"^[0-9a-f]{19}$")  # tui.core.storage.store.new_me
 
 class MemoryFileError(CandlelitError):
     """memory.md cannot be read or written; ``str()`` is one clear line."""
-
-
-class SummaryError(CandlelitError):
-    """A summary cycle did not complete; the old memory is kept."""
-
-
-class SummaryFailed(SummaryError):
-    """The model could not produce a usable summary (or the chunk is too long)."""
-
-
-class SummaryCancelled(SummaryError):
-    """The summary was cancelled or preempted by a user turn."""
-
-
-class MemoryChanged(SummaryCancelled):
-    """memory.md was edited while the summary was being written; try again."""
 
 
 # --------------------------------------------------------------------------
@@ -136,8 +72,8 @@ class FoldMessage(Protocol):
 _HEADER_RE = re.compile(r"^<!--\s*candlelit\s+memory\s+v(\d+)\b(.*?)-->\s*$", re.IGNORECASE)
 _UPTO_RE = re.compile(r"folded-upto:\s*([^\s;]+)", re.IGNORECASE)
 _HEADING_RE = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
-_BULLET_RE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])(?:\s+(.*))?$")
-_PIN_RE = re.compile(r"^(?:\[\s*pinned\s*\]|\(\s*pinned\s*\)|📌)\s*", re.IGNORECASE)
+BULLET_RE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])(?:\s+(.*))?$")
+PIN_RE = re.compile(r"^(?:\[\s*pinned\s*\]|\(\s*pinned\s*\)|📌)\s*", re.IGNORECASE)
 _SOURCE_RE = re.compile(r"\s*<!--\s*from:\s*([^\s>]*)\s*-->\s*$", re.IGNORECASE)
 _ESCAPE_RE = re.compile(r"^(\s*)(\\*#)")
 _UNESCAPE_RE = re.compile(r"^(\s*)\\(\\*#)")
@@ -163,7 +99,7 @@ def _unescape(line: str) -> str:
     return _UNESCAPE_RE.sub(r"\1\2", line)
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
@@ -180,7 +116,7 @@ def render_memory(m: Memory) -> str:
         lines += [_escape(m.pinned_summary.strip()), ""]
     lines += ["# Facts", ""]
     for f in m.facts:
-        text = _one_line(f.text)
+        text = one_line(f.text)
         if not text:
             continue
         if text.startswith(("[", "(", "📌", "\\")):
@@ -200,13 +136,13 @@ def _parse_fact(body: str, default_pinned: bool) -> Fact | None:
         body = body[: m.start()]
     body = body.strip()
     pinned = default_pinned
-    pin = _PIN_RE.match(body)
+    pin = PIN_RE.match(body)
     if pin:
         pinned = True
         body = body[pin.end():]
     if body.startswith("\\"):
         body = body[1:]  # an escaped leading "[", "(", pin or backslash
-    text = _one_line(body)
+    text = one_line(body)
     return Fact(text, source, pinned) if text else None
 
 
@@ -254,13 +190,13 @@ def parse_memory(text: str) -> Memory:
         else:
             if not line.strip():
                 continue
-            bullet = _BULLET_RE.match(line)
+            bullet = BULLET_RE.match(line)
             if not bullet and line[:1] in (" ", "\t") and facts:
                 prev = facts[-1]  # an indented continuation of the last fact
                 more = _parse_fact(line, prev.pinned)
                 if more is not None:
                     facts[-1] = Fact(
-                        _one_line(f"{prev.text} {more.text}"), prev.source or more.source, prev.pinned
+                        one_line(f"{prev.text} {more.text}"), prev.source or more.source, prev.pinned
                     )
                 continue
             body = (bullet.group(1) or "") if bullet else line
@@ -280,7 +216,7 @@ def memory_path(chat_dir: Path) -> Path:
     return as_path(chat_dir) / MEMORY_FILE
 
 
-def _read(path: Path) -> str | None:
+def read_text(path: Path) -> str | None:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -292,7 +228,7 @@ def _read(path: Path) -> str | None:
 
 def load_memory(chat_dir: Path) -> Memory:
     """The chat's memory (empty when there is no memory.md yet)."""
-    text = _read(memory_path(chat_dir))
+    text = read_text(memory_path(chat_dir))
     return parse_memory(text) if text is not None else Memory()
 
 
@@ -338,7 +274,7 @@ def memory_prompt_text(
         if m.pinned_summary.strip():
             parts.append(m.pinned_summary.strip())
         if facts:
-            parts.append("Facts:\n" + "\n".join(f"- {_one_line(f.text)}" for f in facts))
+            parts.append("Facts:\n" + "\n".join(f"- {one_line(f.text)}" for f in facts))
         return "\n\n".join(parts)
 
     text = render()
@@ -359,389 +295,3 @@ def memory_prompt_text(
     return text
 
 
-# --------------------------------------------------------------------------
-# when to fold
-
-
-@dataclass(frozen=True)
-class FoldPlan:
-    """The oldest unfolded messages to fold now, in chat order."""
-
-    ids: tuple[str, ...]
-    tokens: int             # their tokens
-    window_tokens: int      # the unfolded window before folding
-    budget: int
-
-    @property
-    def upto(self) -> str:
-        """The id ``Memory.folded_upto`` becomes once this fold is saved."""
-        return self.ids[-1]
-
-    @property
-    def remaining_tokens(self) -> int:
-        """The window after folding (still over ``budget``: fold again)."""
-        return self.window_tokens - self.tokens
-
-
-def window_start(message_ids: Sequence[str], folded_upto: str | None) -> int:
-    """Index of the first message not yet folded into the summary.
-
-    If ``folded_upto`` is no longer in the chat (deleted by hand), messages
-    with our time-sortable ids that sort at or before it still count as
-    folded; otherwise nothing does (a message may be summarized twice, but
-    none is lost from both the window and the summary)."""
-    if not folded_upto:
-        return 0
-    for i, mid in enumerate(message_ids):
-        if mid == folded_upto:
-            return i + 1
-    ids = list(message_ids)
-    if _SORTABLE_ID_RE.match(folded_upto) and all(_SORTABLE_ID_RE.match(i) for i in ids) \
-            and ids == sorted(ids):
-        return sum(1 for i in ids if i <= folded_upto)
-    return 0
-
-
-def plan_fold(
-    ids: Sequence[str],
-    tokens: Sequence[int],
-    budget: int,
-    chunk_fraction: float = 0.25,
-    *,
-    keep_last: int = 2,
-    max_chunk_tokens: int | None = None,
-) -> FoldPlan | None:
-    """What to fold now, or None while the unfolded window fits ``budget``.
-
-    ``ids``/``tokens`` are the unfolded window's messages, oldest first, and
-    their token counts. The chunk is whole messages from the oldest, at least
-    ``chunk_fraction`` of ``budget`` where possible, always leaving the
-    newest ``keep_last`` messages in the window (at least one), and not
-    growing past ``max_chunk_tokens`` once it holds a message (so the summary
-    prompt fits the context). A window far over budget takes several folds:
-    check ``remaining_tokens`` after saving and plan again."""
-    if len(ids) != len(tokens):
-        raise ValueError("ids and tokens must have the same length")
-    if budget <= 0:
-        raise ValueError("the window budget must be positive")
-    total = sum(tokens)
-    if total <= budget:
-        return None
-    fraction = min(1.0, max(0.01, chunk_fraction))
-    target = max(1, math.ceil(budget * fraction))
-    limit = len(ids) - max(1, keep_last)
-    if limit < 1:
-        limit = len(ids) - 1
-    if limit < 1:
-        return None
-    taken = 0
-    acc = 0
-    while taken < limit and acc < target:
-        nxt = tokens[taken]
-        if taken and max_chunk_tokens is not None and acc + nxt > max_chunk_tokens:
-            break
-        acc += nxt
-        taken += 1
-    return FoldPlan(tuple(ids[:taken]), acc, total, budget)
-
-
-# --------------------------------------------------------------------------
-# prompt templates
-
-
-_TEMPLATE_NAMES = ("user", "char", "summary", "pinned", "chunk", "facts", "summary_prompt", "paragraph")
-
-
-def render_template(template: str, values: dict[str, str]) -> str:
-    """A memory template filled; its own placeholders that ``values`` lacks
-    count as empty (other braces are kept)."""
-    return prompt_files.fill(template, {n: values.get(n, "") for n in _TEMPLATE_NAMES})
-
-
-# --------------------------------------------------------------------------
-# summarizing
-
-
-_WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
-_STOPWORDS = frozenset(
-    "the a an and or but to of in on at for with from by is are was were be been it its this that "
-    "we you he she they i me my your our their his her them us will would can could has have had "
-    "do does did not no so as then than there here what who when where why how".split()
-)
-_SENTENCE_END_RE = re.compile(r"[.!?…][\"'”’)\]]*(?=\s|$)")
-_ENDS_SENTENCE_RE = re.compile(r"[.!?…][\"'”’)\]]*$")
-
-
-def fact_key(text: str) -> str:
-    """De-duplication key: case, spacing and punctuation do not matter."""
-    return " ".join(_WORD_RE.findall(text.casefold()))
-
-
-def _content_words(text: str) -> set[str]:
-    return {w for w in _WORD_RE.findall(text.casefold()) if len(w) > 2 and w not in _STOPWORDS}
-
-
-def best_source(fact: str, messages: Sequence[FoldMessage]) -> str:
-    """The message a fact most likely came from: the most shared content
-    words (at least two, later messages win ties), else the chunk's last."""
-    words = _content_words(fact)
-    best, best_score = messages[-1].id, 1
-    for msg in messages:
-        score = len(words & _content_words(msg.text))
-        if score >= best_score and score >= 2:
-            best, best_score = msg.id, score
-    return best
-
-
-def parse_fact_lines(
-    text: str,
-    *,
-    names: Iterable[str] = (),
-    truncated: bool = False,
-    first_bullet_implied: bool = True,
-) -> list[str]:
-    """Facts from the model's bullet list, cleaned; junk lines are skipped.
-
-    ``text`` is the list as the model wrote it; when the template ends with
-    ``-`` the first line's bullet is implied. The list ends at the first line
-    that is not a bullet. A last line cut off by the token limit is dropped
-    unless it ends a sentence."""
-    lines = text.replace("\r\n", "\n").split("\n")
-    if not first_bullet_implied:
-        while lines and not lines[0].strip():
-            lines.pop(0)
-    prefixes = tuple(f"{n.casefold()}:" for n in names if n)
-    out: list[str] = []
-    for i, raw in enumerate(lines):
-        line = raw.strip()
-        if i == 0 and first_bullet_implied:
-            body = line
-        else:
-            bullet = _BULLET_RE.match(line)
-            if not bullet:
-                break  # the list ended
-            body = (bullet.group(1) or "").strip()
-        if truncated and i == len(lines) - 1 and not _ENDS_SENTENCE_RE.search(body):
-            break
-        body = _PIN_RE.sub("", body)
-        body = _one_line(body).strip("-*• ")
-        if not body or len(body) < 4 or len(body) > 200:
-            continue
-        if body.casefold().startswith(prefixes) or body.casefold() in ("none", "none.", "n/a"):
-            continue
-        out.append(body)
-    return out
-
-
-def merge_facts(
-    existing: Sequence[Fact], new: Iterable[Fact], *, also_seen: Iterable[str] = ()
-) -> list[Fact]:
-    """``existing`` unchanged, then each new fact not already known
-    (case-, space- and punctuation-insensitive) in order."""
-    seen = {fact_key(f.text) for f in existing} | {fact_key(s) for s in also_seen}
-    out = list(existing)
-    for f in new:
-        key = fact_key(f.text)
-        if not key or key in seen:
-            continue
-        seen.add(key)
-        out.append(f)
-    return out
-
-
-def _clean_summary(text: str, truncated: bool) -> str:
-    text = text.replace("\r\n", "\n").strip()
-    text = text.split("\n\n", 1)[0].strip()
-    text = _one_line(text)
-    # small models sometimes write the summary as bullets: keep the sentences
-    text = re.sub(r"^(?:[-*•]\s+)+", "", text)
-    text = re.sub(r"(?<=[.!?…])\s+[-*•]\s+", " ", text)
-    if truncated:
-        ends = list(_SENTENCE_END_RE.finditer(text))
-        if ends:
-            text = text[: ends[-1].end()]
-    return text.strip()
-
-
-def _chunk_text(messages: Sequence[FoldMessage]) -> str:
-    lines = []
-    for m in messages:
-        body = re.sub(r"\n\s*\n+", "\n", m.text.replace("\r\n", "\n")).strip()
-        lines.append(f"{m.speaker}: {body}")
-    return "\n".join(lines)
-
-
-class _ChildEvent(threading.Event):
-    """A cancel event for one generation: set by the engine (preemption, or
-    the end of the stream) without touching the caller's event, and set
-    whenever the caller's event is."""
-
-    def __init__(self, parent: threading.Event | None) -> None:
-        super().__init__()
-        self._parent = parent
-
-    def is_set(self) -> bool:
-        return super().is_set() or (self._parent is not None and self._parent.is_set())
-
-
-def _generate(
-    engine: Engine,
-    prompt: str,
-    sampling: Sampling,
-    stop: list[str],
-    cancel: threading.Event | None,
-) -> Finished:
-    try:
-        tokens = engine.tokenize(prompt, add_bos=True)
-        n_ctx = engine.info.n_ctx
-        if len(tokens) + min(sampling.max_tokens, 32) >= n_ctx:
-            raise SummaryFailed(
-                f"the messages to summarize need {len(tokens)} tokens but the context "
-                f"holds {n_ctx}; fold smaller chunks"
-            )
-        req = GenerationRequest(tokens, sampling, stop=stop, background=True)
-        fin: Finished | None = None
-        for ev in engine.stream(req, _ChildEvent(cancel)):
-            if isinstance(ev, Finished):
-                fin = ev
-    except EngineError as exc:
-        raise SummaryFailed(f"the summary could not be written: {exc}") from None
-    if fin is None:
-        raise SummaryFailed("the summary could not be written: the model stopped early")
-    if fin.reason == "cancelled" or (cancel is not None and cancel.is_set()):
-        why = "a reply came first" if fin.metrics.get("preempted") else "it was cancelled"
-        raise SummaryCancelled(f"the memory was not updated: {why}")
-    return fin
-
-
-def summarize(
-    engine: Engine,
-    memory: Memory,
-    messages_to_fold: Sequence[FoldMessage],
-    char_name: str,
-    user_name: str,
-    *,
-    cancel: threading.Event | None = None,
-    sampling: Sampling | None = None,
-    max_new_facts: int = 8,
-    max_facts: int = 64,
-    templates: dict[str, str] | None = None,
-    summary_budget: int | None = None,
-) -> Memory:
-    """Fold ``messages_to_fold`` into a NEW Memory (``memory`` is untouched).
-
-    Runs ``prompts/summary.txt`` then ``prompts/facts.txt`` as background
-    jobs. The new summary paragraph is appended to the old summary; new facts
-    are de-duplicated against every known fact and carry the id of the
-    message they most likely came from; the pinned summary and pinned facts
-    are copied verbatim and never sent to the model for rewriting. Unpinned
-    facts beyond ``max_facts`` are dropped oldest first; pinned ones never.
-    ``folded_upto`` becomes the last folded message's id.
-
-    Raises ``SummaryCancelled`` (cancelled or preempted) or ``SummaryFailed``.
-    """
-    if not messages_to_fold:
-        raise SummaryFailed("there are no messages to summarize")
-    sampling = sampling or SUMMARY_SAMPLING
-    tmpl = {"summary": prompt_files.load("summary"), "facts": prompt_files.load("facts")}
-    tmpl.update(templates or {})
-    # the story so far, newest paragraphs first, within ``summary_budget``
-    # tokens (n_ctx/8 by default), so the summary prompt never outgrows the
-    # context however long the chat gets
-    budget = summary_budget if summary_budget is not None else max(32, engine.info.n_ctx // 8)
-    paragraphs = [" ".join(p.split()) for p in memory.summary.split("\n\n") if p.strip()]
-    while len(paragraphs) > 1 and len(engine.tokenize(" ".join(paragraphs), add_bos=False)) > budget:
-        paragraphs.pop(0)
-    values = {
-        "user": user_name,
-        "char": char_name,
-        "summary": " ".join(paragraphs),
-        "pinned": memory.pinned_summary.strip(),
-        "chunk": _chunk_text(messages_to_fold),
-        "facts": "\n".join(f"- {_one_line(f.text)}" for f in memory.facts if not f.pinned),
-    }
-    speakers = list(dict.fromkeys([user_name, char_name, *(m.speaker for m in messages_to_fold)]))
-    stop = ["\n\n", "\nConversation:", "\nFacts:", *(f"\n{n}:" for n in speakers if n)]
-
-    # The facts prompt (by default) continues the summary prompt after the
-    # model's summary, so the engine reuses the whole chunk from its cache
-    # and the facts cost only their own generation.
-    values["summary_prompt"] = render_template(tmpl["summary"], values)
-    fin = _generate(engine, values["summary_prompt"], sampling, stop, cancel)
-    paragraph = _clean_summary(fin.text, fin.reason == "length")
-    if not paragraph:  # one more try, a little bolder
-        retry = replace(sampling, seed=sampling.seed + 1 if sampling.seed >= 0 else -1,
-                        temperature=max(0.7, sampling.temperature))
-        fin = _generate(engine, values["summary_prompt"], retry, stop, cancel)
-        paragraph = _clean_summary(fin.text, fin.reason == "length")
-    if not paragraph:
-        raise SummaryFailed("the model wrote an empty summary; the memory was not updated")
-    values["paragraph"] = " ".join(fin.text.split()) if fin.reason != "length" else paragraph
-
-    facts_prompt = render_template(tmpl["facts"], values)
-    fin = _generate(engine, facts_prompt, sampling, stop, cancel)
-    lines = parse_fact_lines(
-        fin.text,
-        names=speakers,
-        truncated=fin.reason == "length",
-        first_bullet_implied=facts_prompt.endswith("-"),
-    )
-    new_facts = [Fact(t, best_source(t, messages_to_fold)) for t in lines[:max_new_facts]]
-    # the template's own example facts are not facts of this chat
-    examples = [_one_line(b.group(1) or "") for b in map(_BULLET_RE.match, facts_prompt.split("\n")) if b]
-    facts = merge_facts(memory.facts, new_facts, also_seen=examples)
-    excess = sum(1 for f in facts if not f.pinned) - max(0, max_facts)
-    if excess > 0:  # drop the oldest unpinned facts; pinned ones stay
-        kept = []
-        for f in facts:
-            if not f.pinned and excess > 0:
-                excess -= 1
-                continue
-            kept.append(f)
-        facts = kept
-
-    summary = memory.summary.strip()
-    summary = f"{summary}\n\n{paragraph}" if summary else paragraph
-    return replace(
-        memory,
-        summary=summary,
-        pinned_summary=memory.pinned_summary,
-        facts=facts,
-        folded_upto=messages_to_fold[-1].id,
-        version=MEMORY_VERSION,
-    )
-
-
-_SAVE_LOCK = threading.Lock()
-
-
-def fold(
-    engine: Engine,
-    chat_dir: Path,
-    messages_to_fold: Sequence[FoldMessage],
-    char_name: str,
-    user_name: str,
-    *,
-    cancel: threading.Event | None = None,
-    sampling: Sampling | None = None,
-) -> Memory:
-    """One summary cycle on disk: read memory.md, summarize, save.
-
-    The summary and the new ``folded_upto`` land in one atomic write, so the
-    window's cut only moves once the summary covering it is durable. If
-    memory.md changed while the model was writing (a hand edit), nothing is
-    saved and ``MemoryChanged`` is raised: the user's edit wins, and the
-    fold can simply be tried again."""
-    path = memory_path(chat_dir)
-    before = _read(path)
-    old = parse_memory(before) if before is not None else Memory()
-    new = summarize(
-        engine, old, messages_to_fold, char_name, user_name, cancel=cancel, sampling=sampling
-    )
-    with _SAVE_LOCK:
-        if _read(path) != before:
-            raise MemoryChanged("memory.md was edited while the summary was written; not saved")
-        if cancel is not None and cancel.is_set():
-            raise SummaryCancelled("the memory was not updated: it was cancelled")
-        save_memory(chat_dir, new)
-    return new

@@ -17,10 +17,10 @@ from __future__ import annotations
 import contextlib
 import tomllib
 from pathlib import Path
-from typing import Any
 
 import tomli_w
 
+from tui.core.engine.api import Engine
 from tui.core.fsio import atomic_write, ensure_dir, is_sealed
 
 STATE_DIR = "kv"
@@ -43,14 +43,12 @@ def discard(chat_dir: Path) -> None:
             (state_dir(chat_dir) / name).unlink()
 
 
-def save(engine: Any, chat_dir: Path, max_bytes: int) -> int:
+def save(engine: Engine, chat_dir: Path, max_bytes: int) -> int:
     """Save the engine's cache for this chat; returns bytes written (0 = skipped).
 
     The state comes from the engine as bytes and is written with the profile's
     own file layer, so an encrypted profile stores it encrypted like the rest.
     """
-    if not hasattr(engine, "state_blob"):
-        return 0
     size = engine.state_size()
     if size <= 0 or size > max_bytes:
         discard(chat_dir)
@@ -75,10 +73,8 @@ def save(engine: Any, chat_dir: Path, max_bytes: int) -> int:
     return len(blob)
 
 
-def restore(engine: Any, chat_dir: Path) -> int:
+def restore(engine: Engine, chat_dir: Path) -> int:
     """Load this chat's saved cache if it is valid; returns its tokens (0 = none)."""
-    if not hasattr(engine, "load_state_blob"):
-        return 0
     folder = state_dir(chat_dir)
     path, meta_path = folder / STATE_FILE, folder / META_FILE
     if not path.is_file() or not meta_path.is_file():

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from tui.core.memory.document import Memory, fact_key, render_memory
+from tui.core.memory.document import Memory, render_memory
+from tui.core.memory.fold import fact_key
 
 
 def merge_memory(base: Memory, mine: Memory, theirs: Memory) -> tuple[Memory, list[str]]:

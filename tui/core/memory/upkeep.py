@@ -1,50 +1,31 @@
-"""When and how one chat's memory is updated, and its cache kept warm.
-
-``ChatMemory`` belongs to a ``Session``. After each reply the caller runs
-``maintain()`` off the UI thread (the TUI in a worker, the CLI inline):
-
-1. while the unfolded window is over its budget, fold the oldest chunk into
-   memory.md (``tui.core.memory.document.fold``: background jobs on the engine
-   thread, preempted by any user turn, old memory kept on any failure);
-2. after a fold, evaluate the new prompt in the background (``warm``), so
-   the next reply finds it cached. With context shift on, that costs only
-   the new memory text; with it off, the window is re-read exactly.
-
-Budgets (``[prompt]``): memory gets ``memory_budget`` tokens (n_ctx/8 by
-default); the window may grow to ``window_budget`` (by default what is left
-after the stable part, memory, ``volatile_budget`` and the reply reserve).
-"""
+"""When and how one chat's memory is updated, and its cache kept warm:
+``ChatMemory`` owns the recent window, the folds that keep it in budget
+(``maintain``, ``catch_up``, ``resummarize``), warming the next prompt and
+saving the KV cache. See docs/ARCHITECTURE.md, "The memory fold"."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
+from tui.core.config.settings import Config
+from tui.core.engine.api import Engine
 from tui.core.memory import kv_state
-from tui.core.memory.document import (
-    Memory,
-    SummaryError,
-    fold,
-    load_memory,
-    memory_path,
-    memory_prompt_text,
-    plan_fold,
-    save_memory,
-    summarize,
-    window_start,
-)
+from tui.core.memory.document import Memory, load_memory, memory_path, memory_prompt_text, save_memory
+from tui.core.memory.fold import FoldPlan, SummaryError, fold, plan_fold, summarize, window_start
+from tui.core.prompt.builder import Prompt
 from tui.core.storage.model import Message
-from tui.core.storage.token_counts import counts_for
-
-if TYPE_CHECKING:
-    from tui.core.prompt.builder import Prompt
-    from tui.core.chat.session import Session
+from tui.core.storage.store import Store
+from tui.core.storage.token_counts import TokenCounts, counts_for
 
 MAX_FOLDS_PER_RUN = 4
 BACKLOG_PAGE = 256         # oldest unfolded messages read at a time while catching up
 EXACT_REEVAL_MAX_S = 3.0   # "auto": re-read the window exactly when it takes less than this
+RECENT_STEP = 64             # messages read back at a time; the window's start moves in these
+RECENT_WITHOUT_MODEL = 512   # the recent history when no model is loaded (no prompt is built)
 
 
 def _foldable(m: Message) -> bool:
@@ -62,6 +43,16 @@ def progress_bar(folded: int, total: int, width: int = 20) -> str:
     return "▕" + "█" * done + "░" * (width - done) + "▏"
 
 
+@dataclass(frozen=True)
+class Window:
+    """The recent history: ``messages`` from position ``start`` to the end;
+    ``floor`` is the position of the first message not folded into memory."""
+
+    messages: list[Message]
+    start: int
+    floor: int
+
+
 @dataclass
 class Upkeep:
     """What one ``maintain()`` run did."""
@@ -72,14 +63,63 @@ class Upkeep:
 
 
 class ChatMemory:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    """The memory of one chat and the upkeep that keeps it current.
+    Collaborators: the store and chat id, the engine (None: no model), the
+    config, how to build the next prompt, and who the chat is between
+    (``speakers() -> (character, persona)``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        chat_id: str,
+        engine: Engine | None,
+        config: Config,
+        *,
+        build_prompt: Callable[[], Prompt],
+        speakers: Callable[[], tuple[str, str]],
+    ) -> None:
+        self.store = store
+        self.chat_id = chat_id
+        self.engine = engine
+        self.config = config
+        self._build_prompt = build_prompt
+        self._speakers = speakers
         self._busy = threading.Lock()
         self.last: Upkeep | None = None
 
     @property
-    def chat_dir(self):  # noqa: ANN201 - Path
-        return self.session.ws.store.chat_dir(self.session.chat_id)
+    def chat_dir(self) -> Path:
+        return self.store.chat_dir(self.chat_id)
+
+    def _engine(self) -> Engine:
+        assert self.engine is not None, "memory upkeep needs an engine"
+        return self.engine
+
+    def _counts(self) -> TokenCounts:
+        return counts_for(self._engine())
+
+    def window(self) -> Window:
+        """Every message not yet folded into memory, but never more than the
+        context could hold (read back from the end until the messages hold
+        more than ``n_ctx`` tokens, from a start aligned to the prompt's
+        chunks). The whole chat while it is short. Cost: O(window)."""
+        store, chat_id = self.store, self.chat_id
+        total = store.count(chat_id)
+        floor = self.unfolded_start()
+        start = total
+        if self.engine is None:
+            start = max(floor, total - RECENT_WITHOUT_MODEL)
+        else:
+            counts = self._counts()
+            room = self.engine.info.n_ctx
+            held = 0
+            while start > floor and held <= room:
+                lo = max(floor, start - RECENT_STEP)
+                held += sum(counts.message(m) for m in store.page(chat_id, lo, start))
+                start = lo
+        if start > floor:  # move the start in whole chunks, so the prompt's cut stays put
+            start = floor + (start - floor) // RECENT_STEP * RECENT_STEP
+        return Window(store.page(chat_id, start, total), start, floor)
 
     @property
     def busy(self) -> bool:
@@ -94,15 +134,15 @@ class ChatMemory:
 
     # -- budgets ---------------------------------------------------------------
     def memory_budget(self, n_ctx: int) -> int:
-        return self.session.ws.config.prompt.memory_budget or max(32, n_ctx // 8)
+        return self.config.prompt.memory_budget or max(32, n_ctx // 8)
 
     def volatile_budget(self, n_ctx: int) -> int:
-        return self.session.ws.config.prompt.volatile_budget or max(16, n_ctx // 16)
+        return self.config.prompt.volatile_budget or max(16, n_ctx // 16)
 
-    def prompt_parts(self, msgs: list[Message], count) -> tuple[str, list[Message]]:  # noqa: ANN001
+    def prompt_parts(self, msgs: list[Message], count: Callable[[str], int]) -> tuple[str, list[Message]]:
         """Memory text for the prompt and the messages not folded yet."""
-        n_ctx = self.session.engine.info.n_ctx
-        if not self.session.ws.config.memory.enabled:
+        n_ctx = self._engine().info.n_ctx
+        if not self.config.memory.enabled:
             return "", msgs
         m = self.memory()
         start = window_start([x.id for x in msgs], m.folded_upto)
@@ -110,10 +150,10 @@ class ChatMemory:
         return text, msgs[start:]
 
     def window_budget(self, prompt: Prompt) -> int:
-        cfg = self.session.ws.config.prompt
+        cfg = self.config.prompt
         if cfg.window_budget:
             return cfg.window_budget
-        n_ctx = self.session.engine.info.n_ctx
+        n_ctx = self._engine().info.n_ctx
         fixed = prompt.section_tokens("system") + prompt.section_tokens("examples")
         rest = prompt.budget - fixed - self.memory_budget(n_ctx) - self.volatile_budget(n_ctx)
         return max(64, rest)
@@ -121,46 +161,46 @@ class ChatMemory:
     def unfolded_start(self) -> int:
         """Position in the chat of the first message not folded into memory
         (0 with memory off, nothing folded, or the fold point deleted)."""
-        s = self.session
-        if not s.ws.config.memory.enabled:
+        if not self.config.memory.enabled:
             return 0
         upto = self.memory().folded_upto
         if not upto:
             return 0
-        pos = s.ws.store.position(s.chat_id, upto)
+        pos = self.store.position(self.chat_id, upto)
         return 0 if pos is None else pos + 1
 
     def progress(self) -> tuple[int, int]:
         """(messages folded into memory, messages in the chat)."""
-        s = self.session
-        return self.unfolded_start(), s.ws.store.count(s.chat_id)
+        return self.unfolded_start(), self.store.count(self.chat_id)
 
-    def plan(self):  # noqa: ANN201 - FoldPlan | None
-        s = self.session
-        if not s.ws.config.memory.enabled:
+    def plan(self) -> tuple[FoldPlan | None, list[Message]] | None:
+        """The next fold and the unfolded messages it is planned from (None:
+        memory is off or there is nothing to fold)."""
+        if not self.config.memory.enabled:
             return None
-        msgs = [m for m in s.messages() if _foldable(m)]
-        floor = s.unfolded_from  # what messages() found
+        w = self.window()
+        msgs = [m for m in w.messages if _foldable(m)]
+        floor = w.floor
         m = self.memory()
         unfolded = msgs[window_start([x.id for x in msgs], m.folded_upto):]
-        backlog = s.recent_start > floor
+        backlog = w.start > floor
         if backlog:
             # a backlog (an import, memory turned on late): the oldest unfolded
             # messages lie before the recent ones; fold from there, oldest first,
             # in chunks as big as the summary prompt allows (fewer model calls)
-            head = s.ws.store.page(s.chat_id, floor, min(s.recent_start, floor + BACKLOG_PAGE))
+            head = self.store.page(self.chat_id, floor, min(w.start, floor + BACKLOG_PAGE))
             unfolded = [x for x in head if _foldable(x)] + unfolded
         if len(unfolded) < 3:
             return None
-        prompt = s.build_prompt()
-        count = counts_for(s.engine)
+        prompt = self._build_prompt()
+        count = self._counts()
         tokens = [count.message(x) for x in unfolded]
-        n_ctx = s.engine.info.n_ctx
+        n_ctx = self._engine().info.n_ctx
         return plan_fold(
             [x.id for x in unfolded],
             tokens,
             self.window_budget(prompt),
-            1.0 if backlog else s.ws.config.memory.fold_fraction,
+            1.0 if backlog else self.config.memory.fold_fraction,
             max_chunk_tokens=max(64, n_ctx * 3 // 8),  # template + story so far + chunk fit
         ), unfolded
 
@@ -184,10 +224,10 @@ class ChatMemory:
 
     def behind(self) -> bool:
         """True when more than the window is waiting to be folded (a backlog)."""
-        if not self.session.ws.config.memory.enabled:
+        if not self.config.memory.enabled:
             return False
-        self.session.messages()  # sets recent_start and unfolded_from
-        return self.session.recent_start > self.session.unfolded_from
+        w = self.window()
+        return w.start > w.floor
 
     def catch_up(
         self,
@@ -210,18 +250,15 @@ class ChatMemory:
         max_folds: int | None = MAX_FOLDS_PER_RUN,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
-        s = self.session
         while max_folds is None or out.folds < max_folds:
             planned = self.plan()
             if planned is None or planned[0] is None:
                 break
-            plan, unfolded = planned
-            chunk = [x for x in unfolded if x.id in set(plan.ids)]
+            plan, unfolded = planned[0], planned[1]
+            ids = set(plan.ids)
+            chunk = [x for x in unfolded if x.id in ids]
             try:
-                fold(
-                    s.engine, self.chat_dir, chunk, s.character.card.display_name,
-                    s.ws.persona().name, cancel=cancel,
-                )
+                fold(self._engine(), self.chat_dir, chunk, *self._speakers(), cancel=cancel)
             except SummaryError as exc:
                 out.failed = str(exc)
                 break
@@ -242,18 +279,18 @@ class ChatMemory:
         return self._exclusive(lambda out: self._resummarize(out, cancel))
 
     def _resummarize(self, out: Upkeep, cancel: threading.Event | None) -> None:
-        s = self.session
         path = memory_path(self.chat_dir)
         before = path.read_text(encoding="utf-8") if path.exists() else None
         old = self.memory()
-        msgs = [m for m in s.history() if m.text.strip()]
+        history, _report = self.store.messages(self.chat_id)
+        msgs = [m for m in history if m.text.strip()]
         folded = msgs[: window_start([x.id for x in msgs], old.folded_upto)]
         if not folded:
             out.failed = "nothing has been folded into memory yet"
             return
-        count = counts_for(s.engine)
-        n_ctx = s.engine.info.n_ctx
-        limit = max(64, int(self.window_budget(s.build_prompt()) * s.ws.config.memory.fold_fraction))
+        count = self._counts()
+        n_ctx = self._engine().info.n_ctx
+        limit = max(64, int(self.window_budget(self._build_prompt()) * self.config.memory.fold_fraction))
         limit = min(limit, max(64, n_ctx * 3 // 8))
         new = Memory(pinned_summary=old.pinned_summary, facts=list(old.facts))
         chunk: list[Message] = []
@@ -263,10 +300,7 @@ class ChatMemory:
                 chunk.append(msg)
                 size += count.message(msg)
                 if size >= limit or i == len(folded) - 1:
-                    new = summarize(
-                        s.engine, new, chunk, s.character.card.display_name,
-                        s.ws.persona().name, cancel=cancel,
-                    )
+                    new = summarize(self._engine(), new, chunk, *self._speakers(), cancel=cancel)
                     out.folds += 1
                     chunk, size = [], 0
         except SummaryError as exc:
@@ -283,11 +317,9 @@ class ChatMemory:
         re-reads exactly, "on" shifts, "auto" re-reads exactly when that is
         estimated under ``EXACT_REEVAL_MAX_S`` and shifts otherwise (measured:
         shifting keeps the likeliest next token but drifts; see the README)."""
-        engine = self.session.engine
-        if not hasattr(engine, "warm"):
-            return {}
-        tokens = self.session.build_prompt().tokens
-        mode = self.session.ws.config.memory.context_shift
+        engine = self._engine()
+        tokens = self._build_prompt().tokens
+        mode = self.config.memory.context_shift
         shift = mode == "on"
         if mode == "auto":
             est = engine.reeval_seconds(tokens)
@@ -298,13 +330,13 @@ class ChatMemory:
 
     # -- resume -------------------------------------------------------------------
     def save_cache(self) -> int:
-        cfg = self.session.ws.config.memory
+        cfg = self.config.memory
         if not cfg.save_state:
             kv_state.discard(self.chat_dir)
             return 0
-        return kv_state.save(self.session.engine, self.chat_dir, cfg.state_max_mb << 20)
+        return kv_state.save(self._engine(), self.chat_dir, cfg.state_max_mb << 20)
 
     def restore_cache(self) -> int:
-        if not self.session.ws.config.memory.save_state:
+        if not self.config.memory.save_state:
             return 0
-        return kv_state.restore(self.session.engine, self.chat_dir)
+        return kv_state.restore(self._engine(), self.chat_dir)

@@ -1,6 +1,6 @@
 """Streaming age files to disk while hashing what passes through.
 
-See docs/ARCHITECTURE.md (privacy).
+See docs/ARCHITECTURE.md#privacy-sealed-storage.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Converting a profile in place (plain <-> encrypted), recovering from an
 interrupted conversion, and crypto-shredding a profile.
 
-See docs/ARCHITECTURE.md (privacy).
+See docs/ARCHITECTURE.md#privacy-sealed-storage.
 """
 
 from __future__ import annotations

@@ -14,13 +14,13 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from tui.core.privacy import vault as vaults
 from tui.core.privacy.segments import Segment, segment_of, split_segments
 from tui.core.fsio import atomic_write, ensure_dir
-from tui.core.privacy.sealed_path import SealedPath
+from tui.core.privacy.sealed_path import SealedPath, SealedStat
 
 __all__ = ["LOCK_FILE", "SealedFS", "SealedFileDamaged", "SealedLocked", "SealedStat"]
 
@@ -35,15 +35,6 @@ class SealedFileDamaged(OSError):
 class SealedLocked(PermissionError):
     """The profile is locked: nothing can be read or written until it is unlocked."""
 
-
-
-@dataclass(frozen=True)
-class SealedStat:
-    st_size: int
-    st_mtime: float
-    st_mtime_ns: int
-    st_mode: int = 0o100600
-    st_ino: int = 0  # a file's: its last segment's (every rewrite makes a new one)
 
 
 class SealedFS:
@@ -81,8 +72,10 @@ class SealedFS:
             self._sweep()
 
     @property
-    def root(self) -> SealedPath:
-        return SealedPath(self, "")
+    def root(self) -> Path:
+        """The profile's root as a ``SealedPath``, typed as the ``Path`` it
+        stands in for: the storage modules take either."""
+        return cast(Path, SealedPath(self, ""))
 
     @property
     def locked(self) -> bool:

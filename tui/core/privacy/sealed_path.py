@@ -1,18 +1,47 @@
 """SealedPath: a path inside an encrypted profile, with the small part of
 the ``pathlib.Path`` interface the storage modules use.
 
-See docs/ARCHITECTURE.md (privacy).
+See docs/ARCHITECTURE.md#privacy-sealed-storage.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterator
-from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from tui.core.privacy.sealed_fs import SealedFS, SealedStat
+
+@dataclass(frozen=True)
+class SealedStat:
+    st_size: int
+    st_mtime: float
+    st_mtime_ns: int
+    st_mode: int = 0o100600
+    st_ino: int = 0  # a file's: its last segment's (every rewrite makes a new one)
+
+
+class SealedFiles(Protocol):
+    """The file operations of an unlocked encrypted profile
+    (``tui.core.privacy.sealed_fs.SealedFS``) that paths into it use."""
+
+    profile_dir: Path
+
+    def is_file(self, rel: str) -> bool: ...
+    def is_dir(self, rel: str) -> bool: ...
+    def children(self, rel: str) -> list[str]: ...
+    def stat(self, rel: str) -> SealedStat: ...
+    def read(self, rel: str) -> bytes: ...
+    def write(self, rel: str, data: bytes | str) -> None: ...
+    def append_line(self, rel: str, line: str) -> None: ...
+    def segments(self, rel: str) -> list[tuple[str, int, int, int]]: ...
+    def segment_layout(self, rel: str) -> list[tuple[str, tuple[int, int, int], int | None]]: ...
+    def read_segment(self, rel: str, opaque: str) -> bytes: ...
+    def unlink(self, rel: str) -> None: ...
+    def mkdir(self, rel: str, *, parents: bool, exist_ok: bool) -> None: ...
+    def rename(self, src: str, dst: str) -> None: ...
+    def remove_tree(self, rel: str) -> None: ...
 
 
 def clean_rel(rel: str) -> str:
@@ -41,7 +70,7 @@ class SealedPath:
     __slots__ = ("fs", "rel")
     is_sealed = True
 
-    def __init__(self, fs: SealedFS, rel: str = "") -> None:
+    def __init__(self, fs: SealedFiles, rel: str = "") -> None:
         self.fs = fs
         self.rel = clean_rel(rel)
 

@@ -1,7 +1,7 @@
 """Segments: how a long line log (a chat's messages.jsonl) is cut into
 separately encrypted pieces, and what the index records of each.
 
-See docs/ARCHITECTURE.md (privacy).
+See docs/ARCHITECTURE.md#privacy-sealed-storage.
 """
 
 from __future__ import annotations

@@ -1,15 +1,7 @@
 """Tripwire: spot real identifying data in a message before it is sent.
 
-Roleplay is fiction; a real email address, phone number, street address,
-card number, IBAN, US social security number or a name the user put on a
-personal deny-list is a sign that something real slipped in. :func:`scan`
-finds such spans so the UI can offer "send anyway, edit, or cancel".
-
-Everything is local regular expressions plus checksums; nothing is logged
-or stored. Patterns lean towards few false alarms on ordinary prose: times
-("at 10:30"), years ("in 1999"), dates and small counts ("3 cats") are not
-phone numbers; card numbers must pass the Luhn check and IBANs the mod-97
-check. The patterns are fixed and written to run in linear time.
+:func:`scan` finds the spans (local regexes and checksums; nothing logged or
+stored). See docs/ARCHITECTURE.md#privacy-sealed-storage.
 """
 
 from __future__ import annotations

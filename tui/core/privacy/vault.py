@@ -1,10 +1,7 @@
 """A profile's key and encryption at rest, in the standard age format (pyrage).
 
-An encrypted profile holds ``vault.age`` (its X25519 identity, sealed with
-the passphrase), ``vault.toml`` (version, recipient: its presence marks the
-profile encrypted), ``index.age`` (logical path -> opaque name, plus the
-segments of long files) and ``files/<32 hex>.age``. Converting a profile
-lives in ``tui.core.privacy.convert``. See docs/ARCHITECTURE.md (privacy).
+Unlocking, file encryption and opaque names; converting a profile lives in
+``tui.core.privacy.convert``. See docs/ARCHITECTURE.md#privacy-sealed-storage.
 """
 
 from __future__ import annotations

@@ -1,29 +1,7 @@
-"""Human personas of one profile, stored in ``profile.toml``.
+"""Human personas of one profile, stored in ``profile.toml``: a name, a
+description, hard and soft limits.
 
-A persona is one person at the keyboard: a name (used as the transcript
-speaker prefix, so it must be one short line without ``:``), a short
-description, and that person's boundaries: hard limits (never) and soft
-limits (ask first).
-
-On disk, the profile holds the full list under ``personas``::
-
-    [persona]                 # the first persona (kept for older readers)
-    name = "Alex"
-    description = "..."
-
-    [[personas]]
-    name = "Alex"
-    description = "..."
-    hard_limits = ["..."]
-    soft_limits = ["..."]
-
-A profile written before personas existed has only the single ``[persona]``
-table; it is read as the first (and only) persona. Every write keeps
-``[persona]`` equal to the first persona so code that reads only that
-table still sees the default persona. Once ``personas`` holds at least one
-persona it is the whole truth and ``[persona]`` is only its mirror.
-
-Reading never creates profile.toml; every change is one atomic rewrite.
+See docs/ARCHITECTURE.md#scenes-cards-profiles for the on-disk form.
 """
 
 from __future__ import annotations
@@ -192,7 +170,8 @@ def _save(store: Store, data: dict, personas: Sequence[PersonaProfile]) -> None:
     if not personas:
         raise PersonaError("a profile needs at least one persona")
     first = personas[0]
-    legacy = data.get("persona") if isinstance(data.get("persona"), dict) else {}
+    found = data.get("persona")
+    legacy = found if isinstance(found, dict) else {}
     data["persona"] = {**legacy, "name": first.name, "description": first.description}
     data["personas"] = [p.to_toml() for p in personas]
     store.save_profile(data)

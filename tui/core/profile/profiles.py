@@ -1,19 +1,7 @@
-"""Profiles: separate spaces in one installation.
+"""Profiles: separate spaces in one installation, one folder each.
 
-Each profile is one folder, ``profiles/<name>/``, holding its own
-characters, personas, chats, memory, KV caches and usage stats. Nothing
-reads outside the open profile's folder, so nothing of one profile shows in
-another. Typical use: one profile per partner, plus a **shared** one for the
-scenes a couple plays together; ``shared = true`` in its ``profile.toml``
-says so openly, and listings show it.
-
-Deleting a profile removes its folder (renamed out of the listing first, so
-a crash part-way never leaves half a profile listed), every leftover of an
-interrupted encryption or decryption, and the app's memory of it in
-``state.toml``. For an encrypted profile the key is overwritten first
-(:func:`tui.core.privacy.convert.crypto_shred`). Removing files cannot promise that
-no copy survives on SSDs, in snapshots or in backups; the wording shown to
-users says so (:func:`deletion_caveat`).
+Listing, creating, the shared flag, and deleting (with the honest caveat,
+:func:`deletion_caveat`). See docs/ARCHITECTURE.md#scenes-cards-profiles.
 """
 
 from __future__ import annotations

@@ -16,7 +16,9 @@ from typing import Any
 from tui.core.config.settings import Config
 from tui.core.config.settings import replace as with_settings
 from tui.core.cards.card import Card, CardError, load_card_file, save_card_file, starter_cards
-from tui.core.engine.llama import EngineSettings, Sampling
+from tui.core.engine.api import Engine, Sampling
+from tui.core.engine.settings import EngineSettings
+from tui.core.engine.open import open_engine
 from tui.core.lore.book import Lorebook, LoreError
 from tui.core.lore.codec import books_from, load_book_file, save_book_file
 from tui.core.cards.macros import expand
@@ -414,6 +416,11 @@ class Workspace:
             vocab_only=vocab_only,
             context_shift=self.config.memory.context_shift != "off",
         )
+
+    def open_engine(self, model_path: Path, *, vocab_only: bool = False) -> Engine:
+        """The model at ``model_path``, loaded with this profile's settings
+        (blocks while it loads; ``vocab_only``: the tokenizer alone)."""
+        return open_engine(self.engine_settings(model_path, vocab_only=vocab_only))
 
     def sampling(self, *, seed: int | None = None, max_tokens: int | None = None) -> Sampling:
         s = self.config.sampling

@@ -41,19 +41,24 @@ left out of every prompt.
 
 from __future__ import annotations
 
-from tui.core import templates
-from tui.core.errors import CandlelitError
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import partial
+from typing import Protocol
 
-from tui.core.prompt.formats import ChatFormat, PromptMessage
+from tui.core import templates
+from tui.core.cards.macros import expand
+from tui.core.errors import CandlelitError
 from tui.core.lore.activate import LoreResult, activate
 from tui.core.lore.book import Lorebook
-from tui.core.cards.macros import expand
+from tui.core.prompt.formats import ChatFormat, PromptMessage
 from tui.core.scene.rules import is_ooc, speaker_instruction, stop_names
 
-Tokenize = Callable[[str, bool], list[int]]
+
+class Tokenize(Protocol):
+    """``Engine.tokenize``: exact tokens of ``text``."""
+
+    def __call__(self, text: str, *, add_bos: bool = True) -> list[int]: ...
 
 
 class PromptTooLong(CandlelitError):
@@ -246,6 +251,10 @@ def _card_lines(character: CharacterText, x: Callable[[str], str]) -> list[str]:
     return lines
 
 
+def _expand_with(values: dict[str, str], text: str) -> str:
+    return expand(text, values)
+
+
 @dataclass
 class PromptBuilder:
     fmt: ChatFormat
@@ -258,6 +267,9 @@ class PromptBuilder:
     # cached per-text token counts (tui.core.storage.token_counts): they guide the
     # search for the window's cut, which the exact count then confirms
     count_text: Callable[[str], int] | None = None
+
+    def _count(self, text: str) -> int:
+        return len(self.tokenize(text, add_bos=False))
 
     def build(
         self,
@@ -354,8 +366,7 @@ class PromptBuilder:
         if lore_before:
             system_parts.append(lore_before)
         for c in scene.characters:
-            own = {"char": c.name, "user": first}
-            lines = _card_lines(c, lambda s, own=own: expand(s, own))
+            lines = _card_lines(c, partial(_expand_with, {"char": c.name, "user": first}))
             system_parts.append("\n".join([f"Character: {c.name}", *lines]))
         if scene.narrator:
             system_parts.append(NARRATOR_TEXT.format(name=scene.narrator))
@@ -421,7 +432,7 @@ class PromptBuilder:
 
         def count(parts: list[list[PromptMessage]]) -> int:
             flat = [m for p in parts for m in p]
-            return len(self.tokenize(self.fmt.render(flat, reply), self.fmt.add_bos))
+            return len(self.tokenize(self.fmt.render(flat, reply), add_bos=self.fmt.add_bos))
 
         notes: list[str] = list(warnings)
         with_examples = bool(example_msgs)
@@ -485,7 +496,7 @@ class PromptBuilder:
         return activate(
             books,
             [f"{t.speaker}: {t.text}" for t in turns],
-            lambda text: len(self.tokenize(text, False)),
+            self.count_text or self._count,
             total_budget=max(64, self.n_ctx // 4),
             macros=values,
         )
@@ -502,7 +513,7 @@ class PromptBuilder:
     ) -> Prompt:
         names = ["system", "examples", "memory", "window", "volatile"]
         text = self.fmt.render([m for p in parts for m in p], reply)
-        tokens = self.tokenize(text, self.fmt.add_bos)
+        tokens = self.tokenize(text, add_bos=self.fmt.add_bos)
         sections: list[Section] = []
         prev_text, prev_len = "", 0
         acc: list[PromptMessage] = []
@@ -514,7 +525,7 @@ class PromptBuilder:
             if not text.startswith(sub):
                 # a template that is not prefix-stable: count what we can
                 sub = prev_text
-            n = len(self.tokenize(sub, self.fmt.add_bos)) if sub else 0
+            n = len(self.tokenize(sub, add_bos=self.fmt.add_bos)) if sub else 0
             sections.append(Section(name, sub[len(prev_text):], max(0, n - prev_len), prev_len))
             prev_text, prev_len = sub, n
         sections.append(Section("reply", text[len(prev_text):], len(tokens) - prev_len, prev_len))

@@ -1,26 +1,7 @@
-"""Scenario ideas for a couple, and starting a scene from one.
+"""Scenario ideas for a couple, saved in ``ideas.toml``, and starting a scene
+from one (``new_scene_chat``).
 
-The Ideas screen asks the model for a few short scene ideas from chosen
-themes and the people taking part, without starting a chat. The prompt
-(``prompts/ideas.txt``) names the couple, what they wrote about themselves
-and the union of their boundaries (``scene.boundaries_text``); it ends with
-``1.`` so the model continues a numbered list, which ``parse_ideas`` reads.
-As a safety net, an idea that names anyone's hard limit is dropped.
-
-Saved ideas live in the profile's ``ideas.toml``::
-
-    version = 1
-    [[ideas]]
-    text = "..."
-    themes = ["travel", "mystery"]
-    created = "2025-01-01T12:00:00.000Z"
-
-``new_scene_chat`` creates a chat for a scene (one or more characters, one
-or more personas); with ``opening`` the chat starts with that line as its
-first system message instead of the card's greeting ("turn an idea into a
-scene"). The home screen's "new group scene" uses it too.
-
-Nothing here touches Textual; generation goes through the ``Engine`` protocol.
+See docs/ARCHITECTURE.md#scenes-cards-profiles.
 """
 
 from __future__ import annotations
@@ -37,7 +18,7 @@ from typing import Any
 
 import tomli_w
 
-from tui.core.engine.llama import Engine, EngineError, Finished, GenerationRequest, Sampling
+from tui.core.engine.api import Engine, EngineError, Finished, GenerationRequest, Sampling
 from tui.core.fsio import as_path, atomic_write
 from tui.core.cards.macros import expand
 from tui.core.scene.rules import SceneSettings, boundaries_text

@@ -1,13 +1,7 @@
 """Rehearsal: practise a hard conversation, then get gentle feedback.
 
-The person at the keyboard says what they want to practise (bringing up a
-desire, a boundary, a worry); a character plays their partner. After the
-exchange, a coach's voice gives short, kind feedback on how clearly it came
-across. Both prompts live in ``prompts/rehearsal.txt``, in two sections
-headed ``[partner]`` and ``[feedback]``; they are plain text completions
-(``Name: line`` transcripts), so they work with a base model.
-
-A rehearsal is practice: nothing here writes to disk.
+Prompts live in ``prompts/rehearsal.txt``; nothing here writes to disk.
+See docs/ARCHITECTURE.md#scenes-cards-profiles.
 """
 
 from __future__ import annotations
@@ -19,7 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from tui.core.engine.llama import Chunk, Engine, EngineError, Finished, GenerationRequest, Sampling
+from tui.core.engine.api import Chunk, Engine, EngineError, Finished, GenerationRequest, Sampling
 from tui.core.storage.errors import StoreError
 
 MAX_TOPIC = 500

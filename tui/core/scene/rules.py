@@ -1,28 +1,8 @@
 """A group scene: participants, who is typing, who speaks next, boundaries.
 
-Pure logic: nothing here touches the model, the files or the UI. The session
-feeds it names and recent messages and acts on the answers.
-
-Turn-taking after a human message (``next_speakers``):
-
-- a character *named* in the message answers (whole words, any case; the
-  earliest mention wins; a unique first name such as "Mara" for "Mara Vell"
-  counts too). Naming beats every other rule, including "no repeats";
-- otherwise the chat's policy decides:
-  ``natural``     each character may answer with a chance equal to its
-                  talkativeness (several may answer, in random order); at
-                  least one answers; the previous AI speaker sits out unless
-                  ``allow_repeat`` or it is the only character; a character
-                  with talkativeness 0 answers only when nobody else can;
-  ``round_robin`` the character after the previous AI speaker, in the
-                  chat's order (talkativeness is not used);
-  ``manual``      nobody: the UI or CLI picks who answers;
-  ``auto``        up to ``auto_turns`` different characters in turn order,
-                  starting with the named one or the next in the rotation,
-                  then control goes back to the humans.
-
-A narrator takes no turns of its own: it answers when named, or when it is
-the only AI voice. Human participants are never chosen.
+Pure logic (no model, files or UI): ``next_speakers`` applies naming first,
+then the chat's policy (natural, round_robin, manual, auto). See
+docs/ARCHITECTURE.md#scenes-cards-profiles.
 """
 
 from __future__ import annotations
@@ -350,9 +330,14 @@ def strip_ooc(text: str) -> str:
 
 
 class _PersonaLike(Protocol):
-    name: str
-    hard_limits: Sequence[str]
-    soft_limits: Sequence[str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def hard_limits(self) -> Sequence[str]: ...
+
+    @property
+    def soft_limits(self) -> Sequence[str]: ...
 
 
 def _join_names(names: Sequence[str]) -> str:

@@ -9,9 +9,9 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from tui.core.storage.errors import InvalidId, StoreError
 
@@ -31,7 +31,7 @@ _MESSAGE_KEYS = ("v", "id", "speaker", "role", "text", "created", "status", "met
 
 def utc_now() -> str:
     """Current time as ISO-8601 UTC with milliseconds, e.g. ``2024-05-01T12:00:00.123Z``."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_message_id() -> str:
@@ -124,7 +124,8 @@ class Message:
         if metrics is not None and not isinstance(metrics, dict):
             raise ValueError("metrics must be an object")
         extra = {k: v for k, v in d.items() if k not in _MESSAGE_KEYS}
-        return cls(d["id"], speaker, d["role"], d["text"], created, status, metrics, extra)
+        # kept as written: a status from a newer version still loads
+        return cls(d["id"], speaker, d["role"], d["text"], created, cast(Status, status), metrics, extra)
 
     # swipes ------------------------------------------------------------------
 

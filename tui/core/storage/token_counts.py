@@ -12,17 +12,28 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from typing import Protocol
 
 LIMIT = 200_000  # texts remembered per tokenizer (a few MB)
 
 
-class TokenCounts:
-    """``counts(text)``: the number of tokens ``tokenize`` makes of ``text``
-    (no BOS), remembered for the last ``limit`` texts."""
+class Counter(Protocol):
+    """What counts need from an engine: ``count(text)``, tokens without BOS."""
 
-    def __init__(self, tokenize: Callable[[str], list[int]], limit: int = LIMIT) -> None:
-        self._tokenize = tokenize
+    def count(self, text: str) -> int: ...
+
+
+class TokenCounts:
+    """``counts(text)``: the number of tokens ``engine.count`` makes of
+    ``text``, remembered for the last ``limit`` texts. The counts hold their
+    engine weakly: they must not keep it alive."""
+
+    def __init__(self, engine: Counter, limit: int = LIMIT) -> None:
+        try:
+            self._engine: Counter | weakref.ref[Counter] = weakref.ref(engine)
+            self._weak = True
+        except TypeError:  # not weak-referenceable
+            self._engine, self._weak = engine, False
         self._limit = limit
         self._known: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
@@ -33,7 +44,8 @@ class TokenCounts:
             if n is not None:
                 self._known.move_to_end(text)
                 return n
-        n = len(self._tokenize(text))
+        engine = self._engine() if self._weak else self._engine  # type: ignore[operator]
+        n = engine.count(text)  # type: ignore[union-attr]
         with self._lock:
             self._known[text] = n
             if len(self._known) > self._limit:
@@ -53,20 +65,14 @@ _SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _SHARED_LOCK = threading.Lock()
 
 
-def counts_for(engine: object) -> TokenCounts:
+def counts_for(engine: Counter) -> TokenCounts:
     """The counts of ``engine``'s tokenizer, shared by every session on it
     (they go with the engine)."""
     with _SHARED_LOCK:
         try:
             found = _SHARED.get(engine)
         except TypeError:  # not weak-referenceable: counts for this call only
-            found = None
+            return TokenCounts(engine)
         if found is None:
-            try:
-                ref = weakref.ref(engine)
-            except TypeError:
-                return TokenCounts(lambda text: engine.tokenize(text, add_bos=False))  # type: ignore[attr-defined]
-            # a weak reference: the counts must not keep their engine alive
-            found = TokenCounts(lambda text: ref().tokenize(text, add_bos=False))  # type: ignore[union-attr]
-            _SHARED[engine] = found
+            found = _SHARED[engine] = TokenCounts(engine)
         return found
