@@ -283,9 +283,8 @@ class ChatScreen(ChatMemoryWork):
         if self.busy == "impersonate":
             self.query_one(Composer).insert(msg.text)
             return
-        if self.streaming is None:
-            await self._open_view(self._default_speaker())
-        await self.streaming.append(msg.text)
+        view = self.streaming or await self._open_view(self._default_speaker())
+        await view.append(msg.text)
 
     @on(TurnDone)
     async def _done(self, msg: TurnDone) -> None:

@@ -160,7 +160,12 @@ class MessageWindow(SceneControls):
     async def _settle(self) -> None:
         """Wait until the views just mounted are laid out (heights known)."""
         done = asyncio.get_running_loop().create_future()
-        self.call_after_refresh(lambda: done.done() or done.set_result(None))
+
+        def laid_out() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        self.call_after_refresh(laid_out)
         await done
 
     async def _trim(self, *, keep_top: bool) -> None:

@@ -95,9 +95,9 @@ class CheckInScreen(CandlelitModal[tuple[str, str] | None]):
         if choice == "change" and not self._asking:
             self._asking = True  # ask for the note first
             self.query_one("#checkin-note-label").display = True
-            note = self.query_one("#checkin-note", Input)
-            note.display = True
-            note.focus()
+            field = self.query_one("#checkin-note", Input)
+            field.display = True
+            field.focus()
             return
         note = self.query_one("#checkin-note", Input).value.strip() if choice == "change" else ""
         self.dismiss((choice, note))

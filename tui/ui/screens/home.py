@@ -117,10 +117,10 @@ class HomeScreen(CandlelitScreen[None]):
         for c in chats:
             when = c.updated[:16].replace("T", " ")
             try:
-                n = ws.message_count(c.id)  # the index header: never the whole chat
+                count: int | None = ws.message_count(c.id)  # the index header: never the whole chat
             except Exception:  # noqa: BLE001 - a broken chat still gets listed
-                n = None
-            size = "" if n is None else f" · {n:,} message{'s' if n != 1 else ''}"
+                count = None
+            size = "" if count is None else f" · {count:,} message{'s' if count != 1 else ''}"
             label = f"{c.title} · {', '.join(c.characters)}{size} · {when}"
             if c.parent:
                 label += f"  ↳ branch of “{titles.get(c.parent, c.parent)}”"

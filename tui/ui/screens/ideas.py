@@ -32,6 +32,7 @@ from tui.core import (
 )
 from tui.ui.screens.hooks import CandlelitScreen
 from tui.ui.text import literal
+from tui.ui.workers import pump
 
 DEFAULT_THEMES = 2  # the first themes are ticked to start with
 
@@ -45,6 +46,14 @@ class IdeasReady(Message):
 class IdeasFailed(Message):
     error: str
     cancelled: bool = False
+
+
+def _ideas_failed(exc: Exception) -> IdeasFailed:
+    if isinstance(exc, IdeasCancelled):
+        return IdeasFailed(str(exc), cancelled=True)
+    if isinstance(exc, IdeasError):
+        return IdeasFailed(str(exc))
+    return IdeasFailed(str(exc) or exc.__class__.__name__)  # shown as a notice
 
 
 class IdeasScreen(CandlelitScreen[None]):
@@ -154,18 +163,12 @@ class IdeasScreen(CandlelitScreen[None]):
 
     @work(thread=True, exclusive=True, group="ideas", exit_on_error=False)
     def _generate(self, engine, themes: list[str], personas: list[PersonaProfile], cancel: threading.Event) -> None:
-        try:
-            ideas = generate_ideas(engine, themes, personas, cancel=cancel)
-        except IdeasCancelled as exc:
-            self.post_message(IdeasFailed(str(exc), cancelled=True))
-            return
-        except IdeasError as exc:
-            self.post_message(IdeasFailed(str(exc)))
-            return
-        except Exception as exc:  # noqa: BLE001 - shown as a notice
-            self.post_message(IdeasFailed(str(exc) or exc.__class__.__name__))
-            return
-        self.post_message(IdeasReady(ideas))
+        pump(
+            self,
+            lambda: [generate_ideas(engine, themes, personas, cancel=cancel)],  # one event: the ideas
+            {list: IdeasReady},
+            failed=_ideas_failed,
+        )
 
     @on(IdeasReady)
     def _ready(self, msg: IdeasReady) -> None:
