@@ -8,10 +8,14 @@ from either module.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from tui.core.errors import CandlelitError
 from tui.core.storage.model import Message
+
+MessageKind = Literal["human", "character", "narrator", "system"]
+LineKind = Literal["safeword", "slowword", "ooc", "story"]  # what sending a typed line would be
+ResumeChoice = Literal["continue", "change", "end"]
 
 
 class SessionError(CandlelitError):
@@ -58,7 +62,7 @@ class SlowDown:
     by: str
 
 
-def message_kind(message: Message) -> str:
+def message_kind(message: Message) -> MessageKind:
     """Who wrote a message: ``"human"``, ``"character"``, ``"narrator"`` or
     ``"system"`` (signals and other notes)."""
     if message.role == "system":

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import get_args
 
 from tui.core.chat.events import (
+    LineKind,
+    ResumeChoice,
     ScenePaused,
     ScenePausedError,
     SessionError,
@@ -29,7 +32,7 @@ from tui.core.scene.rules import (
 )
 from tui.core.storage.model import ChatInfo, Message
 
-RESUME_CHOICES = ("continue", "change", "end")
+RESUME_CHOICES: tuple[ResumeChoice, ...] = get_args(ResumeChoice)
 
 SLOW_DOWN_TEXT = (
     "{by} asked to slow down. In this reply, slow the scene down and check in gently "
@@ -284,7 +287,7 @@ class SceneState:
 
     # -- what a line is, and who answers it ----------------------------------------
 
-    def classify(self, text: str) -> str:
+    def classify(self, text: str) -> LineKind:
         """What sending ``text`` would be: ``"safeword"``, ``"slowword"``,
         ``"ooc"`` (out of character) or ``"story"``."""
         settings = self.scene_settings

@@ -13,6 +13,7 @@ from typing import Any
 
 from tui.core.chat.events import (
     Impersonation,
+    LineKind,
     NothingToContinue,
     ReplyDone,
     ScenePaused,
@@ -164,7 +165,7 @@ class Session:
     def speaker_named(self, name: str) -> str:
         return self.scene.speaker_named(name)
 
-    def classify(self, text: str) -> str:
+    def classify(self, text: str) -> LineKind:
         return self.scene.classify(text)
 
     def would_generate(self, text: str) -> bool:

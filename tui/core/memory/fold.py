@@ -330,17 +330,11 @@ def summarize(
     sampling = sampling or SUMMARY_SAMPLING
     tmpl = {"summary": prompt_files.load("summary"), "facts": prompt_files.load("facts")}
     tmpl.update(templates or {})
-    # the story so far, newest paragraphs first, within ``summary_budget``
-    # tokens (n_ctx/8 by default), so the summary prompt never outgrows the
-    # context however long the chat gets
     budget = summary_budget if summary_budget is not None else max(32, engine.info.n_ctx // 8)
-    paragraphs = [" ".join(p.split()) for p in memory.summary.split("\n\n") if p.strip()]
-    while len(paragraphs) > 1 and engine.count(" ".join(paragraphs)) > budget:
-        paragraphs.pop(0)
     values = {
         "user": user_name,
         "char": char_name,
-        "summary": " ".join(paragraphs),
+        "summary": _story_so_far(engine, memory, budget),
         "pinned": memory.pinned_summary.strip(),
         "chunk": _chunk_text(messages_to_fold),
         "facts": "\n".join(f"- {one_line(f.text)}" for f in memory.facts if not f.pinned),
@@ -352,17 +346,7 @@ def summarize(
     # model's summary, so the engine reuses the whole chunk from its cache
     # and the facts cost only their own generation.
     values["summary_prompt"] = render_template(tmpl["summary"], values)
-    fin = _generate(engine, values["summary_prompt"], sampling, stop, cancel)
-    paragraph = _clean_summary(fin.text, fin.reason == "length")
-    if not paragraph:  # one more try, a little bolder
-        retry = replace(sampling, seed=sampling.seed + 1 if sampling.seed >= 0 else -1,
-                        temperature=max(0.7, sampling.temperature))
-        fin = _generate(engine, values["summary_prompt"], retry, stop, cancel)
-        paragraph = _clean_summary(fin.text, fin.reason == "length")
-    if not paragraph:
-        raise SummaryFailed("the model wrote an empty summary; the memory was not updated")
-    values["paragraph"] = " ".join(fin.text.split()) if fin.reason != "length" else paragraph
-
+    paragraph, values["paragraph"] = _summary_paragraph(engine, values["summary_prompt"], sampling, stop, cancel)
     facts_prompt = render_template(tmpl["facts"], values)
     fin = _generate(engine, facts_prompt, sampling, stop, cancel)
     lines = parse_fact_lines(
@@ -374,16 +358,7 @@ def summarize(
     new_facts = [Fact(t, best_source(t, messages_to_fold)) for t in lines[:max_new_facts]]
     # the template's own example facts are not facts of this chat
     examples = [one_line(b.group(1) or "") for b in map(BULLET_RE.match, facts_prompt.split("\n")) if b]
-    facts = merge_facts(memory.facts, new_facts, also_seen=examples)
-    excess = sum(1 for f in facts if not f.pinned) - max(0, max_facts)
-    if excess > 0:  # drop the oldest unpinned facts; pinned ones stay
-        kept = []
-        for f in facts:
-            if not f.pinned and excess > 0:
-                excess -= 1
-                continue
-            kept.append(f)
-        facts = kept
+    facts = _keep_newest(merge_facts(memory.facts, new_facts, also_seen=examples), max_facts)
 
     summary = memory.summary.strip()
     summary = f"{summary}\n\n{paragraph}" if summary else paragraph
@@ -395,6 +370,47 @@ def summarize(
         folded_upto=messages_to_fold[-1].id,
         version=MEMORY_VERSION,
     )
+
+
+def _story_so_far(engine: Engine, memory: Memory, budget: int) -> str:
+    """The summary's newest paragraphs within ``budget`` tokens (n_ctx/8 by
+    default), so the summary prompt never outgrows the context however long
+    the chat gets."""
+    paragraphs = [" ".join(p.split()) for p in memory.summary.split("\n\n") if p.strip()]
+    while len(paragraphs) > 1 and engine.count(" ".join(paragraphs)) > budget:
+        paragraphs.pop(0)
+    return " ".join(paragraphs)
+
+
+def _summary_paragraph(
+    engine: Engine, prompt: str, sampling: Sampling, stop: list[str], cancel: threading.Event | None
+) -> tuple[str, str]:
+    """The new summary paragraph, cleaned, and the model's own words for the
+    facts prompt; an empty answer is tried once more, a little bolder."""
+    fin = _generate(engine, prompt, sampling, stop, cancel)
+    paragraph = _clean_summary(fin.text, fin.reason == "length")
+    if not paragraph:
+        retry = replace(sampling, seed=sampling.seed + 1 if sampling.seed >= 0 else -1,
+                        temperature=max(0.7, sampling.temperature))
+        fin = _generate(engine, prompt, retry, stop, cancel)
+        paragraph = _clean_summary(fin.text, fin.reason == "length")
+    if not paragraph:
+        raise SummaryFailed("the model wrote an empty summary; the memory was not updated")
+    return paragraph, (" ".join(fin.text.split()) if fin.reason != "length" else paragraph)
+
+
+def _keep_newest(facts: list[Fact], max_facts: int) -> list[Fact]:
+    """Drop the oldest unpinned facts beyond ``max_facts``; pinned ones stay."""
+    excess = sum(1 for f in facts if not f.pinned) - max(0, max_facts)
+    if excess <= 0:
+        return facts
+    kept = []
+    for f in facts:
+        if not f.pinned and excess > 0:
+            excess -= 1
+            continue
+        kept.append(f)
+    return kept
 
 
 _SAVE_LOCK = threading.Lock()
