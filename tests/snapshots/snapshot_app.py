@@ -29,11 +29,13 @@ def _screens() -> SimpleNamespace:
     when a module moves, its import line changes in this one place."""
     from tui.ui.screens.chat import ChatScreen
     from tui.ui.screens.checkin import CheckInScreen, PickScreen
-    from tui.ui.screens.dialogs import AskScreen, ConfirmScreen, EditScreen
+    from tui.ui.modals.dialogs import AskScreen, EditScreen
+    from tui.ui.modals.confirm import ConfirmScreen
     from tui.ui.screens.help import HelpScreen
     from tui.ui.screens.home import HomeScreen
     from tui.ui.screens.ideas import IdeasScreen
-    from tui.ui.screens.memory import EditLineScreen, MemoryScreen, UnsavedChangesScreen
+    from tui.ui.modals.confirm import UnsavedChangesScreen
+    from tui.ui.screens.memory import EditLineScreen, MemoryScreen
     from tui.ui.screens.panic import LockScreen, PanicScreen
     from tui.ui.screens.personas import GroupSceneScreen, PersonasScreen
     from tui.ui.screens.profiles import PassphraseScreen, ProfilesScreen
@@ -41,7 +43,7 @@ def _screens() -> SimpleNamespace:
     from tui.ui.screens.stats import StatsScreen
     from tui.ui.screens.studio import StudioScreen
     from tui.ui.screens.tripwire import TripwireScreen
-    from tui.ui.widgets.lore_entry_dialog import LoreEntryDialog
+    from tui.ui.modals.lore_entry import LoreEntryDialog
 
     return SimpleNamespace(
         ChatScreen=ChatScreen,

@@ -16,7 +16,7 @@ from tui.core.profile.st_import import import_st_chat
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen
-from tui.ui.screens.dialogs import AskScreen
+from tui.ui.modals.dialogs import AskScreen
 from tui.ui.screens.home import HomeScreen
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "st"

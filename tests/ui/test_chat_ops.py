@@ -13,7 +13,8 @@ from tui.core.config.schema import Config
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen
-from tui.ui.screens.dialogs import ConfirmScreen, EditScreen
+from tui.ui.modals.dialogs import EditScreen
+from tui.ui.modals.confirm import ConfirmScreen
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
 

@@ -32,7 +32,8 @@ from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen
 from tui.ui.screens.checkin import CheckInScreen, PickScreen
-from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.ui.modals.dialogs import AskScreen
+from tui.ui.modals.confirm import ConfirmScreen
 from tui.ui.screens.home import HomeScreen
 from tui.ui.screens.ideas import IdeasReady, IdeasScreen
 from tui.ui.screens.memory import MemoryScreen

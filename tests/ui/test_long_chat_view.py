@@ -11,7 +11,8 @@ from tui.core.config.load import replace
 from tui.core.config.schema import Config
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
-from tui.ui.screens.chat import MAX_MOUNTED, ChatScreen
+from tui.ui.screens.chat import ChatScreen
+from tui.ui.screens.chat_window import MAX_MOUNTED
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
 

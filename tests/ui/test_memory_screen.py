@@ -10,22 +10,13 @@ from textual.app import App
 from textual.widgets import OptionList, Static, TextArea
 
 from conftest import wait_until
-from tui.core.memory.document import (
-    Fact,
-    Memory,
-    load_memory,
-    memory_path,
-    parse_memory,
-    render_memory,
-    save_memory,
-)
-from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.core.memory.document import Fact, Memory, load_memory, memory_path, parse_memory, save_memory
+from tui.ui.modals.dialogs import AskScreen
+from tui.ui.modals.confirm import ConfirmScreen, UnsavedChangesScreen
 from tui.ui.screens.memory import (
     BUSY_TEXT,
     MemoryScreen,
-    UnsavedChangesScreen,
     fact_prompt,
-    merge_memory,
 )
 
 SIZE = (100, 40)
@@ -397,26 +388,6 @@ def test_every_binding_has_a_description_and_an_id():
     keys = {b.key: b.action for b in MemoryScreen.BINDINGS}
     assert keys["p"] == "toggle_pin" and keys["d,delete"] == "forget_fact" and keys["ctrl+s"] == "save"
     assert keys["r"] == "resummarize" and keys["a"] == "add_fact" and keys["escape"] == "back"
-
-
-def test_merge_memory_takes_each_side_that_changed():
-    base = sample()
-    mine = Memory(summary=base.summary, pinned_summary="Mine.", facts=base.facts[:1], folded_upto=UPTO)
-    theirs = Memory(summary=base.summary + "\n\nMore.", pinned_summary=base.pinned_summary,
-                    facts=base.facts + [Fact("New from the model", "x1")], folded_upto="0190f3c2a1b2c3d4e99")
-    merged, conflicts = merge_memory(base, mine, theirs)
-    assert conflicts == []
-    assert merged.summary == theirs.summary and merged.folded_upto == "0190f3c2a1b2c3d4e99"
-    assert merged.pinned_summary == "Mine."
-    assert [f.text for f in merged.facts] == ["Mia is a barista in Lisbon", "New from the model"]
-    # both changed the pinned text: a conflict, the user's version in the result
-    theirs2 = Memory(summary=base.summary, pinned_summary="Theirs.", facts=base.facts, folded_upto=UPTO)
-    merged2, conflicts2 = merge_memory(base, mine, theirs2)
-    assert conflicts2 == ["pinned text"] and merged2.pinned_summary == "Mine."
-    assert merged2.facts == mine.facts  # only the user changed facts
-    # nothing changed on disk: the user's memory as it is
-    merged3, conflicts3 = merge_memory(base, mine, base)
-    assert conflicts3 == [] and render_memory(merged3) == render_memory(mine)
 
 
 def test_fact_prompt_neutralizes_control_characters():

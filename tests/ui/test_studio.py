@@ -18,11 +18,12 @@ from tui.core.config.schema import Config
 from tui.core.cards.library import import_card_file
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
-from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.ui.modals.dialogs import AskScreen
+from tui.ui.modals.confirm import ConfirmScreen
 from tui.ui.screens.home import HomeScreen
 from tui.ui.screens.studio import StudioScreen, pasted_path
 from tui.ui.widgets.greeting_row import GreetingRow
-from tui.ui.widgets.lore_entry_dialog import LoreEntryDialog
+from tui.ui.modals.lore_entry import LoreEntryDialog
 
 SIZE = (110, 40)
 

@@ -10,18 +10,21 @@ itself needs no code for them.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import SystemCommand
 from textual.screen import Screen
 from textual.widgets import OptionList
 from textual.widgets.option_list import OptionDoesNotExist
 
-from tui.core.storage.errors import StoreError
+from tui.core import CandlelitError, StoreError
+from tui.ui.screens.hooks import CandlelitScreen
+
+if TYPE_CHECKING:
+    from tui.ui.app import CandlelitApp
 
 EXPORT_LABELS = (
     ("st", "SillyTavern (.jsonl)"),
@@ -39,10 +42,10 @@ def is_chat_file(path: Path) -> bool:
 # -- import -----------------------------------------------------------------------
 
 
-def import_chat_file(screen: Screen, path: Path) -> None:
+def import_chat_file(screen: CandlelitScreen, path: Path) -> None:
     """Import ``path`` in a thread; the home screen lists and highlights the
     new chat, or shows why nothing was imported."""
-    from tui.core.profile.st_import import import_st_chat
+    from tui.core import import_st_chat
 
     app = screen.app
     ws = app.ws
@@ -61,9 +64,8 @@ def import_chat_file(screen: Screen, path: Path) -> None:
 
 
 def _imported(screen: Screen, result: Any) -> None:
-    refresh = getattr(screen, "refresh_lists", None)
-    if refresh is not None and screen.is_mounted:
-        refresh()
+    if isinstance(screen, CandlelitScreen) and screen.is_mounted:
+        screen.refresh_lists()
         try:
             chats = screen.query_one("#chats", OptionList)
             chats.highlighted = chats.get_option_index(result.info.id)
@@ -82,7 +84,7 @@ def _imported(screen: Screen, result: Any) -> None:
 # -- export -----------------------------------------------------------------------
 
 
-def export_commands(app: Any, screen: Screen) -> Iterator[SystemCommand]:
+def export_commands(app: CandlelitApp, screen: Screen) -> Iterator[SystemCommand]:
     """Palette entries exporting the chat ``screen`` shows (none elsewhere)."""
     chat_id = getattr(screen, "chat_id", None)
     if not isinstance(chat_id, str) or not chat_id or getattr(app, "hidden", False):
@@ -95,13 +97,13 @@ def export_commands(app: Any, screen: Screen) -> Iterator[SystemCommand]:
         )
 
 
-def ask_export(app: Any, chat_id: str, fmt: str) -> None:
+def ask_export(app: CandlelitApp, chat_id: str, fmt: str) -> None:
     """Ask where to write the export, then write it."""
-    from tui.core.profile.chat_export import export_name
-    from tui.ui.screens.dialogs import AskScreen
+    from tui.core import export_name
+    from tui.ui.modals.dialogs import AskScreen
 
     try:
-        info = app.ws.store.chat(chat_id)
+        info = app.ws.chat(chat_id)
     except (CandlelitError, OSError) as exc:
         app.notify(str(exc), title="Export failed", severity="error", markup=False)
         return
@@ -118,8 +120,8 @@ def ask_export(app: Any, chat_id: str, fmt: str) -> None:
     app.push_screen(AskScreen(question, default), answered)
 
 
-def _confirm_and_write(app: Any, chat_id: str, fmt: str, text: str) -> None:
-    from tui.ui.screens.dialogs import ConfirmScreen
+def _confirm_and_write(app: CandlelitApp, chat_id: str, fmt: str, text: str) -> None:
+    from tui.ui.modals.confirm import ConfirmScreen
     from tui.ui.screens.studio import pasted_path
 
     path = pasted_path(text)
@@ -135,9 +137,8 @@ def _confirm_and_write(app: Any, chat_id: str, fmt: str, text: str) -> None:
     _write(app, chat_id, fmt, path)
 
 
-def _write(app: Any, chat_id: str, fmt: str, path: Path) -> None:
-    from tui.core.fsio import write_outside
-    from tui.core.profile.chat_export import export_chat
+def _write(app: CandlelitApp, chat_id: str, fmt: str, path: Path) -> None:
+    from tui.core import export_chat, write_outside
 
     ws = app.ws
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from textual.content import Content
 
-from tui.core.safe_text import neutralize
+from tui.core import neutralize
 
 
 def literal(text: object) -> Content:

@@ -128,3 +128,48 @@ def test_settings_from_mapping_validates():
     for bad in ({"session_minutes": 0}, {"session_minutes": "60"}, {"night_end": "late"}, {"repeat_minutes": -1}):
         with pytest.raises(StatsError):
             ReminderSettings.from_mapping(bad)
+
+
+# -- what the app records on exit (moved here from the app) -------------------
+
+
+def _chat_with_lines(store, *roles: str) -> str:
+    from tui.core.storage.model import Message
+
+    info = store.new_chat(["mara"], ["You"])
+    for role in roles:
+        store.append(info.id, Message.new("You" if role == "user" else "Mara", role, f"a {role} line"))
+    return info.id
+
+
+def test_messages_sent_since_counts_your_lines_in_every_chat(tmp_path):
+    from tui.core.profile.usage_stats import messages_sent_since
+    from tui.core.storage.store import Store
+
+    store = Store(tmp_path)
+    before = datetime.now(timezone.utc) - timedelta(seconds=5)
+    _chat_with_lines(store, "user", "assistant", "user")
+    _chat_with_lines(store, "assistant", "user")
+    assert messages_sent_since(store, before) == 3
+    assert messages_sent_since(store, datetime.now(timezone.utc) + timedelta(minutes=1)) == 0
+    assert messages_sent_since(Store(tmp_path / "nothing-here"), before) == 0
+
+
+def test_the_workspace_records_a_session_only_when_it_is_worth_a_line(home):
+    from tui.core import paths as paths_mod
+    from tui.core.config.settings import Config, replace
+    from tui.core.profile.profiles import usage_file
+    from tui.core.profile.workspace import Workspace
+
+    w = Workspace(paths_mod.resolve(), replace(Config(), chat={"profile": "default"}))
+    w.store.root.mkdir(parents=True, exist_ok=True)
+    start = datetime.now(timezone.utc) - timedelta(seconds=5)
+    w.record_usage(start, start + timedelta(seconds=30))  # short and nothing sent: no line
+    assert not usage_file(w.store.root).exists()
+    _chat_with_lines(w.store, "user")
+    w.record_usage(start, start + timedelta(seconds=30))
+    (line,) = usage_file(w.store.root).read_text().splitlines()
+    assert json.loads(line)["messages"] == 1
+    off = Workspace(w.paths, replace(w.config, privacy={"usage_stats": False}))
+    off.record_usage(start, start + timedelta(minutes=5))
+    assert len(usage_file(w.store.root).read_text().splitlines()) == 1

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tui.core.cards.card_json import card_to_json_bytes
+from tui.core.cards.card_json import card_to_json_bytes, check_card_limits
 from tui.core.cards.charx import card_to_charx, charx_entries
 from tui.core.cards.file_types import CardFileError
 from tui.core.cards.files import read_card_file
@@ -104,6 +104,38 @@ def import_card_file(store: Store, path: Path) -> ImportResult:
     rename(target / _PENDING, target / "card.json")
     fsync_dir(target)
     return ImportResult(target.name, loaded.card, list(loaded.warnings))
+
+
+def save_character(store: Store, card: Card, slug: str | None = None, *, now: int | None = None) -> str:
+    """Check and save a card made or edited by hand (the Studio); return its slug.
+
+    ``slug`` None makes a new character: its folder is claimed as an import
+    claims one (``name``, ``name-2``...), with the card written before the
+    folder gets its name. Stamps ``modification_date`` (and a missing
+    ``creation_date`` on a new one). Raises ``ContentRefused`` or
+    ``CardError`` before anything is written or stamped; ``StoreError`` or
+    ``OSError`` when the write fails.
+    """
+    check_card_limits(card, "this card")
+    guard_card(card, "this card")
+    now = int(time.time()) if now is None else now
+    card.modification_date = now
+    if slug is not None:
+        save_card_file(store.character_dir(slug) / "card.json", card)
+        return slug
+    card.creation_date = card.creation_date or now
+    root = ensure_dir(store.characters_dir)
+    tmp = root / f".import-{secrets.token_hex(6)}"
+    ensure_dir(tmp)
+    try:
+        save_card_file(tmp / _PENDING, card)
+        target = _claim_slug(root, tmp, slugify(card.name))
+    except BaseException:
+        remove_tree(tmp)
+        raise
+    rename(target / _PENDING, target / "card.json")
+    fsync_dir(target)
+    return target.name
 
 
 def _claim_slug(root: Path, tmp: Path, base: str) -> Path:

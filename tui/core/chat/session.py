@@ -520,3 +520,31 @@ class Session:
             raise MessageNotFound(f"no message {msg_id!r} in chat {self.chat_id!r}")
 
         return self.ws.store.modify_messages(self.chat_id, apply)
+
+    # -- the chat screen's calls (thin: the work is ChatMemory's) ---------------
+    def save_cache(self) -> int:
+        """Keep the chat's KV cache on disk (``[memory] save_state``); bytes written."""
+        return self.mem.save_cache()
+
+    def restore_cache(self) -> int:
+        """Load the saved KV cache back into the engine; 0 when none was saved."""
+        return self.mem.restore_cache()
+
+    def warm(self) -> None:
+        """Pre-evaluate the next prompt, so the first reply starts fast."""
+        self.mem.warm()
+
+    def memory_behind(self) -> bool:
+        """True when more than the window waits to be folded (a backlog)."""
+        return self.mem.behind()
+
+    def memory_due(self) -> bool:
+        """True when the window is over budget: there is something to fold."""
+        planned = self.mem.plan()
+        return planned is not None and planned[0] is not None
+
+    def catch_up_memory(
+        self, cancel: threading.Event | None = None, progress: Callable[[int, int], None] | None = None
+    ) -> Upkeep:
+        """Fold old messages, oldest first, each fold saved as it is done."""
+        return self.mem.catch_up(cancel, progress)

@@ -18,11 +18,12 @@ from tui.core.errors import CandlelitError
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
 from tui.core.fsio import append_line, as_path, ensure_dir
+from tui.core.storage.store import Store
 
 __all__ = [
     "DayStats",
@@ -77,6 +78,25 @@ def record_session(stats_file: Path, started: datetime, ended: datetime, message
         separators=(",", ":"),
     )
     append_line(stats_file, line)
+
+
+def messages_sent_since(store: Store, since: datetime) -> int:
+    """How many messages you sent (role "user") since ``since``, any chat."""
+    stamp = since.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    count = 0
+    try:
+        chats = store.list_chats()
+    except Exception:  # noqa: BLE001 - stats are best effort
+        return 0
+    for chat in chats:
+        if chat.updated < stamp:
+            continue
+        try:
+            msgs, _ = store.messages(chat.id)
+        except Exception:  # noqa: BLE001
+            continue
+        count += sum(1 for m in msgs if m.role == "user" and m.created >= stamp)
+    return count
 
 
 def _read(stats_file: Path) -> list[tuple[datetime, datetime, int]]:

@@ -9,9 +9,12 @@ from __future__ import annotations
 from tui.core.errors import CandlelitError
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from tui.core.config.schema import Config
+from tui.core.config.load import replace as with_settings
 from tui.core.cards.card import Card, CardError, load_card_file, save_card_file, starter_cards
 from tui.core.engine.api import Engine, Sampling
 from tui.core.engine.settings import EngineSettings
@@ -20,10 +23,27 @@ from tui.core.lore.book import Lorebook, LoreError
 from tui.core.lore.codec import books_from, load_book_file, save_book_file
 from tui.core.cards.macros import expand
 from tui.core.engine.model_files import resolve_model_path
-from tui.core.profile.personas import PersonaError, list_personas
+from tui.core.profile.personas import (
+    PersonaError,
+    PersonaProfile,
+    add_persona,
+    list_personas,
+    remove_persona,
+    update_persona,
+)
+from tui.core.cards.library import ImportResult, avatar_path, export_card, import_card_file, save_character
+from tui.core.scene.ideas import SavedIdea, load_ideas, remove_idea, save_idea
+from tui.core.profile.profiles import check_name, read_reminders, save_reminders, usage_file
+from tui.core.profile.usage_stats import (
+    DayStats,
+    ReminderSettings,
+    StatsError,
+    daily,
+    messages_sent_since,
+    record_session,
+)
 from tui.core.scene.rules import SceneError, SceneSettings, scene_settings_to_toml
-from tui.core.storage.errors import StoreError
-from tui.core.storage.model import ChatInfo, Message, check_id
+from tui.core.storage.model import ChatInfo, LoadReport, Message, check_id
 from tui.core.storage.store import Store
 from tui.core.memory.document import carry_over, load_memory, save_memory
 from tui.core.privacy.sealed_fs import SealedFS
@@ -92,6 +112,12 @@ class Workspace:
     def locked(self) -> bool:
         """True for an encrypted profile whose key is not open."""
         return self.sealed is not None and self.sealed.locked
+
+    def for_profile(self, name: str) -> Workspace:
+        """The same paths and settings opened on profile ``name`` (locked
+        when it is encrypted); ``name`` is checked first."""
+        check_name(name)
+        return Workspace(self.paths, with_settings(self.config, chat={"profile": name}))
 
     def unlocked(self, vault: Vault) -> Workspace:
         """The same profile and settings, opened with ``vault``."""
@@ -260,6 +286,117 @@ class Workspace:
         return info
 
     # -- model --------------------------------------------------------------
+    # -- the chats, as the screens read them (plain calls on the store) ------
+    def chats(self) -> list[ChatInfo]:
+        """Every chat of the profile, the latest first."""
+        return self.store.list_chats()
+
+    def chat(self, chat_id: str) -> ChatInfo:
+        return self.store.chat(chat_id)
+
+    def check_chat(self, chat_id: str) -> LoadReport:
+        """Set aside torn lines of an interrupted write; the report names them."""
+        return self.store.check(chat_id)
+
+    def message_count(self, chat_id: str) -> int:
+        """From the index header: never reads the whole chat."""
+        return self.store.count(chat_id)
+
+    def page(self, chat_id: str, start: int, stop: int) -> list[Message]:
+        """Messages ``start``..``stop`` (positions) of a chat."""
+        return self.store.page(chat_id, start, stop)
+
+    def tail(self, chat_id: str, n: int) -> tuple[list[Message], int]:
+        """The last ``n`` messages and the position of the first of them."""
+        return self.store.tail(chat_id, n)
+
+    def search_positions(self, chat_id: str, query: str) -> list[tuple[int, Message, list[tuple[int, int]]]]:
+        return self.store.search_positions(chat_id, query)
+
+    def rename_chat(self, chat_id: str, title: str) -> None:
+        self.store.rename_chat(chat_id, title)
+
+    def delete_chat(self, chat_id: str) -> None:
+        self.store.delete_chat(chat_id)
+
+    def folder_counts(self) -> tuple[int, int]:
+        """How many chats and characters the profile holds (folders on disk)."""
+
+        def folders(root: Path) -> int:
+            return sum(1 for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else 0
+
+        return folders(self.store.chats_dir), folders(self.store.characters_dir)
+
+    # -- characters, personas and saved ideas ------------------------------------
+    def import_card(self, path: Path) -> ImportResult:
+        return import_card_file(self.store, path)
+
+    def save_character(self, card: Card, slug: str | None = None) -> str:
+        """Check and save a hand-made card; see ``cards.library.save_character``."""
+        return save_character(self.store, card, slug)
+
+    def avatar_path(self, slug: str) -> Path | None:
+        return avatar_path(self.store, slug)
+
+    def export_card(self, slug: str, fmt: str, out: Path) -> list[str]:
+        return export_card(self.store, slug, fmt, out)
+
+    def persona_profiles(self) -> list[PersonaProfile]:
+        """Every persona of the profile, the default one first."""
+        return list_personas(self.store, self.config.chat.user_name)
+
+    def add_persona(self, persona: PersonaProfile) -> None:
+        add_persona(self.store, persona, self.config.chat.user_name)
+
+    def update_persona(self, persona: PersonaProfile, old_name: str | None = None) -> None:
+        update_persona(self.store, persona, old_name, self.config.chat.user_name)
+
+    def remove_persona(self, name: str) -> PersonaProfile:
+        return remove_persona(self.store, name, self.config.chat.user_name)
+
+    def saved_ideas(self) -> list[SavedIdea]:
+        return load_ideas(self.store.root)
+
+    def save_idea(self, text: str, themes: Sequence[str] = ()) -> list[SavedIdea]:
+        return save_idea(self.store.root, text, themes)
+
+    def remove_idea(self, text: str) -> list[SavedIdea]:
+        return remove_idea(self.store.root, text)
+
+    # -- local usage stats and reminders (never sent anywhere) ---------------
+    def record_usage(self, start: datetime, end: datetime) -> None:
+        """Append one session (its times and how many messages you sent) to
+        the profile's stats, when they are on; best effort, never raises.
+        A session under a minute with nothing sent is not worth a line."""
+        if not self.config.privacy.usage_stats or not self.store.root.is_dir():
+            return
+        sent = messages_sent_since(self.store, start)
+        if sent == 0 and (end - start).total_seconds() < 60:
+            return
+        try:
+            record_session(usage_file(self.store.root), start, end, sent)
+        except (StatsError, OSError):
+            pass  # stats are best effort; never in the way of quitting
+
+    def usage_days(self) -> list[DayStats]:
+        """The recorded usage, one entry per day. Raises ``StatsError``."""
+        return daily(usage_file(self.store.root))
+
+    def reminders(self) -> dict[str, Any]:
+        """This profile's reminder choices over the ``[privacy]`` defaults."""
+        return read_reminders(self.store.root, self.config.privacy)
+
+    def reminder_settings(self) -> ReminderSettings:
+        """The reminders as settings; off when they cannot be read."""
+        try:
+            return ReminderSettings.from_mapping(self.reminders())
+        except (StatsError, OSError):  # OSError: a locked or damaged profile
+            return ReminderSettings()
+
+    def save_reminders(self, *, session_minutes: int, late_night: bool) -> None:
+        """Store this profile's reminder choice. Raises ``ProfileError``/``OSError``."""
+        save_reminders(self.store.root, session_minutes=session_minutes, late_night=late_night)
+
     def model_path(
         self, override: str | None = None, progress: Callable[[int, int], None] | None = None
     ) -> Path:

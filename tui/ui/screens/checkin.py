@@ -18,8 +18,6 @@ a pause opens the check-in, its choice goes to ``Session.resume_scene``
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
-import inspect
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,21 +28,28 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.core.safe_text import neutralize
-from tui.core.scene.rules import SceneError, SceneSettings, is_safeword, load_scene_settings
-from tui.core.chat.session import ScenePaused, SlowDown
-from tui.core.storage.errors import StoreError
+from tui.core import (
+    CandlelitError,
+    SceneError,
+    ScenePaused,
+    SceneSettings,
+    Session,
+    SlowDown,
+    is_safeword,
+    load_scene_settings,
+    neutralize,
+)
+from tui.ui.screens.hooks import CandlelitModal, CandlelitScreen
 from tui.ui.text import literal
 from tui.ui.widgets.status_bar import StatusBar
 
 CHOICES = ("continue", "change", "end")
 
 
-class CheckInScreen(ModalScreen[tuple[str, str] | None]):
+class CheckInScreen(CandlelitModal[tuple[str, str] | None]):
     BINDINGS = [
         Binding("c", "choose('continue')", "Continue the scene", id="checkin.continue"),
         Binding("d", "choose('change')", "Change direction", id="checkin.change"),
@@ -90,9 +95,9 @@ class CheckInScreen(ModalScreen[tuple[str, str] | None]):
         if choice == "change" and not self._asking:
             self._asking = True  # ask for the note first
             self.query_one("#checkin-note-label").display = True
-            note = self.query_one("#checkin-note", Input)
-            note.display = True
-            note.focus()
+            field = self.query_one("#checkin-note", Input)
+            field.display = True
+            field.focus()
             return
         note = self.query_one("#checkin-note", Input).value.strip() if choice == "change" else ""
         self.dismiss((choice, note))
@@ -112,7 +117,7 @@ class CheckInScreen(ModalScreen[tuple[str, str] | None]):
         self.dismiss(None)
 
 
-class PickScreen(ModalScreen[str | None]):
+class PickScreen(CandlelitModal[str | None]):
     """Choose one of ``names``; Esc cancels."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="pick.cancel")]
@@ -154,7 +159,7 @@ class SlowedDown(Message):
     by: str
 
 
-class SceneControls(Screen[None]):
+class SceneControls(CandlelitScreen[None]):
     """Safeword, check-in and manual turns for the chat screen.
 
     The chat screen provides the state (``session``, ``busy``, ``cancel``,
@@ -162,7 +167,7 @@ class SceneControls(Screen[None]):
     the event loop except ``_interrupt``.
     """
 
-    session: Any
+    session: Session | None
     busy: str | None
     cancel: threading.Event | None
     group: bool
@@ -182,10 +187,10 @@ class SceneControls(Screen[None]):
     async def _reload(self) -> None:
         raise NotImplementedError
 
-    def _session(self) -> Any:
+    def _session(self) -> Session | None:
         raise NotImplementedError
 
-    def _ready_session(self) -> Any:
+    def _ready_session(self) -> Session | None:
         raise NotImplementedError
 
     def _generate(self, kind: str, make: Callable[[threading.Event], Iterator], view: Any) -> None:
@@ -193,11 +198,11 @@ class SceneControls(Screen[None]):
 
     # scene state
     def _paused_now(self) -> bool:
-        return bool(getattr(self.session, "paused", False))
+        return self.session is not None and self.session.paused
 
     def _show_scene_state(self) -> None:
         status = self.query_one(StatusBar)
-        if getattr(self.session, "scene_ended", False):
+        if self.session is not None and self.session.scene_ended:
             status.scene = "scene ended"
         elif self._paused_now():
             status.scene = "scene paused"
@@ -210,11 +215,10 @@ class SceneControls(Screen[None]):
         return is_safeword(text, settings.safeword) or is_safeword(text, settings.slowword)
 
     def _scene_settings(self) -> SceneSettings:
-        value = getattr(self.session, "scene_settings", None)
-        if isinstance(value, SceneSettings):
-            return value
+        if self.session is not None:
+            return self.session.scene_settings
         try:  # no session yet (the model is loading)
-            return load_scene_settings({"scene": self.app.ws.store.chat(self.chat_id).scene})
+            return load_scene_settings({"scene": self.app.ws.chat(self.chat_id).scene})
         except (OSError, CandlelitError):
             return SceneSettings()
 
@@ -224,11 +228,10 @@ class SceneControls(Screen[None]):
         reply at once and pauses the scene; the slow-down word is recorded
         for the next reply."""
         session, cancel = self.session, self.cancel
-        interrupt = getattr(session, "interrupt", None)
         result: object = None
         try:
-            if interrupt is not None:
-                result = interrupt(text, speaker)
+            if session is not None:
+                result = session.interrupt(text, speaker)
         except Exception as exc:  # noqa: BLE001 - stop anyway; say why the pause was not recorded
             self.app.call_from_thread(self.notify, f"The pause was not recorded: {exc}", severity="error", markup=False)
         if isinstance(result, SlowDown):
@@ -236,7 +239,7 @@ class SceneControls(Screen[None]):
             return
         if not isinstance(result, ScenePaused) and cancel is not None:
             cancel.set()  # no pause recorded: at least stop the reply
-        self.post_message(Paused(getattr(result, "by", speaker), "red"))
+        self.post_message(Paused(result.by if isinstance(result, ScenePaused) else speaker, "red"))
 
     @on(SlowedDown)
     def _slowed(self, msg: SlowedDown) -> None:
@@ -274,13 +277,9 @@ class SceneControls(Screen[None]):
             return
         choice, note = result
         session = self._session()
-        resume = getattr(session, "resume_scene", None)
-        if resume is not None:
+        if session is not None:
             try:
-                if "speaker" in inspect.signature(resume).parameters:
-                    resume(choice, note, speaker=self._speaker())
-                else:
-                    resume(choice, note)
+                session.resume_scene(choice, note, speaker=self._speaker())
             except (CandlelitError, SceneError, ValueError) as exc:
                 self.notify(str(exc), title="Check-in", severity="error", markup=False)
                 return
@@ -300,15 +299,10 @@ class SceneControls(Screen[None]):
         session = self._ready_session()
         if session is None:
             return
-        reply_as = getattr(session, "reply_as", None)
-        if reply_as is None:
-            self.notify("Choosing who speaks next needs a group scene.", markup=False)
-            return
-        names = list(getattr(session, "ai_names", None) or [e.card.display_name for e in
-                     (getattr(session, "characters", None) or [session.character])])
+        names = list(session.ai_names)
 
         def chosen(name: str | None) -> None:
             if name and self.busy is None:
-                self._generate("reply", lambda cancel: reply_as(name, cancel=cancel), None)
+                self._generate("reply", lambda cancel: session.reply_as(name, cancel=cancel), None)
 
         self.app.push_screen(PickScreen("Who speaks next?", names), chosen)

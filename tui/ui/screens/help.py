@@ -6,10 +6,10 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from tui.ui.bindings import described_bindings
+from tui.ui.screens.hooks import CandlelitModal
 
 EXTRA = [
     ("Enter", "Send the message"),
@@ -18,7 +18,7 @@ EXTRA = [
 ]
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(CandlelitModal[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     #help { width: 72; height: auto; max-height: 90%; border: thick $accent; background: $panel; padding: 1 2; }

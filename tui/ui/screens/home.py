@@ -11,7 +11,6 @@ on top; the app refreshes the lists once the passphrase opens it).
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,14 +19,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
-from tui.core.cards.card import CardError
-from tui.core.cards.library import ImportResult, import_card_file
-from tui.core.storage.errors import StoreError
-from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.core import CandlelitError, CardError, ImportResult
+from tui.ui.modals.confirm import ConfirmScreen
+from tui.ui.modals.dialogs import AskScreen
+from tui.ui.screens.hooks import CandlelitScreen
 from tui.ui.text import literal
 
 
@@ -41,7 +39,7 @@ class ImportFailed(Message):
     error: str
 
 
-class HomeScreen(Screen[None]):
+class HomeScreen(CandlelitScreen[None]):
     BINDINGS = [
         Binding("n", "new_chat", "New chat", id="home.new"),
         Binding("r", "rename", "Rename chat", id="home.rename"),
@@ -102,7 +100,7 @@ class HomeScreen(Screen[None]):
             return
         persona = ws.persona()
         self.query_one("#profile", Static).update(literal(f"Profile: {ws.profile_name} · you are {persona.name}"))
-        chats = ws.store.list_chats()
+        chats = ws.chats()
         counts: dict[str, int] = {}
         for c in chats:
             for slug in c.characters:
@@ -119,10 +117,10 @@ class HomeScreen(Screen[None]):
         for c in chats:
             when = c.updated[:16].replace("T", " ")
             try:
-                n = ws.store.count(c.id)  # the index header: never the whole chat
+                count: int | None = ws.message_count(c.id)  # the index header: never the whole chat
             except Exception:  # noqa: BLE001 - a broken chat still gets listed
-                n = None
-            size = "" if n is None else f" · {n:,} message{'s' if n != 1 else ''}"
+                count = None
+            size = "" if count is None else f" · {count:,} message{'s' if count != 1 else ''}"
             label = f"{c.title} · {', '.join(c.characters)}{size} · {when}"
             if c.parent:
                 label += f"  ↳ branch of “{titles.get(c.parent, c.parent)}”"
@@ -173,11 +171,11 @@ class HomeScreen(Screen[None]):
         chat_id = self._highlighted("#chats")
         if not chat_id:
             return
-        info = self.app.ws.store.chat(chat_id)
+        info = self.app.ws.chat(chat_id)
 
         def done(title: str | None) -> None:
             if title and title.strip():
-                self.app.ws.store.rename_chat(chat_id, title.strip())
+                self.app.ws.rename_chat(chat_id, title.strip())
                 self.refresh_lists()
 
         self.app.push_screen(AskScreen("New title for this chat:", info.title), done)
@@ -186,11 +184,11 @@ class HomeScreen(Screen[None]):
         chat_id = self._highlighted("#chats")
         if not chat_id:
             return
-        info = self.app.ws.store.chat(chat_id)
+        info = self.app.ws.chat(chat_id)
 
         def done(yes: bool | None) -> None:
             if yes:
-                self.app.ws.store.delete_chat(chat_id)
+                self.app.ws.delete_chat(chat_id)
                 self.notify("Chat deleted.", markup=False)
                 self.refresh_lists()
 
@@ -232,7 +230,7 @@ class HomeScreen(Screen[None]):
     @work(thread=True, group="import", exit_on_error=False)
     def _import(self, path: Path) -> None:
         try:
-            result = import_card_file(self.app.ws.store, path)
+            result = self.app.ws.import_card(path)
         except (CardError, CandlelitError, OSError) as exc:
             self.post_message(ImportFailed(str(exc)))
             return

@@ -9,7 +9,6 @@ the chosen character (the idea becomes the chat's first line).
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import threading
 from dataclasses import dataclass
 
@@ -18,24 +17,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 
-from tui.core.scene.ideas import (
+from tui.core import (
     THEMES,
+    CandlelitError,
     IdeasCancelled,
     IdeasError,
+    PersonaProfile,
+    boundaries_text,
     generate_ideas,
-    load_ideas,
     new_scene_chat,
-    remove_idea,
-    save_idea,
 )
-from tui.core.profile.personas import PersonaProfile, list_personas
-from tui.core.scene.rules import boundaries_text
-from tui.core.storage.errors import StoreError
+from tui.ui.screens.hooks import CandlelitScreen
 from tui.ui.text import literal
+from tui.ui.workers import pump
 
 DEFAULT_THEMES = 2  # the first themes are ticked to start with
 
@@ -51,7 +48,15 @@ class IdeasFailed(Message):
     cancelled: bool = False
 
 
-class IdeasScreen(Screen[None]):
+def _ideas_failed(exc: Exception) -> IdeasFailed:
+    if isinstance(exc, IdeasCancelled):
+        return IdeasFailed(str(exc), cancelled=True)
+    if isinstance(exc, IdeasError):
+        return IdeasFailed(str(exc))
+    return IdeasFailed(str(exc) or exc.__class__.__name__)  # shown as a notice
+
+
+class IdeasScreen(CandlelitScreen[None]):
     BINDINGS = [
         Binding("ctrl+g", "generate", "Generate ideas", id="ideas.generate", priority=True),
         Binding("ctrl+s", "save", "Save idea", id="ideas.save", priority=True),
@@ -115,7 +120,7 @@ class IdeasScreen(Screen[None]):
     # -- who and what ---------------------------------------------------------
     def _all_personas(self) -> list[PersonaProfile]:
         try:
-            return list_personas(self.app.ws.store, self.app.ws.config.chat.user_name)
+            return self.app.ws.persona_profiles()
         except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return []
@@ -158,18 +163,12 @@ class IdeasScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="ideas", exit_on_error=False)
     def _generate(self, engine, themes: list[str], personas: list[PersonaProfile], cancel: threading.Event) -> None:
-        try:
-            ideas = generate_ideas(engine, themes, personas, cancel=cancel)
-        except IdeasCancelled as exc:
-            self.post_message(IdeasFailed(str(exc), cancelled=True))
-            return
-        except IdeasError as exc:
-            self.post_message(IdeasFailed(str(exc)))
-            return
-        except Exception as exc:  # noqa: BLE001 - shown as a notice
-            self.post_message(IdeasFailed(str(exc) or exc.__class__.__name__))
-            return
-        self.post_message(IdeasReady(ideas))
+        pump(
+            self,
+            lambda: [generate_ideas(engine, themes, personas, cancel=cancel)],  # one event: the ideas
+            {list: IdeasReady},
+            failed=_ideas_failed,
+        )
 
     @on(IdeasReady)
     def _ready(self, msg: IdeasReady) -> None:
@@ -195,13 +194,8 @@ class IdeasScreen(Screen[None]):
             return
         self.app.pop_screen()
 
-    def on_unmount(self) -> None:
-        self.stop_work()
-
-    def stop_work(self) -> None:
-        """Stop generating now (leaving, or the profile is about to lock)."""
-        if self.cancel is not None:
-            self.cancel.set()
+    def work_events(self) -> tuple[threading.Event | None, ...]:
+        return (self.cancel,)  # leaving, or the profile locking, stops generating
 
     # -- keeping and using ideas ---------------------------------------------
     def current_idea(self) -> str | None:
@@ -218,7 +212,7 @@ class IdeasScreen(Screen[None]):
 
     def _show_saved(self) -> None:
         try:
-            saved = load_ideas(self.app.ws.store.root)
+            saved = self.app.ws.saved_ideas()
         except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             saved = []
@@ -236,7 +230,7 @@ class IdeasScreen(Screen[None]):
             self.notify("Generate ideas first (Ctrl+G).", markup=False)
             return
         try:
-            save_idea(self.app.ws.store.root, idea, self.chosen_themes())
+            self.app.ws.save_idea(idea, self.chosen_themes())
         except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
@@ -248,7 +242,7 @@ class IdeasScreen(Screen[None]):
         if not saved.has_focus or saved.highlighted is None or saved.highlighted >= len(self.saved):
             return
         try:
-            remove_idea(self.app.ws.store.root, self.saved[saved.highlighted])
+            self.app.ws.remove_idea(self.saved[saved.highlighted])
         except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return

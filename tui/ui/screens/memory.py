@@ -15,7 +15,6 @@ change with the user's edits, asking first where both touched the same text.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -26,15 +25,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from tui.core.memory.document import Fact, Memory, render_memory
-from tui.core.memory.fold import fact_key, window_start
-from tui.core.safe_text import neutralize
-from tui.core.storage.errors import StoreError
-from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.core import (
+    CandlelitError,
+    Fact,
+    Memory,
+    fact_key,
+    merge_memory,
+    neutralize,
+    same_memory,
+    window_start,
+)
+from tui.ui.modals.confirm import ConfirmScreen, UnsavedChangesScreen
+from tui.ui.modals.dialogs import AskScreen
+from tui.ui.screens.hooks import CandlelitScreen
 from tui.ui.text import literal
 
 POLL_S = 0.25
@@ -69,49 +75,6 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def merge_memory(base: Memory, mine: Memory, theirs: Memory) -> tuple[Memory, list[str]]:
-    """Three-way merge of the user's edits (``mine``, made from ``base``)
-    with what is on disk now (``theirs``).
-
-    Each part takes whichever side changed it. The summary travels with its
-    ``folded_upto``: keeping the user's summary keeps the old cut, so
-    messages folded meanwhile return to the window (none is lost from both).
-    Facts changed on both sides: the user's list plus facts new on disk.
-    Returns the merged memory and the parts both sides changed ([] = clean;
-    the user's version of those parts is in the result)."""
-    conflicts: list[str] = []
-    mine_summary = mine.summary.strip() != base.summary.strip()
-    theirs_summary = (theirs.summary.strip(), theirs.folded_upto) != (base.summary.strip(), base.folded_upto)
-    if mine_summary:
-        summary, upto = mine.summary, base.folded_upto
-        if theirs_summary and theirs.summary.strip() != mine.summary.strip():
-            conflicts.append("summary")
-    else:
-        summary, upto = theirs.summary, theirs.folded_upto
-
-    pinned = theirs.pinned_summary
-    if mine.pinned_summary.strip() != base.pinned_summary.strip():
-        pinned = mine.pinned_summary
-        if theirs.pinned_summary.strip() not in (base.pinned_summary.strip(), mine.pinned_summary.strip()):
-            conflicts.append("pinned text")
-
-    if mine.facts == base.facts:
-        facts = list(theirs.facts)
-    elif theirs.facts == base.facts:
-        facts = list(mine.facts)
-    else:
-        known = {fact_key(f.text) for f in base.facts} | {fact_key(f.text) for f in mine.facts}
-        facts = list(mine.facts) + [f for f in theirs.facts if fact_key(f.text) not in known]
-    merged = Memory(summary=summary, pinned_summary=pinned, facts=facts, folded_upto=upto,
-                    version=max(base.version, theirs.version))
-    return merged, conflicts
-
-
-def same_memory(a: Memory, b: Memory) -> bool:
-    """Equal as memory.md would store them (spacing at the ends ignored)."""
-    return render_memory(a) == render_memory(b)
-
-
 def fact_prompt(f: Fact) -> Content:
     """One line of the facts list: pin mark, text, source in dim text."""
     parts: list[str | tuple[str, str]] = [("📌 ", "bold") if f.pinned else "•  ", neutralize(f.text)]
@@ -135,34 +98,6 @@ class EditLineScreen(AskScreen):
 
 
 
-class UnsavedChangesScreen(ModalScreen[str]):
-    """Save / discard / cancel; dismisses with "save", "discard" or "cancel"."""
-
-    BINDINGS = [
-        Binding("s", "answer('save')", "Save", id="unsaved.save"),
-        Binding("d", "answer('discard')", "Discard", id="unsaved.discard"),
-        Binding("c,escape", "answer('cancel')", "Cancel", id="unsaved.cancel"),
-    ]
-
-    def __init__(self, question: str = "The memory has unsaved changes.") -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Static(self.question, markup=False)
-            with Horizontal():
-                yield Button("Cancel (c)", id="cancel")
-                yield Button("Discard (d)", id="discard", variant="error")
-                yield Button("Save (s)", id="save", variant="primary")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id or "cancel")
-
-    def action_answer(self, value: str) -> None:
-        self.dismiss(value)
-
-
 # --------------------------------------------------------------------------
 # the screen
 
@@ -174,7 +109,7 @@ class FactList(OptionList):
 
 
 
-class MemoryScreen(Screen[None]):
+class MemoryScreen(CandlelitScreen[None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save memory", id="memory.save", priority=True),
         Binding("escape", "back", "Back", id="memory.back"),

@@ -4,7 +4,7 @@
 empty screen, or a dull, made-up build log. It shows no app name, no
 title, no chat text. Any key brings the app back; for an encrypted profile
 a key only reveals a bare ``password`` line, and the app comes back once
-the profile's passphrase opens its key (``tui.core.privacy.vault.unlock``).
+the profile's passphrase opens its key (``tui.core.privacy.unlock``).
 
 ``LockScreen`` covers the app when an encrypted profile is locked (at
 start, after the idle time, or on request); only the passphrase opens it.
@@ -22,10 +22,10 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Input, Static
 
-from tui.core.privacy import vault
+from tui.core import Vault, VaultError, WrongPassphrase, is_encrypted, unlock
+from tui.ui.screens.hooks import CandlelitScreen
 
 __all__ = ["LockScreen", "PanicScreen", "fake_log"]
 
@@ -55,7 +55,7 @@ def fake_log(lines: int = 60) -> str:
 
 @dataclass
 class _Unlocked(Message):
-    opened: vault.Vault
+    opened: Vault
 
 
 @dataclass
@@ -63,16 +63,12 @@ class _Rejected(Message):
     reason: str
 
 
-def _unlock_app(screen: Screen, opened: vault.Vault) -> str:
+def _unlock_app(screen: CandlelitScreen, opened: Vault) -> str:
     """Hand the opened key to the app (it keeps the reference until the next
     lock); returns "" once the profile is open, else why it did not open."""
-    hook = getattr(screen.app, "privacy_unlocked", None)
-    if hook is None:
-        opened.lock()
-        return ""
     try:
-        hook(opened)
-    except (vault.VaultError, OSError) as exc:
+        screen.app.privacy_unlocked(opened)
+    except (VaultError, OSError) as exc:
         opened.lock()
         return str(exc) or exc.__class__.__name__
     return ""
@@ -87,17 +83,17 @@ class _Unlocking:
     def _check(self, passphrase: str) -> None:
         assert self.profile_dir is not None
         try:
-            opened = vault.unlock(self.profile_dir, passphrase)
-        except vault.WrongPassphrase:
+            opened = unlock(self.profile_dir, passphrase)
+        except WrongPassphrase:
             self.post_message(_Rejected("Wrong passphrase."))  # type: ignore[attr-defined]
             return
-        except (vault.VaultError, OSError) as exc:
+        except (VaultError, OSError) as exc:
             self.post_message(_Rejected(str(exc)))  # type: ignore[attr-defined]
             return
         self.post_message(_Unlocked(opened))  # type: ignore[attr-defined]
 
 
-class PanicScreen(_Unlocking, Screen[None]):
+class PanicScreen(_Unlocking, CandlelitScreen[None]):
     """Blank (or a fake log); any key returns, with the passphrase if encrypted."""
 
     DEFAULT_CSS = """
@@ -113,7 +109,7 @@ class PanicScreen(_Unlocking, Screen[None]):
     def __init__(self, style: str = "blank", profile_dir: Path | None = None) -> None:
         super().__init__()
         self.style = style
-        self.profile_dir = profile_dir if profile_dir is not None and vault.is_encrypted(profile_dir) else None
+        self.profile_dir = profile_dir if profile_dir is not None and is_encrypted(profile_dir) else None
 
     @property
     def needs_passphrase(self) -> bool:
@@ -178,12 +174,10 @@ class PanicScreen(_Unlocking, Screen[None]):
         app = self.app
         self.dismiss(None)
         if error:  # the right passphrase, but the profile did not open: say why
-            lock = getattr(app, "lock_now", None)
-            if lock is not None:
-                lock(error)
+            app.lock_now(error)
 
 
-class LockScreen(_Unlocking, Screen[None]):
+class LockScreen(_Unlocking, CandlelitScreen[None]):
     """The app is locked: only the profile's passphrase opens it."""
 
     DEFAULT_CSS = """

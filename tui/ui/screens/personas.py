@@ -12,27 +12,24 @@ chat's id.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, OptionList, Select, SelectionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from tui.core.scene.ideas import new_scene_chat
-from tui.core.profile.personas import (
+from tui.core import (
+    POLICIES,
+    CandlelitError,
     PersonaError,
     PersonaProfile,
-    add_persona,
-    list_personas,
-    remove_persona,
-    update_persona,
+    SceneError,
+    SceneSettings,
+    new_scene_chat,
 )
-from tui.core.scene.rules import POLICIES, SceneError, SceneSettings
-from tui.core.storage.errors import StoreError
-from tui.ui.screens.dialogs import ConfirmScreen
+from tui.ui.modals.confirm import ConfirmScreen
+from tui.ui.screens.hooks import CandlelitModal, CandlelitScreen
 from tui.ui.text import literal
 
 POLICY_LABELS = {
@@ -47,7 +44,7 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-class PersonasScreen(Screen[None]):
+class PersonasScreen(CandlelitScreen[None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save persona", id="personas.save", priority=True),
         Binding("ctrl+n", "new", "New persona", id="personas.new", priority=True),
@@ -88,7 +85,7 @@ class PersonasScreen(Screen[None]):
 
     def _personas(self) -> list[PersonaProfile]:
         try:
-            return list_personas(self.app.ws.store, self.app.ws.config.chat.user_name)
+            return self.app.ws.persona_profiles()
         except CandlelitError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return []
@@ -140,9 +137,9 @@ class PersonasScreen(Screen[None]):
         try:
             persona = self.form()
             if self.editing is None:
-                add_persona(ws.store, persona, ws.config.chat.user_name)
+                ws.add_persona(persona)
             else:
-                update_persona(ws.store, persona, self.editing, ws.config.chat.user_name)
+                ws.update_persona(persona, self.editing)
         except CandlelitError as exc:  # PersonaError included
             self.notify(str(exc), title="Not saved", severity="error", markup=False)
             return
@@ -166,7 +163,7 @@ class PersonasScreen(Screen[None]):
                 return
             ws = self.app.ws
             try:
-                remove_persona(ws.store, name, ws.config.chat.user_name)
+                ws.remove_persona(name)
             except CandlelitError as exc:
                 self.notify(str(exc), severity="error", markup=False)
                 return
@@ -181,7 +178,7 @@ class PersonasScreen(Screen[None]):
         self.app.pop_screen()
 
 
-class GroupSceneScreen(ModalScreen[str | None]):
+class GroupSceneScreen(CandlelitModal[str | None]):
     """Choose characters, personas, narrator and turn policy; returns the new chat id."""
 
     BINDINGS = [
@@ -196,7 +193,7 @@ class GroupSceneScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         ws = self.app.ws
         cards = ws.cards()
-        personas = list_personas(ws.store, ws.config.chat.user_name)
+        personas = ws.persona_profiles()
         with Vertical(id="group-dialog"):
             yield Static("New group scene", classes="heading")
             with Horizontal(id="group-lists"):

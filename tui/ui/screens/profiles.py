@@ -10,7 +10,6 @@ be deleted from inside itself.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 from dataclasses import dataclass, replace
 
 from textual import on, work
@@ -18,14 +17,26 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.core.profile import profiles as P
-from tui.core.storage.errors import StoreError
-from tui.core.privacy.vault import VaultError
-from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.core import (
+    CandlelitError,
+    ProfileExists,
+    ProfileInfo,
+    VaultError,
+    check_name,
+    create_profile,
+    delete_profile,
+    deletion_caveat,
+    list_profiles,
+    profile_info,
+    rename_profile,
+    set_shared,
+)
+from tui.ui.modals.confirm import ConfirmScreen
+from tui.ui.modals.dialogs import AskScreen
+from tui.ui.screens.hooks import CandlelitModal, CandlelitScreen
 from tui.ui.text import literal
 
 __all__ = ["PassphraseScreen", "ProfilesScreen", "profile_counts", "profile_label"]
@@ -41,7 +52,7 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
-def profile_counts(info: P.ProfileInfo) -> str:
+def profile_counts(info: ProfileInfo) -> str:
     """"2 chats · 1 character", or "locked" while an encrypted profile's
     contents are unknown (nothing of it is read without its key)."""
     if info.chats is None or info.characters is None:
@@ -49,7 +60,7 @@ def profile_counts(info: P.ProfileInfo) -> str:
     return f"{_plural(info.chats, 'chat')} · {_plural(info.characters, 'character')}"
 
 
-def profile_label(info: P.ProfileInfo, current: str) -> str:
+def profile_label(info: ProfileInfo, current: str) -> str:
     tags = [t for t, on in (("shared", info.shared), ("encrypted", info.encrypted)) if on]
     label = f"{info.name}  · {profile_counts(info)}"
     if tags:
@@ -69,7 +80,7 @@ class _Failed(Message):
     error: str
 
 
-class PassphraseScreen(ModalScreen[str | None]):
+class PassphraseScreen(CandlelitModal[str | None]):
     """Ask for a new passphrase twice; dismiss with it, or None."""
 
     DEFAULT_CSS = """
@@ -116,7 +127,7 @@ class PassphraseScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ProfilesScreen(Screen[None]):
+class ProfilesScreen(CandlelitScreen[None]):
     BINDINGS = [
         Binding("enter", "open", "Open", id="profiles.open", show=False),
         Binding("n", "create(False)", "New profile", id="profiles.new"),
@@ -152,10 +163,10 @@ class ProfilesScreen(Screen[None]):
     # -- listing -------------------------------------------------------------
     def refresh_profiles(self, highlight: str | None = None) -> None:
         ws = self.app.ws
-        infos = P.list_profiles(ws.paths)
+        infos = list_profiles(ws.paths)
         if ws.profile_name not in {i.name for i in infos} and not ws.locked:
             ws.persona()  # the open profile exists once it is used: create its profile.toml
-            infos = P.list_profiles(ws.paths)
+            infos = list_profiles(ws.paths)
         infos = [self._open_counts(info) if info.name == ws.profile_name else info for info in infos]
         ol = self.query_one("#profiles", OptionList)
         ol.clear_options()
@@ -170,17 +181,14 @@ class ProfilesScreen(Screen[None]):
             "Enter: open · n: new · e: new encrypted · r: rename · s: shared on/off · d: delete · Esc: back"
         )
 
-    def _open_counts(self, info: P.ProfileInfo) -> P.ProfileInfo:
+    def _open_counts(self, info: ProfileInfo) -> ProfileInfo:
         """The open encrypted profile is unlocked: its counts are known."""
         ws = self.app.ws
         if info.chats is not None or ws.locked or not ws.encrypted:
             return info
 
-        def folders(root) -> int:
-            return sum(1 for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else 0
-
         try:
-            chats, chars = folders(ws.store.chats_dir), folders(ws.store.characters_dir)
+            chats, chars = ws.folder_counts()
         except OSError:
             return info
         return replace(info, chats=chats, characters=chars)
@@ -220,12 +228,12 @@ class ProfilesScreen(Screen[None]):
                 return
             name = name.strip()
             try:
-                P.check_name(name)
+                check_name(name)
             except CandlelitError as exc:
                 self._error(exc)
                 return
             if self.app.ws.paths.profile(name).exists():
-                self._error(P.ProfileExists(f"a profile named '{name}' already exists"))
+                self._error(ProfileExists(f"a profile named '{name}' already exists"))
                 return
             if not encrypted:
                 self._create(name, None)
@@ -241,7 +249,7 @@ class ProfilesScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="profiles", exit_on_error=False)
     def _create(self, name: str, passphrase: str | None) -> None:
         try:
-            P.create_profile(self.app.ws.paths, name, passphrase=passphrase)
+            create_profile(self.app.ws.paths, name, passphrase=passphrase)
         except (CandlelitError, VaultError, OSError) as exc:
             self.post_message(_Failed(str(exc)))
             return
@@ -269,7 +277,7 @@ class ProfilesScreen(Screen[None]):
             try:
                 if old == self.app.ws.profile_name:
                     self.app.record_usage()  # while the open profile is still where it was
-                P.rename_profile(self.app.ws.paths, old, new)
+                rename_profile(self.app.ws.paths, old, new)
             except (CandlelitError, OSError) as exc:
                 self._error(exc)
                 return
@@ -286,7 +294,7 @@ class ProfilesScreen(Screen[None]):
         if not name:
             return
         try:
-            info = P.profile_info(self.app.ws.paths, name)
+            info = profile_info(self.app.ws.paths, name)
         except CandlelitError as exc:
             self._error(exc)
             return
@@ -295,7 +303,7 @@ class ProfilesScreen(Screen[None]):
             if not yes:
                 return
             try:
-                P.set_shared(self.app.ws.paths, name, not info.shared)
+                set_shared(self.app.ws.paths, name, not info.shared)
             except (CandlelitError, OSError) as exc:
                 self._error(exc)
                 return
@@ -318,7 +326,7 @@ class ProfilesScreen(Screen[None]):
             self.notify("This profile is open. Open another one first, then delete this one.", markup=False)
             return
         try:
-            info = P.profile_info(self.app.ws.paths, name)
+            info = profile_info(self.app.ws.paths, name)
         except CandlelitError as exc:
             self._error(exc)
             return
@@ -327,7 +335,7 @@ class ProfilesScreen(Screen[None]):
             if not yes:
                 return
             try:
-                report = P.delete_profile(self.app.ws.paths, name)
+                report = delete_profile(self.app.ws.paths, name)
             except (CandlelitError, VaultError, OSError) as exc:
                 self._error(exc)
                 return
@@ -341,7 +349,7 @@ class ProfilesScreen(Screen[None]):
         self.app.push_screen(
             ConfirmScreen(
                 f"Delete profile “{name}” ({what}) with its memory, caches and settings? "
-                f"{P.deletion_caveat(info)} This cannot be undone."
+                f"{deletion_caveat(info)} This cannot be undone."
             ),
             done,
         )

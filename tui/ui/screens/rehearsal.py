@@ -8,7 +8,6 @@ clearly it came across; Ctrl+R starts over. Nothing here is saved.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,15 +17,24 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from tui.core.engine.api import Chunk, Finished
-from tui.core.scene.rehearsal import COACH, Line, Rehearsal, feedback, feedback_prompt, partner_reply
-from tui.core.safe_text import neutralize
-from tui.core.storage.errors import StoreError
+from tui.core import (
+    COACH,
+    CandlelitError,
+    Chunk,
+    Finished,
+    Line,
+    Rehearsal,
+    feedback,
+    feedback_prompt,
+    neutralize,
+    partner_reply,
+)
+from tui.ui.screens.hooks import CandlelitScreen
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
+from tui.ui.workers import pump
 
 
 @dataclass
@@ -48,7 +56,7 @@ class PieceFailed(Message):
     error: str
 
 
-class RehearsalScreen(Screen[None]):
+class RehearsalScreen(CandlelitScreen[None]):
     BINDINGS = [
         Binding("ctrl+f", "feedback", "Feedback", id="rehearsal.feedback", priority=True),
         Binding("ctrl+r", "restart", "Start over", id="rehearsal.restart", priority=True),
@@ -161,14 +169,15 @@ class RehearsalScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="rehearsal", exit_on_error=False)
     def _run(self, make: Callable[[threading.Event], Iterator], cancel: threading.Event, n: int) -> None:
-        try:
-            for ev in make(cancel):
-                if isinstance(ev, Chunk):
-                    self.post_message(PieceArrived(n, ev.text))
-                elif isinstance(ev, Finished):
-                    self.post_message(PieceDone(n, ev.text, ev.reason == "cancelled"))
-        except Exception as exc:  # noqa: BLE001 - shown as a notice
-            self.post_message(PieceFailed(n, str(exc) or exc.__class__.__name__))
+        pump(
+            self,
+            lambda: make(cancel),
+            {
+                Chunk: lambda ev: PieceArrived(n, ev.text),
+                Finished: lambda ev: PieceDone(n, ev.text, ev.reason == "cancelled"),
+            },
+            failed=lambda exc: PieceFailed(n, str(exc) or exc.__class__.__name__),  # shown as a notice
+        )
 
     @on(PieceArrived)
     async def _piece(self, msg: PieceArrived) -> None:
@@ -216,10 +225,5 @@ class RehearsalScreen(Screen[None]):
             return
         self.app.pop_screen()
 
-    def on_unmount(self) -> None:
-        self.stop_work()
-
-    def stop_work(self) -> None:
-        """Stop generating now (leaving, or the profile is about to lock)."""
-        if self.cancel is not None:
-            self.cancel.set()
+    def work_events(self) -> tuple[threading.Event | None, ...]:
+        return (self.cancel,)  # leaving, or the profile locking, stops generating

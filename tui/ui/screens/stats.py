@@ -14,11 +14,10 @@ from datetime import date, timedelta
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from tui.core.profile.profiles import ProfileError, read_reminders, save_reminders, usage_file
-from tui.core.profile.usage_stats import DayStats, StatsError, daily
+from tui.core import DayStats, ProfileError, StatsError
+from tui.ui.screens.hooks import CandlelitScreen
 
 __all__ = ["SESSION_STEPS", "StatsScreen", "stats_text"]
 
@@ -51,7 +50,7 @@ def stats_text(days: list[DayStats], today: date) -> str:
     return "\n".join(lines)
 
 
-class StatsScreen(Screen[None]):
+class StatsScreen(CandlelitScreen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="stats.back"),
         Binding("m", "session_reminder", "Session reminder", id="stats.session"),
@@ -79,7 +78,7 @@ class StatsScreen(Screen[None]):
         self.refresh_stats()
 
     def _reminders(self) -> dict:
-        return read_reminders(self.app.ws.store.root, self.app.ws.config.privacy)
+        return self.app.ws.reminders()
 
     def refresh_stats(self) -> None:
         ws = self.app.ws
@@ -91,7 +90,7 @@ class StatsScreen(Screen[None]):
             title += " Recording is off ([privacy] usage_stats = false)."
         self.query_one("#stats-title", Static).update(title)
         try:
-            table = stats_text(daily(usage_file(ws.store.root)), date.today())
+            table = stats_text(ws.usage_days(), date.today())
         except StatsError as exc:
             table = f"{exc}. Nothing was changed."
         self.query_one("#stats-table", Static).update(table)
@@ -104,7 +103,7 @@ class StatsScreen(Screen[None]):
 
     def _save(self, *, session_minutes: int, late_night: bool) -> None:
         try:
-            save_reminders(self.app.ws.store.root, session_minutes=session_minutes, late_night=late_night)
+            self.app.ws.save_reminders(session_minutes=session_minutes, late_night=late_night)
         except (ProfileError, OSError) as exc:
             self.notify(str(exc), severity="error", markup=False)
         self.refresh_stats()

@@ -14,10 +14,8 @@ is counted as written (``{{char}}`` and other macros unexpanded), without BOS.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import copy
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -27,22 +25,25 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
 
-from tui.core.cards.card_json import check_card_limits
-from tui.core.cards.card import Card, CardError, card_to_json, save_card_file, slugify
-from tui.core.cards.library import EXPORT_FORMATS, avatar_path, export_card
-from tui.core.cards.adult_guard import ContentRefused, guard_card
-from tui.core.fsio import DIR_MODE, ensure_dir
-from tui.core.safe_text import neutralize
-from tui.core.storage.errors import StoreError
-from tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+from tui.core import (
+    EXPORT_FORMATS,
+    CandlelitError,
+    Card,
+    CardError,
+    ContentRefused,
+    card_to_json,
+    neutralize,
+)
+from tui.ui.modals.confirm import ConfirmScreen
+from tui.ui.modals.dialogs import AskScreen
+from tui.ui.modals.lore_entry import kept, split_list
+from tui.ui.screens.hooks import CandlelitScreen
 from tui.ui.widgets.avatar import AvatarView
 from tui.ui.widgets.greeting_row import GreetingRow
-from tui.ui.widgets.lore_entry_dialog import kept, split_list
 from tui.ui.widgets.lore_section import LoreSection
 
 # (card attribute, label) — one-line inputs, then multi-line text areas.
@@ -98,7 +99,7 @@ class ExportFailed(Message):
     error: str
 
 
-class StudioScreen(Screen[None]):
+class StudioScreen(CandlelitScreen[None]):
     DEFAULT_CSS = """
     StudioScreen #form { padding: 0 1; }
     StudioScreen .field-label { color: $accent; text-style: bold; margin-top: 1; }
@@ -211,7 +212,7 @@ class StudioScreen(Screen[None]):
     def _show_avatar(self) -> None:
         words = re.findall(r"\w+", self.card.name if self.slug else self.query_one("#f-name", Input).value)
         initials = "".join(w[0] for w in words[:2]).upper() or "?"
-        avatar = avatar_path(self.app.ws.store, self.slug) if self.slug else None
+        avatar = self.app.ws.avatar_path(self.slug) if self.slug else None
         note = f"(avatar: {avatar.name})" if avatar else "(no avatar)"
         self.query_one("#avatar", AvatarView).show(avatar, neutralize(f"{initials}\n\n{note}"))
 
@@ -361,27 +362,13 @@ class StudioScreen(Screen[None]):
             self.notify("The character needs a name.", title="Not saved", severity="error", markup=False)
             return False
         try:
-            check_card_limits(card, "this card")
-            guard_card(card, "this card")
+            self.slug = self.app.ws.save_character(card, self.slug)
         except ContentRefused as exc:
             reasons = "\n".join(str(r) for r in exc.reasons)
             self.notify(f"Every character must be an adult. This check reads keywords and can misread; "
                         f"reword these if the character is an adult:\n{reasons}",
                         title="Not saved", severity="error", timeout=30, markup=False)
             return False
-        except CardError as exc:
-            self.notify(str(exc), title="Not saved", severity="error", timeout=20, markup=False)
-            return False
-        now = int(time.time())
-        card.modification_date = now
-        try:
-            if self.slug is None:
-                card.creation_date = card.creation_date or now
-                slug = self._claim_slug(slugify(card.name))
-                save_card_file(self.app.ws.store.character_dir(slug) / "card.json", card)
-                self.slug = slug
-            else:
-                save_card_file(self.app.ws.store.character_dir(self.slug) / "card.json", card)
         except (CandlelitError, OSError) as exc:
             self.notify(str(exc), title="Not saved", severity="error", timeout=20, markup=False)
             return False
@@ -395,18 +382,6 @@ class StudioScreen(Screen[None]):
         self._show_avatar()
         self.notify("Saved", markup=False)
         return True
-
-    def _claim_slug(self, base: str) -> str:
-        """Create the first free ``base``, ``base-2``... folder and return its name."""
-        root = ensure_dir(self.app.ws.store.characters_dir)
-        for n in range(1, 10_000):
-            slug = base if n == 1 else f"{base}-{n}"
-            try:
-                (root / slug).mkdir(mode=DIR_MODE)  # exclusive, also in an encrypted profile
-            except FileExistsError:
-                continue
-            return slug
-        raise StoreError(f"too many characters named like '{base}'")
 
     def action_export(self) -> None:
         if self.slug is None:
@@ -447,7 +422,7 @@ class StudioScreen(Screen[None]):
     @work(thread=True, group="export", exit_on_error=False)
     def _export(self, slug: str, fmt: str, out: Path) -> None:
         try:
-            warnings = export_card(self.app.ws.store, slug, fmt, out)
+            warnings = self.app.ws.export_card(slug, fmt, out)
         except (CardError, CandlelitError, OSError) as exc:
             self.post_message(ExportFailed(str(exc)))
             return

@@ -16,11 +16,10 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from tui.core.safe_text import neutralize
-from tui.core.privacy.tripwire import Hit, scan
+from tui.core import Hit, neutralize, scan
+from tui.ui.screens.hooks import CandlelitModal
 
 __all__ = ["TripwireScreen", "confirm_send", "excerpt"]
 
@@ -60,7 +59,7 @@ def _summary(hits: Sequence[Hit]) -> str:
     return ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
-class TripwireScreen(ModalScreen[str]):
+class TripwireScreen(CandlelitModal[str]):
     """Dismisses with ``"send"``, ``"edit"`` or ``"cancel"``."""
 
     DEFAULT_CSS = """

@@ -32,7 +32,7 @@ from textual.events import Resize
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from tui.core.fsio import is_sealed
+from tui.core import is_sealed
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # an avatar is at most 20 MiB
 MAX_PIXELS = 40_000_000  # larger images are refused (decompression bombs)

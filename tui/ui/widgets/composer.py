@@ -24,7 +24,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import TextArea
 
-from tui.core.scene.rules import next_persona, persona_by_number
+from tui.core import next_persona, persona_by_number
 from tui.ui.text import literal
 
 MAX_PICK = 9  # Alt+1 .. Alt+9

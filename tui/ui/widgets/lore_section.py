@@ -21,12 +21,9 @@ from textual.message import Message
 from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.core.lore.book import LoreEntry, Lorebook, LoreError
-from tui.core.lore.codec import book_to_dict
-from tui.core.lore.parse import parse_book
-from tui.core.safe_text import neutralize
-from tui.ui.screens.dialogs import ConfirmScreen
-from tui.ui.widgets.lore_entry_dialog import LoreEntryDialog
+from tui.core import Lorebook, LoreEntry, LoreError, book_to_dict, neutralize, parse_book
+from tui.ui.modals.confirm import ConfirmScreen
+from tui.ui.modals.lore_entry import LoreEntryDialog
 
 
 class LoreSection(Vertical):

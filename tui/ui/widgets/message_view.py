@@ -19,8 +19,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Markdown, Static
 
-from tui.core.safe_text import neutralize
-from tui.core.storage.model import Message as StoredMessage
+from tui.core import Message as StoredMessage
+from tui.core import neutralize
 
 
 class MessageView(Vertical, can_focus=True):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tui.core.safe_text import neutralize
+from tui.core import neutralize
 
 
 class StatusBar(Static):

@@ -11,11 +11,10 @@ import copy
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Select, Static, TextArea
 
-from tui.core.lore.book import DEFAULT_INSERTION_ORDER, LoreEntry
-from tui.core.safe_text import neutralize
+from tui.core import DEFAULT_INSERTION_ORDER, LoreEntry, neutralize
+from tui.ui.screens.hooks import CandlelitModal
 
 POSITION_CHOICES = [("before the character", "before_char"), ("after the character", "after_char")]
 
@@ -30,7 +29,7 @@ def kept(shown: str, typed: str, original: str) -> str:
     return original if typed == shown else typed
 
 
-class LoreEntryDialog(ModalScreen[LoreEntry | None]):
+class LoreEntryDialog(CandlelitModal[LoreEntry | None]):
     DEFAULT_CSS = """
     LoreEntryDialog { align: center middle; }
     LoreEntryDialog #dialog { width: 90%; height: 90%; border: thick $accent; background: $panel; padding: 0 1; }

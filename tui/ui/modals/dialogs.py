@@ -1,4 +1,5 @@
-"""Small modal dialogs: confirm, and ask for a line of text.
+"""Small modal dialogs: ask for a line of text, edit a message (the yes/no
+and save/discard questions are in ``confirm.py``).
 
 Questions quote chat titles, names and paths: they are shown literally."""
 
@@ -6,46 +7,21 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.containers import Vertical
+from textual.widgets import Input, Static
 
+from tui.ui.screens.hooks import CandlelitModal
 from tui.ui.text import literal
 
-_CSS = """
-ConfirmScreen, AskScreen { align: center middle; }
+DIALOG_CSS = """
 #dialog { width: 60; height: auto; border: thick $accent; background: $panel; padding: 1 2; }
 #dialog Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
 #dialog Button { margin-left: 1; }
 """
+_CSS = "AskScreen { align: center middle; }\n" + DIALOG_CSS
 
 
-class ConfirmScreen(ModalScreen[bool]):
-    DEFAULT_CSS = _CSS
-    BINDINGS = [
-        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
-    ]
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Static(literal(self.question), markup=False)
-            with Horizontal():
-                yield Button("Cancel (n)", id="no")
-                yield Button("Yes (y)", id="yes", variant="error")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
-
-    def action_answer(self, value: bool) -> None:
-        self.dismiss(value)
-
-
-class AskScreen(ModalScreen[str | None]):
+class AskScreen(CandlelitModal[str | None]):
     DEFAULT_CSS = _CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="ask.cancel")]
 
@@ -66,7 +42,7 @@ class AskScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class EditScreen(ModalScreen[str | None]):
+class EditScreen(CandlelitModal[str | None]):
     """Edit a message: Ctrl+S saves, Esc cancels."""
 
     DEFAULT_CSS = """

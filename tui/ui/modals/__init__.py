@@ -1,0 +1,1 @@
+"""The app's modal dialogs (each dismisses with the answer)."""
