@@ -157,7 +157,8 @@ def test_messages_sent_since_counts_your_lines_in_every_chat(tmp_path):
 
 def test_the_workspace_records_a_session_only_when_it_is_worth_a_line(home):
     from tui.core import paths as paths_mod
-    from tui.core.config.settings import Config, replace
+    from tui.core.config.load import replace
+    from tui.core.config.schema import Config
     from tui.core.profile.profiles import usage_file
     from tui.core.profile.workspace import Workspace
 
