@@ -297,8 +297,8 @@ class EngineSide:
 
     def __init__(self, setup: Setup) -> None:
         from tui.core.engine.api import EngineError
-        from tui.core.engine.settings import EngineSettings
         from tui.core.engine.llama import LlamaCppEngine
+        from tui.core.engine.settings import EngineSettings
 
         _import_llama_cpp()
         self.setup = setup

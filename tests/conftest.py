@@ -40,8 +40,8 @@ def model_path() -> Path:
 
 @pytest.fixture(scope="session")
 def engine(model_path):
-    from tui.core.engine.settings import EngineSettings
     from tui.core.engine.llama import LlamaCppEngine
+    from tui.core.engine.settings import EngineSettings
 
     eng = LlamaCppEngine(EngineSettings(model_path=model_path, n_ctx=2048))
     eng.load()

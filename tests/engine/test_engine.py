@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from tui.core.engine.api import Chunk, EngineError, Finished, GenerationRequest, Sampling
-from tui.core.engine.settings import EngineSettings
 from tui.core.engine.llama import LlamaCppEngine
+from tui.core.engine.settings import EngineSettings
 
 GREEDY = Sampling(temperature=0.0, seed=7, max_tokens=24)
 DIALOGUE = (

@@ -27,14 +27,14 @@ SIZE = (100, 32)
 def _screens() -> SimpleNamespace:
     """Every screen and modal class the snapshots name, imported here only:
     when a module moves, its import line changes in this one place."""
+    from tui.ui.modals.confirm import ConfirmScreen, UnsavedChangesScreen
+    from tui.ui.modals.dialogs import AskScreen, EditScreen
+    from tui.ui.modals.lore_entry import LoreEntryDialog
     from tui.ui.screens.chat import ChatScreen
     from tui.ui.screens.checkin import CheckInScreen, PickScreen
-    from tui.ui.modals.dialogs import AskScreen, EditScreen
-    from tui.ui.modals.confirm import ConfirmScreen
     from tui.ui.screens.help import HelpScreen
     from tui.ui.screens.home import HomeScreen
     from tui.ui.screens.ideas import IdeasScreen
-    from tui.ui.modals.confirm import UnsavedChangesScreen
     from tui.ui.screens.memory import EditLineScreen, MemoryScreen
     from tui.ui.screens.panic import LockScreen, PanicScreen
     from tui.ui.screens.personas import GroupSceneScreen, PersonasScreen
@@ -43,7 +43,6 @@ def _screens() -> SimpleNamespace:
     from tui.ui.screens.stats import StatsScreen
     from tui.ui.screens.studio import StudioScreen
     from tui.ui.screens.tripwire import TripwireScreen
-    from tui.ui.modals.lore_entry import LoreEntryDialog
 
     return SimpleNamespace(
         ChatScreen=ChatScreen,

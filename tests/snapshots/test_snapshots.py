@@ -50,7 +50,9 @@ def test_help(home, scripted, snap_compare):
 def test_chat_after_a_reply(home, scripted, snap_compare):
     ws = Workspace(paths.resolve(), Config())
     chat = ws.new_chat("vesper", title="Rematch")
-    app = make_app(ws, engine=scripted(["*Vesper salutes with her sabre.* Again, then. And this time, keep your guard up."]))
+    app = make_app(
+        ws, engine=scripted(["*Vesper salutes with her sabre.* Again, then. And this time, keep your guard up."])
+    )
 
     async def run_before(pilot):
         app.push_screen(ChatScreen(chat.id))

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
+from conftest import wait_until
 from textual.widgets import Markdown, OptionList, Static
 
-from conftest import wait_until
 from tui.core import paths
 from tui.core.config.schema import Config
 from tui.core.profile.workspace import Workspace
@@ -26,11 +24,13 @@ async def test_home_lists_characters_and_chats(home, scripted):
     w = ws()
     w.new_chat("vesper", title="Rematch [bold]night[/]")
     app = make_app(w, engine=scripted())
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(100, 30)):
         chars = app.screen.query_one("#characters", OptionList)
         labels = [str(chars.get_option_at_index(i).prompt) for i in range(chars.option_count)]
-        assert any(l.startswith("Mara — Mara is a 34-year-old bookseller.") and "(0 chats)" in l for l in labels)
-        assert any(l.startswith("Vesper") and "(1 chat)" in l for l in labels)
+        assert any(
+            label.startswith("Mara — Mara is a 34-year-old bookseller.") and "(0 chats)" in label for label in labels
+        )
+        assert any(label.startswith("Vesper") and "(1 chat)" in label for label in labels)
         chats = app.screen.query_one("#chats", OptionList)
         assert "Rematch [bold]night[/]" in str(chats.get_option_at_index(0).prompt)
 
@@ -173,10 +173,10 @@ async def test_branch_is_listed_with_its_parent(home, scripted):
     first = w.store.messages(chat.id)[0][0]
     w.store.branch_chat(chat.id, first.id, title="Rainy day, again")
     app = make_app(w, engine=scripted())
-    async with app.run_test(size=(120, 30)) as pilot:
+    async with app.run_test(size=(120, 30)):
         chats = app.screen.query_one("#chats", OptionList)
         labels = [str(chats.get_option_at_index(i).prompt) for i in range(chats.option_count)]
-        assert any("Rainy day, again" in l and "branch of “Rainy day”" in l for l in labels)
+        assert any("Rainy day, again" in label and "branch of “Rainy day”" in label for label in labels)
 
 
 async def test_disk_full_keeps_the_typed_text(home, scripted, monkeypatch):

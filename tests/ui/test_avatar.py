@@ -5,32 +5,30 @@ Studio shows a real imported avatar."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
+from conftest import wait_until
 from PIL import Image
 from rich.color import Color
 from rich.console import Console
 from rich.segment import Segment
 from textual.app import App, ComposeResult
 
-from conftest import wait_until
 from tui.core import paths
-from tui.core.config.schema import Config
-from tui.core.cards.png_card import card_to_png
 from tui.core.cards.card import Card
 from tui.core.cards.library import avatar_path, import_card_file
+from tui.core.cards.png_card import card_to_png
+from tui.core.config.schema import Config
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
 from tui.ui.screens.home import HomeScreen
 from tui.ui.screens.studio import StudioScreen
 from tui.ui.widgets.avatar import (
+    UPPER_HALF,
     AvatarError,
     AvatarView,
-    UPPER_HALF,
     decode_avatar,
     fit,
-    half_block_text,
     render_avatar,
 )
 
@@ -61,7 +59,7 @@ def rgb(color: Color | None) -> tuple[int, int, int] | None:
 def near(color: Color | None, want: tuple[int, int, int]) -> bool:
     """Within a few levels of ``want`` (resampling rings slightly at the edge)."""
     got = rgb(color)
-    return got is not None and all(abs(a - b) <= 4 for a, b in zip(got, want))
+    return got is not None and all(abs(a - b) <= 4 for a, b in zip(got, want, strict=True))
 
 
 def test_red_left_blue_right_exact_size(tmp_path):

@@ -7,16 +7,16 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 from textual.widgets import Input, OptionList
 
-from conftest import wait_until
 from tui.core import paths
 from tui.core.config.schema import Config
 from tui.core.profile.st_import import import_st_chat
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
-from tui.ui.screens.chat import ChatScreen
 from tui.ui.modals.dialogs import AskScreen
+from tui.ui.screens.chat import ChatScreen
 from tui.ui.screens.home import HomeScreen
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "st"

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from textual.widgets import Input, TextArea
-
 from conftest import wait_until
+from textual.widgets import TextArea
+
 from tui.core import paths
 from tui.core.config.load import replace
 from tui.core.config.schema import Config
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
-from tui.ui.screens.chat import ChatScreen
-from tui.ui.modals.dialogs import EditScreen
 from tui.ui.modals.confirm import ConfirmScreen
+from tui.ui.modals.dialogs import EditScreen
+from tui.ui.screens.chat import ChatScreen
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
 
@@ -125,7 +123,9 @@ async def test_edit_delete_copy_branch_search(home, scripted):
         # branch from the first reply
         views(screen)[2].focus()
         await pilot.press("b")
-        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen is not screen and app.screen.ready)
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen is not screen and app.screen.ready
+        )
         branch = app.screen
         info = ws.store.chat(branch.chat_id)
         assert info.parent == chat.id

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import wait_until
 from textual.widgets import Input, OptionList, Static
 
-from conftest import wait_until
 from tui.core import paths as paths_mod
 from tui.core.config.load import replace
 from tui.core.config.schema import Config
-from tui.core.profile import profiles as P
 from tui.core.privacy import vault as V
 from tui.core.privacy.sealed_fs import SealedFS
-from tui.core.storage.model import Message
+from tui.core.profile import profiles as P
 from tui.core.profile.workspace import Workspace
+from tui.core.storage.model import Message
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen
 from tui.ui.screens.home import HomeScreen
@@ -125,14 +125,17 @@ async def test_starts_locked_with_empty_home_and_unlocks_to_its_chats(home, scri
         assert app.ws.locked and home_lists(app) == ([], [])
         assert TITLE not in all_text(app)
         await unlock(app, pilot, "not it")
-        await wait_until(pilot, lambda: "Wrong passphrase." in str(app.screen.query_one("#lock-error", Static).render()))
+        await wait_until(
+            pilot, lambda: "Wrong passphrase." in str(app.screen.query_one("#lock-error", Static).render())
+        )
         assert isinstance(app.screen, LockScreen) and app.ws.locked and home_lists(app) == ([], [])
         await unlock(app, pilot)
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and not app.ws.locked)
         await wait_until(pilot, lambda: any(TITLE in c for c in home_lists(app)[1]))
         chars, _chats = home_lists(app)
         assert any("Mara" in c and "(1 chat)" in c for c in chars)
-        assert "Profile: sec" in screen_text(app) and "locked" not in str(homescreen.query_one("#profile", Static).render())
+        assert "Profile: sec" in screen_text(app)
+        assert "locked" not in str(homescreen.query_one("#profile", Static).render())
         assert app.vault is not None and not app.vault.locked
 
 
@@ -238,7 +241,9 @@ async def test_idle_lock_closes_the_chat_and_unlock_reopens_it(home, scripted, f
         assert not any(isinstance(s, (MemoryScreen, StatsScreen)) for s in app.screen_stack)
         assert SECRET not in screen_text(app)
         await unlock(app, pilot)
-        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and any(TITLE in c for c in home_lists(app)[1]))
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, HomeScreen) and any(TITLE in c for c in home_lists(app)[1])
+        )
         lst = app.screen.query_one("#chats", OptionList)
         lst.focus()
         lst.highlighted = lst.get_option_index(chat_id)
@@ -267,7 +272,9 @@ async def test_lock_while_a_reply_streams_stops_it_without_a_crash(home, scripte
         assert app.is_running
         assert_closed(app, chat)
         await unlock(app, pilot)
-        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and any(TITLE in c for c in home_lists(app)[1]))
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, HomeScreen) and any(TITLE in c for c in home_lists(app)[1])
+        )
 
 
 async def test_panic_on_encrypted_profile_locks_like_a_lock(home, scripted, fast_kdf):
@@ -287,7 +294,9 @@ async def test_panic_on_encrypted_profile_locks_like_a_lock(home, scripted, fast
         await wait_until(pilot, lambda: not app.screen.query_one("#panic-ask", Input).has_class("-shown"))
         assert isinstance(app.screen, PanicScreen) and app.ws.locked
         await pilot.press("x", *PASS, "enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and any(TITLE in c for c in home_lists(app)[1]))
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, HomeScreen) and any(TITLE in c for c in home_lists(app)[1])
+        )
         assert not app.ws.locked and app.vault is not None
         reopened = await open_chat(app, pilot, chat_id)
         assert any(v.text == SECRET for v in reopened.query("MessageView"))
@@ -355,22 +364,24 @@ async def test_switching_to_an_encrypted_profile_opens_it_locked(home, scripted,
         await wait_until(pilot, lambda: isinstance(app.screen, ProfilesScreen))
         ol = app.screen.query_one("#profiles", OptionList)
         labels = [str(ol.get_option_at_index(i).prompt) for i in range(ol.option_count)]
-        assert any(l.startswith("sec  · locked") and "[encrypted]" in l for l in labels), labels
-        assert any(l.startswith("default  · 1 chat") for l in labels), labels
+        assert any(label.startswith("sec  · locked") and "[encrypted]" in label for label in labels), labels
+        assert any(label.startswith("default  · 1 chat") for label in labels), labels
         ol.highlighted = ol.get_option_index("sec")
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, LockScreen) and app.ws.profile_name == "sec")
         assert app.ws.locked and home_lists(app) == ([], [])
         assert "Plainsong" not in all_text(app)
         await unlock(app, pilot)
-        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and any(TITLE in c for c in home_lists(app)[1]))
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, HomeScreen) and any(TITLE in c for c in home_lists(app)[1])
+        )
         assert not any("Plainsong" in c for c in home_lists(app)[1])
         # the open, unlocked profile shows its counts; switching away locks it again
         await pilot.press("f2")
         await wait_until(pilot, lambda: isinstance(app.screen, ProfilesScreen))
         ol = app.screen.query_one("#profiles", OptionList)
         labels = [str(ol.get_option_at_index(i).prompt) for i in range(ol.option_count)]
-        assert any(l.startswith("sec  · 1 chat · ") and "(open)" in l for l in labels), labels
+        assert any(label.startswith("sec  · 1 chat · ") and "(open)" in label for label in labels), labels
         key = app.vault
         ol.highlighted = ol.get_option_index("default")
         await pilot.press("enter")

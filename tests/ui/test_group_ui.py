@@ -8,16 +8,16 @@ import dataclasses
 import os
 import stat
 
+from conftest import wait_until
 from textual import events
 from textual.widgets import Input, OptionList, SelectionList, Static, TextArea
 
-from conftest import wait_until
 from tui.core import paths
 from tui.core.config.schema import Config
-from tui.core.scene.ideas import load_ideas
 from tui.core.profile.personas import PersonaProfile, add_persona, list_personas
-from tui.core.scene.rules import SceneSettings
 from tui.core.profile.workspace import Workspace
+from tui.core.scene.ideas import load_ideas
+from tui.core.scene.rules import SceneSettings
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen
 from tui.ui.screens.checkin import CheckInScreen, PickScreen
@@ -352,7 +352,10 @@ async def test_new_group_scene_from_home(home, scripted):
 async def test_ideas_generate_save_and_start_a_scene(home, scripted):
     w = ws()
     couple(w)
-    eng = roomy(scripted, [" A rainy afternoon in a bookshop with a secret door.\n2. A ferry ride where the captain asks for help."])
+    eng = roomy(
+        scripted,
+        [" A rainy afternoon in a bookshop with a secret door.\n2. A ferry ride where the captain asks for help."],
+    )
     app = make_app(w, engine=eng)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))

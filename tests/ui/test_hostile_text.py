@@ -15,25 +15,25 @@ from __future__ import annotations
 
 import dataclasses
 
+from conftest import wait_until
 from textual.visual import visualize
 from textual.widgets import Input, OptionList, SelectionList, Static
 from textual.widgets._toast import Toast
 
-from conftest import wait_until
 from tui.core import paths
-from tui.core.config.schema import Config
-from tui.core.profile import profiles as P
 from tui.core.cards.card import Card, save_card_file
-from tui.core.scene.ideas import save_idea
+from tui.core.config.schema import Config
 from tui.core.memory.document import Fact, Memory, save_memory
+from tui.core.profile import profiles as P
 from tui.core.profile.personas import PersonaProfile, add_persona, update_persona
-from tui.core.storage.model import Message
 from tui.core.profile.workspace import Workspace
+from tui.core.scene.ideas import save_idea
+from tui.core.storage.model import Message
 from tui.ui.app import make_app
+from tui.ui.modals.confirm import ConfirmScreen
+from tui.ui.modals.dialogs import AskScreen
 from tui.ui.screens.chat import ChatScreen
 from tui.ui.screens.checkin import CheckInScreen, PickScreen
-from tui.ui.modals.dialogs import AskScreen
-from tui.ui.modals.confirm import ConfirmScreen
 from tui.ui.screens.home import HomeScreen
 from tui.ui.screens.ideas import IdeasReady, IdeasScreen
 from tui.ui.screens.memory import MemoryScreen
@@ -311,7 +311,10 @@ async def test_ideas_screen_shows_personas_and_ideas_literally(home, scripted):
         ideas.post_message(IdeasReady([f"{CLICK} by the harbour", "[/INST] a storm [b]"]))
         await wait_until(pilot, lambda: ideas.query_one("#ideas-list", OptionList).option_count == 2)
         await pilot.pause()
-        assert option_texts(ideas.query_one("#ideas-list", OptionList)) == [f"{CLICK} by the harbour", "[/INST] a storm [b]"]
+        assert option_texts(ideas.query_one("#ideas-list", OptionList)) == [
+            f"{CLICK} by the harbour",
+            "[/INST] a storm [b]",
+        ]
         shown = screen_text(app)
         for needle in (ME, PARTNER, saved, f"{CLICK} by the harbour", "[/INST] a storm [b]"):
             assert needle in shown, needle

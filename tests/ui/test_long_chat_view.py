@@ -5,8 +5,9 @@ every message (Pilot, scripted engine)."""
 from __future__ import annotations
 
 from conftest import wait_until
-from tui.core import paths
+
 from tui.bench.long_chat_data import fill_chat
+from tui.core import paths
 from tui.core.config.load import replace
 from tui.core.config.schema import Config
 from tui.core.profile.workspace import Workspace

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from conftest import wait_until
 from textual.app import App
 from textual.widgets import OptionList, Static, TextArea
 
-from conftest import wait_until
 from tui.core.memory.document import Fact, Memory, load_memory, memory_path, parse_memory, save_memory
-from tui.ui.modals.dialogs import AskScreen
 from tui.ui.modals.confirm import ConfirmScreen, UnsavedChangesScreen
+from tui.ui.modals.dialogs import AskScreen
 from tui.ui.screens.memory import (
     BUSY_TEXT,
     MemoryScreen,

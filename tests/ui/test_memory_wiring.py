@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from conftest import wait_until
+
 from tui.core import paths
 from tui.core.config.load import replace
 from tui.core.config.schema import Config
 from tui.core.memory.document import load_memory
-from tui.core.storage.model import Message
 from tui.core.profile.workspace import Workspace
+from tui.core.storage.model import Message
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen
 from tui.ui.screens.memory import MemoryScreen

@@ -11,17 +11,17 @@ import types
 from datetime import datetime, timedelta
 
 import pytest
+from conftest import wait_until
 from textual.widgets import Input, OptionList, Static
 
-from conftest import wait_until
 from tui.core import paths as paths_mod
 from tui.core.config.load import replace
 from tui.core.config.schema import Config
-from tui.core.profile import profiles as P
 from tui.core.privacy import vault as V
-from tui.core.storage.model import Message
+from tui.core.profile import profiles as P
 from tui.core.profile.usage_stats import record_session
 from tui.core.profile.workspace import Workspace
+from tui.core.storage.model import Message
 from tui.ui.app import make_app
 from tui.ui.screens.chat import ChatScreen
 from tui.ui.screens.help import HelpScreen
@@ -133,7 +133,9 @@ async def test_encrypted_profile_starts_locked(home, scripted, fast_kdf):
         await pilot.press("escape")
         assert isinstance(app.screen, LockScreen)
         await unlock(app, pilot, "wrong one")
-        await wait_until(pilot, lambda: "Wrong passphrase." in str(app.screen.query_one("#lock-error", Static).render()))
+        await wait_until(
+            pilot, lambda: "Wrong passphrase." in str(app.screen.query_one("#lock-error", Static).render())
+        )
         assert isinstance(app.screen, LockScreen) and app.vault is None
         await unlock(app, pilot, "open sesame")
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
@@ -181,7 +183,7 @@ async def test_idle_lock(home, scripted, fast_kdf):
 
 async def test_plain_profile_never_idle_locks(home, scripted):
     app = make_app(ws(idle_lock_minutes=1), engine=scripted())
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(100, 30)):
         now = app.clock()
         app.clock = lambda: now + 3600
         assert not app.check_idle_lock()
@@ -193,7 +195,9 @@ async def test_plain_profile_never_idle_locks(home, scripted):
 
 async def ask(app, pilot, text, key, **kw):
     task = asyncio.ensure_future(confirm_send(app, text, **kw))
-    await wait_until(pilot, lambda: isinstance(app.screen, TripwireScreen) and bool(app.screen.query("#tripwire-question")))
+    await wait_until(
+        pilot, lambda: isinstance(app.screen, TripwireScreen) and bool(app.screen.query("#tripwire-question"))
+    )
     await pilot.pause(0.05)
     shown = screen_text(app)
     await pilot.press(key)
@@ -348,10 +352,13 @@ async def test_profile_picker_create_switch_delete(home, scripted):
     async with app.run_test(size=(110, 34)) as pilot:
         await pilot.press("f2")
         await wait_until(pilot, lambda: isinstance(app.screen, ProfilesScreen))
-        assert any(l.startswith("default") and "(open)" in l for l in labels(app))
+        assert any(label.startswith("default") and "(open)" in label for label in labels(app))
         await pilot.press("n")
         await pilot.press(*"sam", "enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ProfilesScreen) and any(l.startswith("sam") for l in labels(app)))
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, ProfilesScreen) and any(label.startswith("sam") for label in labels(app)),
+        )
         # deleting the open profile is refused
         app.screen.query_one("#profiles", OptionList).highlighted = 0
         await pilot.press("d")
@@ -399,8 +406,11 @@ async def test_profile_picker_rename_shared_and_encrypted(home, scripted, fast_k
         await pilot.press(*"pw", "enter", *"px", "enter")
         await wait_until(pilot, lambda: "differ" in screen_text(app))
         await pilot.press(*"pw", "enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ProfilesScreen) and any(l.startswith("vault1") for l in labels(app)))
-        assert any("encrypted" in l and "· locked" in l for l in labels(app) if l.startswith("vault1"))
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, ProfilesScreen) and any(label.startswith("vault1") for label in labels(app)),
+        )
+        assert any("encrypted" in label and "· locked" in label for label in labels(app) if label.startswith("vault1"))
         V.unlock(home / "profiles" / "vault1", "pw").lock()
 
 

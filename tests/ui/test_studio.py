@@ -10,20 +10,20 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 from textual.widgets import Input, OptionList, Static, TextArea
 
-from conftest import wait_until
 from tui.core import paths
-from tui.core.config.schema import Config
 from tui.core.cards.library import import_card_file
+from tui.core.config.schema import Config
 from tui.core.profile.workspace import Workspace
 from tui.ui.app import make_app
-from tui.ui.modals.dialogs import AskScreen
 from tui.ui.modals.confirm import ConfirmScreen
+from tui.ui.modals.dialogs import AskScreen
+from tui.ui.modals.lore_entry import LoreEntryDialog
 from tui.ui.screens.home import HomeScreen
 from tui.ui.screens.studio import StudioScreen, pasted_path
 from tui.ui.widgets.greeting_row import GreetingRow
-from tui.ui.modals.lore_entry import LoreEntryDialog
 
 SIZE = (110, 40)
 
@@ -167,7 +167,7 @@ async def test_create_a_new_character_appears_on_home(home, scripted):
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
         chars = app.screen.query_one("#characters", OptionList)
         labels = [str(chars.get_option_at_index(i).prompt) for i in range(chars.option_count)]
-        assert any(l.startswith("Iris Vale — Iris is a 41-year-old lighthouse keeper.") for l in labels)
+        assert any(label.startswith("Iris Vale — Iris is a 41-year-old lighthouse keeper.") for label in labels)
 
 
 async def test_a_second_character_with_the_same_name_gets_its_own_slug(home, scripted):
@@ -217,7 +217,7 @@ async def test_import_a_dropped_file_url_from_home(home, scripted, tmp_path):
         await wait_until(pilot, lambda: app.screen is home_screen and any("Juniper" in n for n in notices))
         chars = home_screen.query_one("#characters", OptionList)
         labels = [str(chars.get_option_at_index(i).prompt) for i in range(chars.option_count)]
-        assert any(l.startswith("Juniper Hale — Juniper is a 38-year-old botanist.") for l in labels)
+        assert any(label.startswith("Juniper Hale — Juniper is a 38-year-old botanist.") for label in labels)
         assert chars.get_option_at_index(chars.highlighted).id == "juniper-hale"
         assert w.card("juniper-hale").card.first_mes == "Mind the ferns."
 

@@ -20,7 +20,9 @@ def message_text(i: int, rng: random.Random) -> str:
     return f"Line {i + 1}: {words}."
 
 
-def fill_chat(store: Store, chat_id: str, n: int, *, user: str = "You", character: str = "Mara", seed: int = 7) -> list[str]:
+def fill_chat(
+    store: Store, chat_id: str, n: int, *, user: str = "You", character: str = "Mara", seed: int = 7
+) -> list[str]:
     """Replace the chat's messages with ``n`` made-up ones; returns their ids.
     Message ``i`` (from 0) says ``Line {i+1}:`` first, so a test can find it."""
     rng = random.Random(seed)
@@ -29,7 +31,7 @@ def fill_chat(store: Store, chat_id: str, n: int, *, user: str = "You", characte
         human = i % 2 == 0
         m = Message.new(user if human else character, "user" if human else "assistant", message_text(i, rng))
         m.id = f"{i:013x}{seed:06x}"  # sortable, in order
-        m.created = f"2026-01-01T00:00:00.000Z"
+        m.created = "2026-01-01T00:00:00.000Z"
         msgs.append(m)
     store.replace_messages(chat_id, msgs)
     return [m.id for m in msgs]

@@ -128,9 +128,9 @@ def run_ours(ws, engine, turns: int, log) -> list[TurnTime]:  # noqa: ANN001
 
 def run_naive(session, engine, wanted: list[range], log) -> list[TurnTime]:  # noqa: ANN001
     """Re-prompt the recorded history as a drop-oldest rolling window."""
+    from tui.core.chat.session import character_text
     from tui.core.engine.api import GenerationRequest, Sampling
     from tui.core.prompt.builder import PromptBuilder, Turn
-    from tui.core.chat.session import character_text
 
     ws = session.ws
     msgs = [m for m in session.messages() if m.text.strip()]
@@ -166,10 +166,10 @@ def run_naive(session, engine, wanted: list[range], log) -> list[TurnTime]:  # n
 
 def run_resume(ws, log, context_tokens: int = 3000) -> dict[str, float]:  # noqa: ANN001
     """A ≥3k-token chat: warm TTFT, then close, reopen, restore, first TTFT."""
-    from tui.core.config.load import replace
     from tui.core.chat.session import Session
-    from tui.core.storage.model import Message
+    from tui.core.config.load import replace
     from tui.core.profile.workspace import Workspace
+    from tui.core.storage.model import Message
 
     ws = Workspace(ws.paths, replace(ws.config, model={"n_ctx": 4096}, memory={"enabled": False}))
     engine = _engine(ws)

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from tui.core.memory.upkeep import progress_bar, progress_text
     from tui.core.privacy.tripwire import Hit, scan
     from tui.core.privacy.vault import Vault, VaultError, WrongPassphrase, is_encrypted, unlock
+    from tui.core.profile.chat_export import export_chat, export_name
     from tui.core.profile.personas import (
         PersonaError,
         PersonaProfile,
@@ -89,7 +90,6 @@ if TYPE_CHECKING:
         set_shared,
         usage_file,
     )
-    from tui.core.profile.chat_export import export_chat, export_name
     from tui.core.profile.st_import import import_st_chat
     from tui.core.profile.usage_stats import (
         DayStats,

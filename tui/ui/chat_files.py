@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual.app import SystemCommand
 from textual.screen import Screen
@@ -21,10 +21,8 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import OptionDoesNotExist
 
 from tui.core import CandlelitError, StoreError
+from tui.ui.base import AppBase
 from tui.ui.screens.hooks import CandlelitScreen
-
-if TYPE_CHECKING:
-    from tui.ui.app import CandlelitApp
 
 EXPORT_LABELS = (
     ("st", "SillyTavern (.jsonl)"),
@@ -84,7 +82,7 @@ def _imported(screen: Screen, result: Any) -> None:
 # -- export -----------------------------------------------------------------------
 
 
-def export_commands(app: CandlelitApp, screen: Screen) -> Iterator[SystemCommand]:
+def export_commands(app: AppBase, screen: Screen) -> Iterator[SystemCommand]:
     """Palette entries exporting the chat ``screen`` shows (none elsewhere)."""
     chat_id = getattr(screen, "chat_id", None)
     if not isinstance(chat_id, str) or not chat_id or getattr(app, "hidden", False):
@@ -97,7 +95,7 @@ def export_commands(app: CandlelitApp, screen: Screen) -> Iterator[SystemCommand
         )
 
 
-def ask_export(app: CandlelitApp, chat_id: str, fmt: str) -> None:
+def ask_export(app: AppBase, chat_id: str, fmt: str) -> None:
     """Ask where to write the export, then write it."""
     from tui.core import export_name
     from tui.ui.modals.dialogs import AskScreen
@@ -120,7 +118,7 @@ def ask_export(app: CandlelitApp, chat_id: str, fmt: str) -> None:
     app.push_screen(AskScreen(question, default), answered)
 
 
-def _confirm_and_write(app: CandlelitApp, chat_id: str, fmt: str, text: str) -> None:
+def _confirm_and_write(app: AppBase, chat_id: str, fmt: str, text: str) -> None:
     from tui.ui.modals.confirm import ConfirmScreen
     from tui.ui.screens.studio import pasted_path
 
@@ -137,7 +135,7 @@ def _confirm_and_write(app: CandlelitApp, chat_id: str, fmt: str, text: str) -> 
     _write(app, chat_id, fmt, path)
 
 
-def _write(app: CandlelitApp, chat_id: str, fmt: str, path: Path) -> None:
+def _write(app: AppBase, chat_id: str, fmt: str, path: Path) -> None:
     from tui.core import export_chat, write_outside
 
     ws = app.ws

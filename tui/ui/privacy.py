@@ -13,17 +13,17 @@ are disabled.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from textual import events
-from textual.app import App
 
 from tui.core import Engine, ReminderSettings, Vault, VaultError, Workspace, neutralize, reminder_due
+from tui.ui.base import AppBase
 from tui.ui.screens.hooks import CandlelitScreen
 
 
-class PrivacyApp(App[None]):
+class PrivacyApp(AppBase):
     """What keeps the app private; ``CandlelitApp`` is the rest."""
 
     _INPUT_EVENTS = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp, events.Paste)
@@ -37,7 +37,7 @@ class PrivacyApp(App[None]):
         self.clock = time.monotonic  # tests replace it to jump ahead
         self._last_input = self.clock()
         self._held: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-        self._session_start = datetime.now(timezone.utc)
+        self._session_start = datetime.now(UTC)
         self._last_reminder: datetime | None = None
 
     def _screens(self) -> list[CandlelitScreen]:
@@ -248,7 +248,7 @@ class PrivacyApp(App[None]):
         """Append this session (times and a count of messages you sent) to the
         profile's local stats; no text, no names, never sent anywhere."""
 
-        start, end = self._session_start, now or datetime.now(timezone.utc)
+        start, end = self._session_start, now or datetime.now(UTC)
         self._session_start = end
         self.ws.record_usage(start, end)
 

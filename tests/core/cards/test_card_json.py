@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from card_builders import v2_card, v3_card, write
 
 from tui.core.cards.card import parse_card
 from tui.core.cards.card_json import MAX_FIELD_CHARS, card_to_json_bytes
 from tui.core.cards.file_types import CardFileError
 from tui.core.cards.files import read_card_bytes, read_card_file
-
-from card_builders import v2_card, v3_card, write
 
 # --------------------------------------------------------------------------
 # JSON

@@ -8,14 +8,13 @@ import struct
 import zipfile
 
 import pytest
+from card_builders import charx_with_icon, make_zip, tiny_png, v2_card, v3_card, write
 
 from tui.core.cards import charx
 from tui.core.cards.card import parse_card
 from tui.core.cards.charx import card_to_charx, charx_entries
 from tui.core.cards.file_types import CardFileError
 from tui.core.cards.files import read_card_bytes, read_card_file
-
-from card_builders import charx_with_icon, make_zip, tiny_png, v2_card, v3_card, write
 
 # --------------------------------------------------------------------------
 # CHARX

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from card_builders import write
 
 from tui.core.cards import files
 from tui.core.cards.file_types import CardFileError
 from tui.core.cards.files import read_card_file
-
-from card_builders import write
 
 
 def test_too_large_file_is_refused_before_reading(tmp_path, monkeypatch):

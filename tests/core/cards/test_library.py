@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from card_builders import b64json, charx_with_icon, make_zip, text_chunk, tiny_png, v2_card, v3_card, write
 
 from tui.core.cards import library as ch
 from tui.core.cards.card import CardError, card_to_v3, parse_card
@@ -16,8 +17,6 @@ from tui.core.cards.charx import card_to_charx
 from tui.core.cards.file_types import CardFileError
 from tui.core.cards.files import read_card_bytes, read_card_file
 from tui.core.storage.store import Store
-
-from card_builders import b64json, charx_with_icon, make_zip, text_chunk, tiny_png, v2_card, v3_card, write
 
 # --------------------------------------------------------------------------
 # importing into a profile
@@ -63,7 +62,9 @@ def test_import_picks_unique_slugs(store, tmp_path):
 def test_import_charx_with_webp_icon_keeps_its_type(store, tmp_path):
     webp = b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 8
     card = v3_card()
-    card["data"]["assets"] = [{"type": "icon", "uri": "embeded://assets/icon/images/main.webp", "name": "main", "ext": "webp"}]
+    card["data"]["assets"] = [
+        {"type": "icon", "uri": "embeded://assets/icon/images/main.webp", "name": "main", "ext": "webp"}
+    ]
     data = make_zip({"card.json": json.dumps(card).encode(), "assets/icon/images/main.webp": webp})
     slug = ch.import_card_file(store, write(tmp_path, "i.charx", data)).slug
     assert (store.character_dir(slug) / "avatar.webp").read_bytes() == webp

@@ -8,12 +8,6 @@ import struct
 import zlib
 
 import pytest
-
-from tui.core.cards.card import parse_card
-from tui.core.cards.file_types import CardFileError
-from tui.core.cards.files import read_card_bytes, read_card_file
-from tui.core.cards.png_card import card_to_png, placeholder_png, read_png_chunks
-
 from card_builders import (
     b64json,
     chunk_types,
@@ -25,6 +19,11 @@ from card_builders import (
     v3_card,
     write,
 )
+
+from tui.core.cards.card import parse_card
+from tui.core.cards.file_types import CardFileError
+from tui.core.cards.files import read_card_bytes, read_card_file
+from tui.core.cards.png_card import card_to_png, placeholder_png, read_png_chunks
 
 # --------------------------------------------------------------------------
 # PNG

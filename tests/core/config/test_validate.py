@@ -38,7 +38,10 @@ def test_unknown_key_from_another_section_says_where_it_belongs() -> None:
 
 def test_unknown_key_without_a_close_match_lists_known_keys() -> None:
     err = error_of("[prompt]\nzzz = 1\n")
-    assert str(err) == f'{SRC}:2: unknown key "zzz" in [prompt] (known keys: system, reply_reserve, memory_budget, window_budget, volatile_budget)'
+    assert str(err) == (
+        f'{SRC}:2: unknown key "zzz" in [prompt] '
+        "(known keys: system, reply_reserve, memory_budget, window_budget, volatile_budget)"
+    )
 
 
 def test_unknown_section_with_did_you_mean() -> None:

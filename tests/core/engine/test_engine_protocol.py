@@ -9,9 +9,9 @@ import threading
 import pytest
 
 from tui.core.engine.api import Chunk, Engine, Finished, GenerationRequest, Sampling
-from tui.core.engine.settings import EngineSettings
 from tui.core.engine.llama import LlamaCppEngine
 from tui.core.engine.scripted import ScriptedEngine
+from tui.core.engine.settings import EngineSettings
 
 MEMBERS = {name for name in dir(Engine) if not name.startswith("_")}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tui.core.lore.activate import activate
-from tui.core.lore.book import LoreEntry, LoreError, Lorebook
+from tui.core.lore.book import Lorebook, LoreEntry, LoreError
 from tui.core.lore.codec import book_to_dict, book_to_lorebook_v3, books_from, load_book_file, save_book_file
 from tui.core.lore.parse import parse_book
 from tui.core.lore.safe_regex import (

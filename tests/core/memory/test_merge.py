@@ -45,4 +45,6 @@ def test_same_memory_ignores_spacing_at_the_ends():
     a = sample()
     b = Memory(summary=a.summary + "\n\n", pinned_summary=a.pinned_summary, facts=list(a.facts), folded_upto=UPTO)
     assert same_memory(a, b)
-    assert not same_memory(a, Memory(summary="Other.", pinned_summary=a.pinned_summary, facts=a.facts, folded_upto=UPTO))
+    assert not same_memory(
+        a, Memory(summary="Other.", pinned_summary=a.pinned_summary, facts=a.facts, folded_upto=UPTO)
+    )

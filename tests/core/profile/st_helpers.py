@@ -7,14 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ScriptedEngine
 
 from tui.core import paths
 from tui.core.cards.library import import_card_file
 from tui.core.config.schema import Config
 from tui.core.engine.api import ModelInfo
 from tui.core.profile.workspace import Workspace
-
-from conftest import ScriptedEngine
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "st"
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from st_helpers import FIXTURES, st_lines, utc, w  # noqa: F401  (fixtures)
 
 from tui.core.profile.chat_export import export_chat
 from tui.core.profile.st_import import import_st_chat
 from tui.core.profile.st_read import ChatFileError
 from tui.core.profile.workspace import Workspace
 from tui.core.storage.model import Message
-
-from st_helpers import FIXTURES, st_lines, utc, w  # noqa: F401  (fixtures)
 
 # -- exports of any chat -------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ from tui.core.profile.personas import (
     remove_persona,
     update_persona,
 )
-from tui.core.storage.errors import StoreError
 from tui.core.storage.store import Store
 
 

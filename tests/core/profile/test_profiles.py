@@ -12,19 +12,19 @@ from pathlib import Path
 import pytest
 
 from tui.core import paths as paths_mod
+from tui.core.cards.library import delete_character, import_card_file
 from tui.core.config.load import ConfigError, load_config_text, replace
 from tui.core.config.schema import Config
 from tui.core.config.state import load_state, save_state
 from tui.core.memory import kv_state
-from tui.core.profile import profiles as P
-from tui.core.privacy import vault as V
-from tui.core.privacy import convert as C
-from tui.core.cards.library import delete_character, import_card_file
 from tui.core.memory.document import Fact, Memory, save_memory
-from tui.core.storage.errors import StoreError
-from tui.core.storage.model import Message
+from tui.core.privacy import convert as C
+from tui.core.privacy import vault as V
+from tui.core.profile import profiles as P
 from tui.core.profile.usage_stats import ReminderSettings
 from tui.core.profile.workspace import Workspace
+from tui.core.storage.errors import StoreError
+from tui.core.storage.model import Message
 
 
 @pytest.fixture
@@ -414,7 +414,10 @@ class _Crash(BaseException):
 def test_an_interrupted_encryption_opens_whole_afterwards(paths, fast_kdf, monkeypatch, step):
     plain = ws_for(paths, "alex")
     chat = plain.new_chat("mara")
-    plain.store.append(chat.id, Message(id="m-1", speaker="Alex", role="user", text="LANTERN-7 by the sea", created="2026-11-24T10:00:00Z"))
+    plain.store.append(
+        chat.id,
+        Message(id="m-1", speaker="Alex", role="user", text="LANTERN-7 by the sea", created="2026-11-24T10:00:00Z"),
+    )
     save_memory(plain.store.chat_dir(chat.id), Memory(pinned_summary="LANTERN-7 was said."))
     P.set_shared(paths, "alex", True)
 

@@ -9,6 +9,7 @@ import json
 import time
 
 import pytest
+from st_helpers import FIXTURES, big_engine, fixture_lines, st_lines, utc, w  # noqa: F401  (fixtures)
 
 from tui.core.chat.session import Session
 from tui.core.profile.chat_export import export_chat
@@ -16,8 +17,6 @@ from tui.core.profile.personas import PersonaProfile, add_persona, list_personas
 from tui.core.profile.st_import import import_st_chat
 from tui.core.profile.st_read import ChatFileError
 from tui.core.storage.toml_files import read_toml
-
-from st_helpers import FIXTURES, big_engine, fixture_lines, st_lines, utc, w  # noqa: F401  (fixtures)
 
 # -- one-to-one --------------------------------------------------------------------
 

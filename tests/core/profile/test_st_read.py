@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from st_helpers import FIXTURES, fixture_lines, st_lines, utc, w  # noqa: F401  (fixtures)
 
 from tui.core.profile.chat_export import export_chat
 from tui.core.profile.personas import list_personas
 from tui.core.profile.st_import import import_st_chat
 from tui.core.profile.st_read import ChatFileError, read_st_bytes
-
-from st_helpers import FIXTURES, fixture_lines, st_lines, utc, w  # noqa: F401  (fixtures)
 
 # -- old files, torn and broken lines ---------------------------------------------------
 
@@ -64,8 +63,14 @@ def test_a_malformed_middle_line_names_file_and_line_and_writes_nothing(w):
         (b"  \n\n", "the file is empty"),
         (b'[{"name": "a", "mes": "b"}]', "a JSON array"),
         (b'{"user_name": "A"}\n42\n{"name":"B","mes":"x"}', ":2: not a JSON object"),
-        (b'{"user_name": "A"}\n{"name":"B","mes":7}\n{"name":"B","mes":"x"}', ":2: 'mes' (the message text) must be text"),
-        (b'{"user_name": "A"}\n{"name":"B","mes":"x","extra":[1]}\n{"name":"B","mes":"x"}', ":2: 'extra' must be an object"),
+        (
+            b'{"user_name": "A"}\n{"name":"B","mes":7}\n{"name":"B","mes":"x"}',
+            ":2: 'mes' (the message text) must be text",
+        ),
+        (
+            b'{"user_name": "A"}\n{"name":"B","mes":"x","extra":[1]}\n{"name":"B","mes":"x"}',
+            ":2: 'extra' must be an object",
+        ),
         (b'{"user_name": "A"}\n{"name":"B","mes":NaN}\n{"name":"B","mes":"x"}', ":2: NaN is not JSON"),
         (b'{"user_name": "A"}\n{"name":"B","mes":"\xff"}\n{"name":"B","mes":"x"}', ":2: not UTF-8 text"),
         (b'{"user_name": "A", "character_name": "B"}', "no messages"),

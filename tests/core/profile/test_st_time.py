@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+from st_helpers import utc  # noqa: F401  (fixtures)
 
 from tui.core.profile.st_time import parse_st_time
-
-from st_helpers import utc  # noqa: F401  (fixtures)
 
 # -- times ------------------------------------------------------------------------------
 
@@ -42,15 +41,15 @@ from st_helpers import utc  # noqa: F401  (fixtures)
 )
 def test_send_date_forms(utc, value, expected):
     got = parse_st_time(value)
-    assert (got.astimezone(timezone.utc).isoformat() if got else None) == expected
+    assert (got.astimezone(UTC).isoformat() if got else None) == expected
 
 
 def test_humanized_dates_are_local_time(monkeypatch):
     monkeypatch.setenv("TZ", "Etc/GMT-2")  # two hours east of UTC
     time.tzset()
     try:
-        assert parse_st_time("July 5, 2023 11:02pm") == datetime(2023, 7, 5, 21, 2, tzinfo=timezone.utc)
-        assert parse_st_time("2023-07-05T23:02:00Z") == datetime(2023, 7, 5, 23, 2, tzinfo=timezone.utc)
+        assert parse_st_time("July 5, 2023 11:02pm") == datetime(2023, 7, 5, 21, 2, tzinfo=UTC)
+        assert parse_st_time("2023-07-05T23:02:00Z") == datetime(2023, 7, 5, 23, 2, tzinfo=UTC)
     finally:
         monkeypatch.undo()
         time.tzset()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
 
@@ -61,7 +61,7 @@ def test_session_past_midnight_splits_minutes(tmp_path):
 def test_days_follow_the_requested_time_zone(tmp_path):
     stats = tmp_path / "usage.jsonl"
     record_session(stats, at(1, 1), at(1, 1, 30), 2)  # 01:00 at +02:00 is 23:00 UTC the day before
-    assert [d.day for d in daily(stats, timezone.utc)] == [date(2024, 4, 30)]
+    assert [d.day for d in daily(stats, UTC)] == [date(2024, 4, 30)]
     assert [d.day for d in daily(stats, TZ)] == [date(2024, 5, 1)]
 
 
@@ -147,11 +147,11 @@ def test_messages_sent_since_counts_your_lines_in_every_chat(tmp_path):
     from tui.core.storage.store import Store
 
     store = Store(tmp_path)
-    before = datetime.now(timezone.utc) - timedelta(seconds=5)
+    before = datetime.now(UTC) - timedelta(seconds=5)
     _chat_with_lines(store, "user", "assistant", "user")
     _chat_with_lines(store, "assistant", "user")
     assert messages_sent_since(store, before) == 3
-    assert messages_sent_since(store, datetime.now(timezone.utc) + timedelta(minutes=1)) == 0
+    assert messages_sent_since(store, datetime.now(UTC) + timedelta(minutes=1)) == 0
     assert messages_sent_since(Store(tmp_path / "nothing-here"), before) == 0
 
 
@@ -164,7 +164,7 @@ def test_the_workspace_records_a_session_only_when_it_is_worth_a_line(home):
 
     w = Workspace(paths_mod.resolve(), replace(Config(), chat={"profile": "default"}))
     w.store.root.mkdir(parents=True, exist_ok=True)
-    start = datetime.now(timezone.utc) - timedelta(seconds=5)
+    start = datetime.now(UTC) - timedelta(seconds=5)
     w.record_usage(start, start + timedelta(seconds=30))  # short and nothing sent: no line
     assert not usage_file(w.store.root).exists()
     _chat_with_lines(w.store, "user")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from format_cases import ALICE_1, BOB_1, CHATML_TEMPLATE, CONVERSATION, PRESET_EXPECTED, SYSTEM, S
 
 from tui.core.prompt.embedded import FIXED_DATE
 from tui.core.prompt.formats import (
@@ -13,8 +14,6 @@ from tui.core.prompt.formats import (
     PromptMessage,
     get_format,
 )
-
-from format_cases import ALICE_1, BOB_1, CHATML_TEMPLATE, CONVERSATION, PRESET_EXPECTED, SYSTEM, S
 
 # --------------------------------------------------------------------------- embedded
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from format_cases import BOB_1, CHATML_TEMPLATE, PREFIX_STABLE
 
 from tui.core.prompt.formats import (
     FORMAT_NAMES,
@@ -14,8 +15,6 @@ from tui.core.prompt.formats import (
     get_format,
 )
 from tui.core.prompt.presets import PRESETS
-
-from format_cases import BOB_1, CHATML_TEMPLATE, PREFIX_STABLE
 
 # --------------------------------------------------------------------------- prefix stability
 

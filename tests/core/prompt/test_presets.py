@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from format_cases import ALICE_1, CONVERSATION, PREFIX_STABLE, PRESET_EXPECTED, SYSTEM, S
 
 from tui.core.prompt.formats import (
     FORMAT_NAMES,
@@ -10,8 +11,6 @@ from tui.core.prompt.formats import (
     get_format,
 )
 from tui.core.prompt.presets import PRESETS
-
-from format_cases import ALICE_1, CONVERSATION, PREFIX_STABLE, PRESET_EXPECTED, SYSTEM, S
 
 # --------------------------------------------------------------------------- transcript
 

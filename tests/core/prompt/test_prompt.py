@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from tui.core.engine.scripted import ScriptedEngine
@@ -47,7 +49,7 @@ def test_layout_order_macros_and_stops():
     # exact counts: the sections add up to the whole prompt
     assert sum(s.tokens for s in p.sections) == len(p.tokens) == len(p.text) + 1
     assert p.sections[0].start == 0
-    for a, b in zip(p.sections, p.sections[1:]):
+    for a, b in pairwise(p.sections):
         assert b.start == a.start + a.tokens
 
 
@@ -95,11 +97,11 @@ def test_cut_moves_in_whole_chunks_and_keeps_prefix_stable():
     assert all(s % 4 == 0 for s in starts)
     assert starts[-1] > 0
     # between cut moves each prompt extends the previous one's text (cache-friendly)
-    for prev, cur in zip(prompts, prompts[1:]):
+    for prev, cur in pairwise(prompts):
         if prev.window_start == cur.window_start:
             body = prev.text[: -len("\nMara:")]
             assert cur.text.startswith(body)
-    moves = sum(1 for a, b in zip(starts, starts[1:]) if a != b)
+    moves = sum(1 for a, b in pairwise(starts) if a != b)
     assert moves < len(starts) / 2  # not once per turn
 
 

@@ -6,12 +6,13 @@ import random
 import tomllib
 from collections import Counter
 from dataclasses import replace
+from itertools import pairwise
 
 import pytest
 import tomli_w
 
-from tui.core.errors import CandlelitError
 from tui.core.cards.card import Card
+from tui.core.errors import CandlelitError
 from tui.core.profile.personas import PersonaProfile
 from tui.core.scene.rules import (
     Participant,
@@ -33,7 +34,6 @@ from tui.core.scene.rules import (
     stop_names,
     strip_ooc,
 )
-from tui.core.storage.errors import StoreError
 from tui.core.storage.model import Message
 
 A, B, C = Participant("Mara"), Participant("Vesper"), Participant("Quill")
@@ -198,12 +198,16 @@ def test_natural_never_repeats_the_previous_ai_and_always_answers() -> None:
         assert set(who) <= {"Mara", "Vesper", "Quill"}
         flat.extend(who)
     # the AI replies, read in order, never show the same character twice in a row
-    assert all(x != y for x, y in zip(flat, flat[1:]))
+    assert all(x != y for x, y in pairwise(flat))
     assert any(len(t) > 1 for t in turns)  # several can answer one message
 
 
 def test_natural_follows_talkativeness() -> None:
-    chatty, shy, mid = Participant("Chatty", talkativeness=0.9), Participant("Shy", talkativeness=0.1), Participant("Mid")
+    chatty, shy, mid = (
+        Participant("Chatty", talkativeness=0.9),
+        Participant("Shy", talkativeness=0.1),
+        Participant("Mid"),
+    )
     counts = Counter(n for t in play([chatty, shy, mid], "natural", 600, seed=3) for n in t)
     assert counts["Chatty"] > counts["Mid"] > counts["Shy"] > 0
 
@@ -245,7 +249,11 @@ def test_auto_gives_distinct_speakers_in_turn_order() -> None:
     chars = [*HUMANS, A, B, C]
     assert next_speakers(chars, ["Mara", "Sam"], "go on", settings("auto"), rng) == ["Vesper", "Quill"]
     assert next_speakers(chars, ["Mara"], "go on", settings("auto", auto_turns=5), rng) == ["Vesper", "Quill", "Mara"]
-    assert next_speakers(chars, [], "Quill, you start", settings("auto", auto_turns=3), rng) == ["Quill", "Mara", "Vesper"]
+    assert next_speakers(chars, [], "Quill, you start", settings("auto", auto_turns=3), rng) == [
+        "Quill",
+        "Mara",
+        "Vesper",
+    ]
     assert next_speakers(chars, [], "go", settings("auto", auto_turns=1), rng) == ["Mara"]
     for who in play([A, B, C], "auto", 30):
         assert len(who) == 2 and len(set(who)) == 2

@@ -65,7 +65,7 @@ def header(path: Path) -> tuple[bytes, int, int]:
 
 
 def hand_line(text: str, n: int) -> tuple[Message, bytes]:
-    m = Message("hand%09d" % n, "Ada", "user", text, "2026-02-02T00:00:00.000Z")
+    m = Message(f"hand{n:09d}", "Ada", "user", text, "2026-02-02T00:00:00.000Z")
     return m, (json.dumps(m.to_json()) + "\n").encode()
 
 
@@ -414,7 +414,9 @@ def test_positional_reads_agree_with_a_full_read(texts, cuts, k, query) -> None:
         store = Store(Path(tmp) / "p")
         chat_id = store.new_chat(["mira"], ["Ada"]).id
         msgs = [
-            Message(f"{i:012x}", "Ada" if i % 2 else "Mira", "user" if i % 2 else "assistant", t, "2026-01-01T00:00:00Z")
+            Message(
+                f"{i:012x}", "Ada" if i % 2 else "Mira", "user" if i % 2 else "assistant", t, "2026-01-01T00:00:00Z"
+            )
             for i, t in enumerate(texts)
         ]
         store.replace_messages(chat_id, msgs)

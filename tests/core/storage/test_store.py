@@ -127,7 +127,7 @@ def test_lone_surrogate_text_still_round_trips(store: Store) -> None:
 def test_append_bumps_updated_and_list_is_newest_first(store: Store) -> None:
     old = store.new_chat(["mira"], ["Ada"], "old")
     time.sleep(0.003)  # timestamps have millisecond resolution
-    new = store.new_chat(["mira"], ["Ada"], "new")
+    store.new_chat(["mira"], ["Ada"], "new")
     assert [c.title for c in store.list_chats()] == ["new", "old"]
     time.sleep(0.003)
     store.append(old.id, msg("back again"))

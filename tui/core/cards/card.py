@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import copy
 import json
 import re
@@ -16,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from tui.core.errors import CandlelitError
 from tui.core.fsio import as_path, atomic_write
 
 FORMAT_VERSION = 1

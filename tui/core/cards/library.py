@@ -15,20 +15,20 @@ the same reason. Files are 0600 and folders 0700 (``tui.core.fsio``).
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import os
 import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tui.core.cards.adult_guard import guard_card
+from tui.core.cards.card import Card, CardError, load_card_file, save_card_file, slugify
 from tui.core.cards.card_json import card_to_json_bytes, check_card_limits
 from tui.core.cards.charx import card_to_charx, charx_entries
 from tui.core.cards.file_types import CardFileError
 from tui.core.cards.files import read_card_file
 from tui.core.cards.png_card import card_to_png
-from tui.core.cards.card import Card, CardError, load_card_file, save_card_file, slugify
-from tui.core.cards.adult_guard import guard_card
+from tui.core.errors import CandlelitError
 from tui.core.fsio import FILE_MODE, atomic_write, ensure_dir, fsync_dir, remove_tree, rename
 from tui.core.storage.errors import StoreError
 from tui.core.storage.model import check_id

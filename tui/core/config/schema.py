@@ -42,7 +42,11 @@ class ModelConfig:
     n_threads: int = _opt(0, "threads for generation; 0 = all physical cores", ge=0)
     n_threads_batch: int = _opt(0, "threads for prompt processing; 0 = auto", ge=0)
     n_batch: int = _opt(512, "prompt tokens processed per batch", ge=1)
-    flash_attn: bool = _opt(False, "use flash attention (1.12x faster prompt reading on CPU, but a cached prompt no longer gives bit-identical replies)")
+    flash_attn: bool = _opt(
+        False,
+        "use flash attention (1.12x faster prompt reading on CPU, "
+        "but a cached prompt no longer gives bit-identical replies)",
+    )
 
 
 @dataclass(frozen=True)

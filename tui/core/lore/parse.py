@@ -20,6 +20,7 @@ from tui.core.lore.book import (
     Lorebook,
     LoreEntry,
     LoreError,
+    SelectiveLogic,
     SourceFormat,
 )
 
@@ -160,7 +161,7 @@ def _ext_depth(ext: Mapping[str, Any]) -> int | None:
     return None if value is None or value < 0 else int(value)
 
 
-def _ext_logic(ext: Mapping[str, Any]) -> str:
+def _ext_logic(ext: Mapping[str, Any]) -> SelectiveLogic:
     value = as_number(ext.get("selectiveLogic"))
     if isinstance(value, int) and 0 <= value < len(SELECTIVE_LOGIC):
         return SELECTIVE_LOGIC[value]

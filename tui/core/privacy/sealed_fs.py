@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
-from tui.core.privacy import vault as vaults
-from tui.core.privacy.segments import Segment, segment_of, split_segments
 from tui.core.fsio import atomic_write, ensure_dir
+from tui.core.privacy import vault as vaults
 from tui.core.privacy.sealed_path import SealedPath, SealedStat
+from tui.core.privacy.segments import Segment, segment_of, split_segments
 
 __all__ = ["LOCK_FILE", "SealedFS", "SealedFileDamaged", "SealedLocked", "SealedStat"]
 

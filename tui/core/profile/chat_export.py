@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +122,7 @@ def export_st(ws: Workspace, info: ChatInfo, msgs: Sequence[Message]) -> str:
 
 def _when(stamp: str) -> str:
     dt = parse_iso(stamp)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if dt else ""
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if dt else ""
 
 
 def _labels(m: Message) -> list[str]:

@@ -6,12 +6,11 @@ See docs/ARCHITECTURE.md#scenes-cards-profiles for the on-disk form.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui.core.storage.errors import StoreError
+from tui.core.errors import CandlelitError
 from tui.core.storage.store import Store
 
 MAX_NAME = 64

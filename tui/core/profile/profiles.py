@@ -6,7 +6,6 @@ Listing, creating, the shared flag, and deleting (with the honest caveat,
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import os
 import re
 import secrets
@@ -19,12 +18,12 @@ from typing import Any
 import tomli_w
 
 from tui.core.config.state import load_state, save_state
-from tui.core.privacy import convert, vault
+from tui.core.errors import CandlelitError
 from tui.core.fsio import as_path, atomic_write, ensure_dir, fsync_dir
-from tui.core.storage.errors import StoreError
+from tui.core.paths import Paths
+from tui.core.privacy import convert, vault
 from tui.core.storage.model import utc_now
 from tui.core.storage.toml_files import PROFILE_VERSION
-from tui.core.paths import Paths
 
 __all__ = [
     "DeleteReport",

@@ -93,7 +93,9 @@ def _is_header(obj: dict[str, Any]) -> bool:
 def read_st_bytes(raw: bytes, path: Path) -> StChat:
     """Parse the bytes of a SillyTavern chat file (``path`` names it in errors)."""
     if len(raw) > MAX_FILE_BYTES:
-        raise ChatFileError(f"{location(path)}: file too large ({size_text(len(raw))}; the limit is {size_text(MAX_FILE_BYTES)})")
+        raise ChatFileError(
+            f"{location(path)}: file too large ({size_text(len(raw))}; the limit is {size_text(MAX_FILE_BYTES)})"
+        )
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     if not raw.strip():
@@ -111,7 +113,8 @@ def read_st_bytes(raw: bytes, path: Path) -> StChat:
     for lineno, data in numbered:
         if len(data) > MAX_LINE_BYTES:
             raise ChatFileError(
-                f"{location(path, lineno)}: line too long ({size_text(len(data))}; the limit is {size_text(MAX_LINE_BYTES)})"
+                f"{location(path, lineno)}: line too long "
+                f"({size_text(len(data))}; the limit is {size_text(MAX_LINE_BYTES)})"
             )
         try:
             obj = _parse_line(data)

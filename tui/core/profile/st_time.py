@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 _MONTHS = {m: i for i, m in enumerate(
@@ -29,7 +29,7 @@ def parse_st_time(value: Any) -> datetime | None:
         if not math.isfinite(value) or value < 0:
             return None
         try:
-            return datetime.fromtimestamp(value / 1000, timezone.utc)
+            return datetime.fromtimestamp(value / 1000, UTC)
         except (OverflowError, OSError, ValueError):
             return None
     if not isinstance(value, str):
@@ -62,7 +62,7 @@ def parse_st_time(value: Any) -> datetime | None:
 
 
 def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_iso(stamp: str) -> datetime | None:
@@ -70,4 +70,4 @@ def parse_iso(stamp: str) -> datetime | None:
         dt = datetime.fromisoformat(stamp)
     except (TypeError, ValueError):
         return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -14,14 +14,14 @@ nothing here is designed to make anyone use the app more.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
+from tui.core.errors import CandlelitError
 from tui.core.fsio import append_line, as_path, ensure_dir
 from tui.core.storage.store import Store
 
@@ -82,7 +82,7 @@ def record_session(stats_file: Path, started: datetime, ended: datetime, message
 
 def messages_sent_since(store: Store, since: datetime) -> int:
     """How many messages you sent (role "user") since ``since``, any chat."""
-    stamp = since.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    stamp = since.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     count = 0
     try:
         chats = store.list_chats()

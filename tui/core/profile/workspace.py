@@ -6,23 +6,28 @@ are created when something is first written.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tui.core.config.schema import Config
-from tui.core.config.load import replace as with_settings
 from tui.core.cards.card import Card, CardError, load_card_file, save_card_file, starter_cards
+from tui.core.cards.library import ImportResult, avatar_path, export_card, import_card_file, save_character
+from tui.core.cards.macros import expand
+from tui.core.config.load import replace as with_settings
+from tui.core.config.schema import Config
 from tui.core.engine.api import Engine, Sampling
-from tui.core.engine.settings import EngineSettings
+from tui.core.engine.model_files import resolve_model_path
 from tui.core.engine.open import open_engine
+from tui.core.engine.settings import EngineSettings
+from tui.core.errors import CandlelitError
 from tui.core.lore.book import Lorebook, LoreError
 from tui.core.lore.codec import books_from, load_book_file, save_book_file
-from tui.core.cards.macros import expand
-from tui.core.engine.model_files import resolve_model_path
+from tui.core.memory.document import carry_over, load_memory, save_memory
+from tui.core.paths import Paths
+from tui.core.privacy.sealed_fs import SealedFS
+from tui.core.privacy.vault import Vault, is_encrypted
 from tui.core.profile.personas import (
     PersonaError,
     PersonaProfile,
@@ -31,8 +36,6 @@ from tui.core.profile.personas import (
     remove_persona,
     update_persona,
 )
-from tui.core.cards.library import ImportResult, avatar_path, export_card, import_card_file, save_character
-from tui.core.scene.ideas import SavedIdea, load_ideas, remove_idea, save_idea
 from tui.core.profile.profiles import check_name, read_reminders, save_reminders, usage_file
 from tui.core.profile.usage_stats import (
     DayStats,
@@ -42,14 +45,10 @@ from tui.core.profile.usage_stats import (
     messages_sent_since,
     record_session,
 )
+from tui.core.scene.ideas import SavedIdea, load_ideas, remove_idea, save_idea
 from tui.core.scene.rules import SceneError, SceneSettings, scene_settings_to_toml
 from tui.core.storage.model import ChatInfo, LoadReport, Message, check_id
 from tui.core.storage.store import Store
-from tui.core.memory.document import carry_over, load_memory, save_memory
-from tui.core.privacy.sealed_fs import SealedFS
-from tui.core.privacy.vault import Vault, is_encrypted
-from tui.core.paths import Paths
-
 
 NARRATOR_NAME = "Narrator"  # the narrator voice of a scene (chat.toml [scene] narrator)
 

@@ -517,7 +517,7 @@ class PromptBuilder:
         sections: list[Section] = []
         prev_text, prev_len = "", 0
         acc: list[PromptMessage] = []
-        for name, part in zip(names, parts):
+        for name, part in zip(names, parts, strict=True):
             acc = acc + part
             if not part:
                 continue

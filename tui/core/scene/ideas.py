@@ -6,8 +6,6 @@ See docs/ARCHITECTURE.md#scenes-cards-profiles.
 
 from __future__ import annotations
 
-from tui.core import templates
-from tui.core.errors import CandlelitError
 import inspect
 import re
 import threading
@@ -18,9 +16,11 @@ from typing import Any
 
 import tomli_w
 
-from tui.core.engine.api import Engine, EngineError, Finished, GenerationRequest, Sampling
-from tui.core.fsio import as_path, atomic_write
+from tui.core import templates
 from tui.core.cards.macros import expand
+from tui.core.engine.api import Engine, EngineError, Finished, GenerationRequest, Sampling
+from tui.core.errors import CandlelitError
+from tui.core.fsio import as_path, atomic_write
 from tui.core.scene.rules import SceneSettings, boundaries_text
 from tui.core.storage.errors import StoreError
 from tui.core.storage.model import ChatInfo, Message, utc_now

@@ -6,15 +6,14 @@ See docs/ARCHITECTURE.md#scenes-cards-profiles.
 
 from __future__ import annotations
 
-from tui.core import templates as prompt_files
-from tui.core.errors import CandlelitError
 import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from tui.core import templates as prompt_files
 from tui.core.engine.api import Chunk, Engine, EngineError, Finished, GenerationRequest, Sampling
-from tui.core.storage.errors import StoreError
+from tui.core.errors import CandlelitError
 
 MAX_TOPIC = 500
 COACH = "Coach"

@@ -7,7 +7,6 @@ docs/ARCHITECTURE.md#scenes-cards-profiles.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import math
 import random
 import re
@@ -16,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from tui.core.storage.errors import StoreError
+from tui.core.errors import CandlelitError
 
 POLICIES = ("natural", "round_robin", "manual", "auto")
 KINDS = ("human", "character", "narrator")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +144,7 @@ def _sort_lines(
 
 def side_file(folder: Path) -> Path:
     """A new ``messages.jsonl.torn-<timestamp>[-n]`` path in ``folder``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     side = folder / f"messages.jsonl.torn-{stamp}"
     n = 2
     while side.exists():

@@ -13,7 +13,7 @@ import re
 import secrets
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -49,7 +49,7 @@ def _sort_time(stamp: str) -> float:
     except (TypeError, ValueError):
         return 0.0
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 
@@ -109,10 +109,8 @@ class Store:
         with self._lock:
             source = self.chat(chat_id)
             msgs, _ = self.messages(chat_id)
-            for i, m in enumerate(msgs):
-                if m.id == msg_id:
-                    break
-            else:
+            i = next((n for n, m in enumerate(msgs) if m.id == msg_id), None)
+            if i is None:
                 raise MessageNotFound(f"no message {msg_id!r} in chat {chat_id!r}")
             name = title if title is not None else f"{source.title or chat_id} (branch)"
             # the branch keeps the scene's settings, not its pause: it is a new start
@@ -140,7 +138,7 @@ class Store:
         with self._lock:
             chats = ensure_dir(self.chats_dir)
             while True:
-                stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+                stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
                 chat_id = f"{stamp}-{secrets.token_hex(2)}"
                 final = chats / chat_id
                 staging = chats / f".new-{chat_id}"

@@ -132,7 +132,11 @@ class ChatScreen(ChatMemoryWork):
         self.sub_title = "LOCAL"
         report = ws.check_chat(self.chat_id)
         for side in report.torn:
-            self.notify(f"An incomplete line from an interrupted write was set aside in {side}", severity="warning", markup=False)
+            self.notify(
+                f"An incomplete line from an interrupted write was set aside in {side}",
+                severity="warning",
+                markup=False,
+            )
         await self._show_end()
         if self.closed:
             return  # the profile locked while the history was being shown
@@ -302,7 +306,7 @@ class ChatScreen(ChatMemoryWork):
         # give the new ones their ids (reading only the tail)
         views = self._views()
         stored, _start = self.app.ws.tail(self.chat_id, len(views))
-        for v, m in zip(reversed(views), reversed(stored)):
+        for v, m in zip(reversed(views), reversed(stored), strict=False):
             v.msg_id = m.id
         self._mark_last_swipes()
         self.query_one(StatusBar).metrics = msg.message.metrics
@@ -323,7 +327,9 @@ class ChatScreen(ChatMemoryWork):
         if kind in ("reply", "swipe", "continue") and self._replies:
             self._cache_saved = False
             self._upkeep()
-        elif kind == "reply" and self.group and not self._quiet_turn and not self._checking_in and not self._paused_now():
+        elif (
+            kind == "reply" and self.group and not self._quiet_turn and not self._checking_in and not self._paused_now()
+        ):
             self.notify("Nobody has answered yet: press Ctrl+N to choose who speaks next.", markup=False)
 
     @on(DraftDone)

@@ -76,7 +76,9 @@ class ChatMemoryWork(MessageWindow):
 
         def progress(folded: int, total: int) -> None:
             if not self.closed:
-                self.app.call_from_thread(self._memory_state, f"{progress_text(folded, total)} {progress_bar(folded, total)}")
+                self.app.call_from_thread(
+                    self._memory_state, f"{progress_text(folded, total)} {progress_bar(folded, total)}"
+                )
 
         self.app.call_from_thread(self._memory_state, "updating memory…")
         try:

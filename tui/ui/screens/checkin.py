@@ -73,7 +73,9 @@ class CheckInScreen(CandlelitModal[tuple[str, str] | None]):
                 id="checkin-text",
                 markup=False,
             )
-            yield Static("Change direction: what should be different? (Enter to go on)", id="checkin-note-label", markup=False)
+            yield Static(
+                "Change direction: what should be different? (Enter to go on)", id="checkin-note-label", markup=False
+            )
             yield Input(placeholder="e.g. less tension, a quiet moment at home", id="checkin-note")
             with Horizontal(id="checkin-buttons"):
                 yield Button("Continue (c)", id="continue", variant="primary")

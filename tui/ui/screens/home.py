@@ -192,7 +192,9 @@ class HomeScreen(CandlelitScreen[None]):
                 self.notify("Chat deleted.", markup=False)
                 self.refresh_lists()
 
-        self.app.push_screen(ConfirmScreen(f"Delete the chat “{info.title}” and all its messages? This cannot be undone."), done)
+        self.app.push_screen(
+            ConfirmScreen(f"Delete the chat “{info.title}” and all its messages? This cannot be undone."), done
+        )
 
     # -- characters: studio, create, import -------------------------------------
     def action_studio(self) -> None:

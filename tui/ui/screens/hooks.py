@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol, TypeVar, cast, runtime_checkable
+from typing import Protocol, TypeVar, cast, runtime_checkable
 
 from textual.screen import ModalScreen, Screen
 
-if TYPE_CHECKING:
-    from tui.ui.app import CandlelitApp
+from tui.ui.base import AppBase
 
 ResultT = TypeVar("ResultT")
 
@@ -50,8 +49,8 @@ class CandlelitScreen(Screen[ResultT]):
     """
 
     @property
-    def app(self) -> CandlelitApp:  # type: ignore[override]
-        return cast("CandlelitApp", super().app)
+    def app(self) -> AppBase:  # type: ignore[override]
+        return cast(AppBase, super().app)
 
     def work_events(self) -> Iterable[threading.Event | None]:
         """The cancel events of this screen's work under way (None: idle)."""
@@ -87,5 +86,5 @@ class CandlelitModal(ModalScreen[ResultT]):
     """A dialog of the app, with ``self.app`` typed."""
 
     @property
-    def app(self) -> CandlelitApp:  # type: ignore[override]
-        return cast("CandlelitApp", super().app)
+    def app(self) -> AppBase:  # type: ignore[override]
+        return cast(AppBase, super().app)

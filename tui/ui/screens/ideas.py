@@ -138,7 +138,11 @@ class IdeasScreen(CandlelitScreen[None]):
 
     def _show_bounds(self) -> None:
         text = boundaries_text(self.chosen_personas())
-        lines = [line for line in text.splitlines()[1:]] if text else ["No boundaries written yet (Personas, on the home screen)."]
+        lines = (
+            [line for line in text.splitlines()[1:]]
+            if text
+            else ["No boundaries written yet (Personas, on the home screen)."]
+        )
         self.query_one("#ideas-bounds", Static).update(literal("\n".join(lines)))
 
     def _status(self, text: str) -> None:

@@ -172,7 +172,9 @@ class PersonasScreen(CandlelitScreen[None]):
             personas = self._personas()
             self._edit(personas[0] if personas else None)
 
-        self.app.push_screen(ConfirmScreen(f"Remove the persona “{name}”? Chats that include them keep their lines."), really)
+        self.app.push_screen(
+            ConfirmScreen(f"Remove the persona “{name}”? Chats that include them keep their lines."), really
+        )
 
     def action_back(self) -> None:
         self.app.pop_screen()

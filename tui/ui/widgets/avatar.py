@@ -192,7 +192,7 @@ def half_block_text(pixels: AvatarPixels) -> Text:
     for y in range(0, pixels.height, 2):
         if y:
             text.append("\n")
-        for upper, lower in zip(pixels.rows[y], pixels.rows[y + 1]):
+        for upper, lower in zip(pixels.rows[y], pixels.rows[y + 1], strict=True):
             if upper is None and lower is None:
                 text.append(" ")
             elif upper is None:
