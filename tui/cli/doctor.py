@@ -23,10 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui.core.engine.api import EngineError
-from tui.core.engine.gguf import ModelFileError
-from tui.core.profile.profiles import ProfileError, plain_data_files, profile_info
-from tui.core.profile.workspace import Workspace
+from tui.core import (
+    EngineError,
+    ModelFileError,
+    ProfileError,
+    Workspace,
+    plain_data_files,
+    profile_info,
+)
 
 __all__ = [
     "NETWORK_MODULES",
