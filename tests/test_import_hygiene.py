@@ -1,8 +1,10 @@
-"""The UI talks to the core through ``tui.core`` only (its public API).
+"""The UI and the CLI talk to the core through ``tui.core`` only (its
+public API).
 
 An AST walk, like harlequin's ``tests/unit_tests/test_import_hygiene.py``:
-no module under ``tui/ui`` imports a ``tui.core.<submodule>``, and every
-name ``tui.core`` exports resolves.
+no module under ``tui/ui`` or ``tui/cli`` (imports inside functions
+included) imports a ``tui.core.<submodule>``, and every name ``tui.core``
+exports resolves.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
-UI = REPO / "tui" / "ui"
+# the folders that may use the core only through its facade
+CLIENTS = ("tui/ui", "tui/cli")
 FACADE = REPO / "tui" / "core" / "__init__.py"
 
 
@@ -32,26 +37,34 @@ def _core_imports(path: Path) -> list[str]:
     return found
 
 
-def test_ui_imports_only_the_core_facade():
+def _modules(folder: str) -> list[Path]:
+    paths = sorted((REPO / folder).rglob("*.py"))
+    assert paths, f"no modules under {folder}"
+    return paths
+
+
+@pytest.mark.parametrize("folder", CLIENTS)
+def test_imports_only_the_core_facade(folder):
     bad = []
-    for path in sorted(UI.rglob("*.py")):
+    for path in _modules(folder):
         for imp in _core_imports(path):
             if not imp.startswith("tui.core:"):
                 bad.append(f"{path.relative_to(REPO)}: {imp}")
-    assert bad == [], "the UI must import from `tui.core` only:\n" + "\n".join(bad)
+    assert bad == [], f"{folder} must import from `tui.core` only:\n" + "\n".join(bad)
 
 
-def test_ui_never_imports_a_core_module_as_a_name():
+@pytest.mark.parametrize("folder", CLIENTS)
+def test_never_imports_a_core_module_as_a_name(folder):
     """``from tui.core import storage`` would be the same leak by another door."""
     import tui.core
 
     bad = []
-    for path in sorted(UI.rglob("*.py")):
+    for path in _modules(folder):
         for imp in _core_imports(path):
             name = imp.partition(":")[2]
             if name and name not in tui.core.__all__:
                 bad.append(f"{path.relative_to(REPO)}: {name}")
-    assert bad == [], "not in tui.core.__all__:\n" + "\n".join(bad)
+    assert bad == [], f"{folder} imports names not in tui.core.__all__:\n" + "\n".join(bad)
 
 
 def test_every_public_name_resolves():
@@ -64,6 +77,11 @@ def test_every_public_name_resolves():
         mod = importlib.import_module(f"tui.core.{module}")
         for name in names:
             assert getattr(tui.core, name) is getattr(mod, name), f"{module}.{name}"
+    plain = {name for names in tui.core._EXPORTS.values() for name in names}
+    assert not plain & set(tui.core._RENAMED), "a renamed name is also exported as it is"
+    for public, (module, name) in tui.core._RENAMED.items():
+        mod = importlib.import_module(f"tui.core.{module}")
+        assert getattr(tui.core, public) is getattr(mod, name), f"{public} = {module}.{name}"
 
 
 def test_the_type_checking_imports_match_the_runtime_table():
@@ -74,11 +92,17 @@ def test_the_type_checking_imports_match_the_runtime_table():
     tree = ast.parse(FACADE.read_text(encoding="utf-8"))
     block = next(n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
     typed: dict[str, set[str]] = {}
+    renamed: dict[str, tuple[str, str]] = {}
     for node in block.body:
         assert isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tui.core.")
-        assert all(a.asname is None for a in node.names)
-        typed[node.module.removeprefix("tui.core.")] = {a.name for a in node.names}
+        module = node.module.removeprefix("tui.core.")
+        for a in node.names:
+            if a.asname is None:
+                typed.setdefault(module, set()).add(a.name)
+            else:  # only a name in _RENAMED, as it says
+                renamed[a.asname] = (module, a.name)
     assert typed == {module: set(names) for module, names in tui.core._EXPORTS.items()}
+    assert renamed == tui.core._RENAMED
 
 
 def test_importing_the_facade_loads_nothing_heavy():
@@ -91,5 +115,5 @@ def test_importing_the_facade_loads_nothing_heavy():
         "assert 'textual' not in sys.modules\n"
         "print('ok')\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
     assert r.stdout.strip() == "ok", r.stderr

@@ -8,7 +8,9 @@ from typing import Any
 
 def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     """Add ``bench`` and its actions to the top-level subcommands."""
-    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="action", metavar="ACTION", parser_class=parser_class)
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(
+        dest="action", metavar="ACTION", parser_class=parser_class
+    )
     bench.required = True
     b_ttft = bench.add_parser(
         "ttft", help="time to first token over a long chat: ours vs a naive rolling window, and resume"

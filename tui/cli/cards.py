@@ -8,12 +8,14 @@ import sys
 from typing import Any
 
 from tui.cli.common import EXIT_USAGE
-from tui.core.errors import CandlelitError
+from tui.core import CandlelitError
 
 
 def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     """Add ``card`` and its actions to the top-level subcommands."""
-    card = sub.add_parser("card", help="characters").add_subparsers(dest="action", metavar="ACTION", parser_class=parser_class)
+    card = sub.add_parser("card", help="characters").add_subparsers(
+        dest="action", metavar="ACTION", parser_class=parser_class
+    )
     c_list = card.add_parser("list", help="list characters")
     c_list.add_argument("--json", action="store_true")
     c_import = card.add_parser("import", help="import card files (JSON, PNG or CHARX); prints each slug")
@@ -60,8 +62,7 @@ def _card_list(ws, args) -> int:
 def _card_import(ws, args) -> int:
     from pathlib import Path
 
-    from tui.core.cards.card import CardError
-    from tui.core.cards.library import import_card_file
+    from tui.core import CardError, import_card_file
 
     ws.install_starters()  # first, so an imported "Mara" cannot take a starter's slug
     failed = 0
@@ -79,14 +80,14 @@ def _card_import(ws, args) -> int:
 
 
 def _card_show(ws, args) -> int:
-    from tui.core.cards.card import card_to_v3
+    from tui.core import card_to_v3
 
     entry = ws.card(args.slug)
     card = entry.card
     if args.json:
         print(json.dumps(card_to_v3(card), ensure_ascii=False, indent=2))
         return 0
-    from tui.core.cards.library import avatar_path
+    from tui.core import avatar_path
 
     entries = (card.character_book or {}).get("entries")
     title = card.name if not card.nickname or card.nickname == card.name else f"{card.name} ({card.nickname})"
@@ -113,7 +114,7 @@ def _card_show(ws, args) -> int:
 def _card_export(ws, args) -> int:
     from pathlib import Path
 
-    from tui.core.cards.library import export_card
+    from tui.core import export_card
 
     ws.install_starters()
     for warning in export_card(ws.store, args.slug, args.fmt, Path(args.output)):
@@ -123,7 +124,7 @@ def _card_export(ws, args) -> int:
 
 
 def _card_delete(ws, args) -> int:
-    from tui.core.cards.library import delete_character
+    from tui.core import delete_character
 
     ws.install_starters()  # first, so a deleted starter is remembered and stays deleted
     delete_character(ws.store, args.slug)

@@ -11,15 +11,24 @@ import sys
 import threading
 from typing import Any
 
-from tui.cli.common import UserError, check, messages, open_engine, remember, sigterm_cancels
+from tui.cli.common import (
+    UserError,
+    check,
+    messages,
+    open_engine,
+    remember,
+    sigterm_cancels,
+)
 
 
 def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> Any:
     """Add ``chat`` and its own actions to the top-level subcommands; return
     the ``chat`` subcommands, for the chat-file actions to join."""
-    from tui.core.scene.rules import POLICIES
+    from tui.core import POLICIES
 
-    chat = sub.add_parser("chat", help="chats").add_subparsers(dest="action", metavar="ACTION", parser_class=parser_class)
+    chat = sub.add_parser("chat", help="chats").add_subparsers(
+        dest="action", metavar="ACTION", parser_class=parser_class
+    )
     chat.required = True
     c_new = chat.add_parser("new", help="start a chat; prints its id")
     c_new.add_argument("--character", required=True, action="append", metavar="SLUG",
@@ -59,7 +68,8 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> Any:
     )
     c_mem.add_argument("chat_id", metavar="CHAT_ID")
     c_mem.add_argument("--catch-up", action="store_true",
-                       help="fold the backlog now, with a progress bar, until done or Ctrl+C (which keeps what was done)")
+                       help="fold the backlog now, with a progress bar, until done or Ctrl+C "
+                       "(which keeps what was done)")
     c_mem.add_argument("--json", action="store_true")
     return chat
 
@@ -72,7 +82,7 @@ def add_prompt_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> 
 
 
 def _chat_new(ws, args) -> int:
-    from tui.core.scene.rules import SceneSettings
+    from tui.core import SceneSettings
 
     carry = args.carry_memory or ws.config.memory.carry_over
     settings = SceneSettings(policy=args.policy, narrator=args.narrator) if args.policy else None
@@ -117,7 +127,7 @@ def _chat_list(ws, args) -> int:
 
 def _chat_show(ws, args) -> int:
     from tui.cli.group import message_json, message_line
-    from tui.core.scene.rules import load_scene_settings, scene_settings_to_toml
+    from tui.core import load_scene_settings, scene_settings_to_toml
 
     info = ws.store.chat(args.chat_id)
     msgs = messages(ws, info.id)
@@ -174,7 +184,7 @@ def _converse(ws, args, start, *, text: str | None) -> int:
     scene) is checked before the model loads; a line that generates nothing
     (the safeword, an out-of-character line, manual turns) never loads it."""
     from tui.cli.group import print_events
-    from tui.core.chat.session import Session
+    from tui.core import Session
 
     if args.max_tokens is not None and args.max_tokens < 1:
         raise UserError("--max-tokens must be at least 1")
@@ -231,8 +241,7 @@ def _converse(ws, args, start, *, text: str | None) -> int:
 
 
 def _chat_memory(ws, args) -> int:
-    from tui.core.chat.session import Session
-    from tui.core.memory.upkeep import progress_bar, progress_text
+    from tui.core import Session, progress_bar, progress_text
 
     check(ws, args.chat_id)
     if not ws.config.memory.enabled:
@@ -250,7 +259,8 @@ def _chat_memory(ws, args) -> int:
 
             def show(done: int, of: int) -> None:
                 if not args.json:
-                    print(("\r" if tty else "") + f"{progress_bar(done, of, 30)} {progress_text(done, of)}", end="" if tty else "\n", file=sys.stderr, flush=True)
+                    line = f"{progress_bar(done, of, 30)} {progress_text(done, of)}"
+                    print(("\r" if tty else "") + line, end="" if tty else "\n", file=sys.stderr, flush=True)
 
             show(folded, total)
             try:
@@ -277,7 +287,7 @@ def _chat_memory(ws, args) -> int:
 
 
 def _chat_resume(ws, args) -> int:
-    from tui.core.chat.session import Session
+    from tui.core import Session
 
     session = Session(ws, args.chat_id, None)  # no model needed
     msg = session.resume_scene(args.choice, args.note, speaker=args.as_persona)
@@ -286,10 +296,10 @@ def _chat_resume(ws, args) -> int:
 
 
 def _prompt(ws, args) -> int:
-    from tui.core.chat.session import Session
+    from tui.core import Session
 
     check(ws, args.chat_id)
-    from tui.core.memory import kv_state
+    from tui.core import saved_tokens
 
     engine = open_engine(ws, args, vocab_only=True)
     try:
@@ -299,7 +309,7 @@ def _prompt(ws, args) -> int:
     if args.json:
         # reuse is reported against the chat's saved KV cache (what the next
         # `chat say` or the TUI restores); null when there is none
-        cached = kv_state.saved_tokens(ws.store.chat_dir(args.chat_id))
+        cached = saved_tokens(ws.store.chat_dir(args.chat_id))
         print(json.dumps(prompt.as_json(cached), ensure_ascii=False, indent=2))
     else:
         sys.stdout.write(prompt.text)

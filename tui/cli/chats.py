@@ -6,13 +6,12 @@ docs/ARCHITECTURE.md#the-command-line.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import argparse
 import sys
 from pathlib import Path
 from typing import Any
 
-from tui.core.safe_text import neutralize
+from tui.core import CandlelitError, neutralize
 
 EXIT_USAGE = 2
 
@@ -21,7 +20,7 @@ __all__ = ["HANDLERS", "add_parsers", "chat_export", "chat_import"]
 
 def add_parsers(chat: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     """Add ``import`` and ``export`` to the ``chat`` subcommands."""
-    from tui.core.profile.chat_export import EXPORT_FORMATS
+    from tui.core import CHAT_EXPORT_FORMATS
 
     c_imp = chat.add_parser("import", help="import SillyTavern chat files (.jsonl); prints each new chat's id")
     c_imp.add_argument("paths", nargs="+", metavar="FILE")
@@ -32,7 +31,7 @@ def add_parsers(chat: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     c_imp.add_argument("--persona", metavar="NAME", help="the persona the user lines belong to")
     c_exp = chat.add_parser("export", help="write a chat to a file: SillyTavern JSONL, Markdown, text or our JSONL")
     c_exp.add_argument("chat_id", metavar="CHAT_ID")
-    c_exp.add_argument("--format", required=True, choices=EXPORT_FORMATS, dest="fmt")
+    c_exp.add_argument("--format", required=True, choices=CHAT_EXPORT_FORMATS, dest="fmt")
     c_exp.add_argument("-o", "--output", metavar="FILE", help="the file to write (default: standard output)")
 
 
@@ -41,8 +40,7 @@ def _warn(text: str) -> None:
 
 
 def chat_import(ws: Any, args: argparse.Namespace) -> int:
-    from tui.core.profile.st_import import import_st_chat
-    from tui.core.storage.errors import StoreError
+    from tui.core import import_st_chat
 
     ws.install_starters()  # the starters are characters an imported chat may name
     failed = 0
@@ -67,9 +65,7 @@ def chat_import(ws: Any, args: argparse.Namespace) -> int:
 
 
 def chat_export(ws: Any, args: argparse.Namespace) -> int:
-    from tui.core.fsio import write_outside
-    from tui.core.profile.chat_export import export_chat
-    from tui.core.profile.st_read import ChatFileError
+    from tui.core import ChatFileError, export_chat, write_outside
 
     out = Path(args.output) if args.output else None
     if out is not None and out.is_dir():

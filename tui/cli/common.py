@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from tui.core.errors import CandlelitError
+from tui.core import CandlelitError
 
 EXIT_USAGE = 2
 
@@ -29,7 +29,7 @@ def model_override(args: argparse.Namespace) -> str | None:
 
 
 def open_engine(ws, args: argparse.Namespace, *, vocab_only: bool = False):
-    from tui.core.engine.model_files import text_progress
+    from tui.core import text_progress
 
     path = ws.model_path(model_override(args), progress=text_progress())
     return ws.open_engine(path, vocab_only=vocab_only)
@@ -37,7 +37,7 @@ def open_engine(ws, args: argparse.Namespace, *, vocab_only: bool = False):
 
 def remember(ws, **changes) -> None:
     """What the app itself remembers goes to state.toml, never config.toml."""
-    from tui.core.config.state import update_state
+    from tui.core import update_state
 
     if ws.encrypted:
         # state.toml is a plain file outside the profile: an encrypted profile's
@@ -46,7 +46,7 @@ def remember(ws, **changes) -> None:
     update_state(ws.paths.state_file, profile=ws.profile_name, **changes)
 
 
-def warn_torn(report) -> None:  # noqa: ANN001 - LoadReport
+def warn_torn(report) -> None:  # report: a LoadReport
     for side in report.torn:
         print(
             f"candlelit: warning: an incomplete line from an interrupted write was set aside in {side}",

@@ -23,10 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui.core.engine.api import EngineError
-from tui.core.engine.gguf import ModelFileError
-from tui.core.profile.profiles import ProfileError, plain_data_files, profile_info
-from tui.core.profile.workspace import Workspace
+from tui.core import (
+    EngineError,
+    ModelFileError,
+    ProfileError,
+    Workspace,
+    plain_data_files,
+    profile_info,
+)
 
 __all__ = [
     "NETWORK_MODULES",
@@ -148,7 +152,8 @@ class DoctorReport:
         else:
             out.append("permissions: ok (folders 0700, files 0600)")
         out.append(f"model:       {model}")
-        out.append(f"             {self.model.how}" if self.model.loads else f"             does not load: {self.model.error}")
+        how = self.model.how if self.model.loads else f"does not load: {self.model.error}"
+        out.append(f"             {how}")
         out.append(f"gpu offload: {gpu[self.gpu_offload]}")
         out.append(f"network:     {self.network}")
         out.append("status:      " + ("healthy" if self.healthy else f"{len(self.problems)} problem(s)"))

@@ -36,7 +36,7 @@ def add_persona_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) ->
 
 
 def persona_add(ws: Any, args: argparse.Namespace) -> int:
-    from tui.core.profile.personas import PersonaProfile, add_persona
+    from tui.core import PersonaProfile, add_persona
 
     persona = PersonaProfile(args.name, args.description, tuple(args.hard_limit), tuple(args.soft_limit))
     add_persona(ws.store, persona, ws.config.chat.user_name)
@@ -45,7 +45,7 @@ def persona_add(ws: Any, args: argparse.Namespace) -> int:
 
 
 def persona_list(ws: Any, args: argparse.Namespace) -> int:
-    from tui.core.profile.personas import list_personas
+    from tui.core import list_personas
 
     personas = list_personas(ws.store, ws.config.chat.user_name)
     if args.json:
@@ -64,7 +64,7 @@ def persona_list(ws: Any, args: argparse.Namespace) -> int:
 
 
 def persona_remove(ws: Any, args: argparse.Namespace) -> int:
-    from tui.core.profile.personas import remove_persona
+    from tui.core import remove_persona
 
     removed = remove_persona(ws.store, args.name, ws.config.chat.user_name)
     print(f"removed {removed.name}")
@@ -91,8 +91,7 @@ def print_events(
     in a group each reply is one line prefixed ``Name: ``. A pause is
     printed on ``out``; notes (slow down, stopped replies) on ``err``.
     """
-    from tui.core.engine.api import Chunk
-    from tui.core.chat.session import ReplyDone, ScenePaused, SlowDown, SpeakerStarted
+    from tui.core import Chunk, ReplyDone, ScenePaused, SlowDown, SpeakerStarted
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -123,7 +122,7 @@ def message_json(message: Any, group: bool) -> dict[str, Any]:
     "narrator" | "system") in every chat, one-to-one or group (the issue-6
     contract); ``stored_role`` is the role in messages.jsonl
     ("user" | "assistant" | "system"), ``kind`` repeats ``role``."""
-    from tui.core.chat.session import message_kind
+    from tui.core import message_kind
 
     d = {k: v for k, v in message.to_json().items() if k != "v"}
     kind = message_kind(message)
@@ -136,8 +135,7 @@ def message_json(message: Any, group: bool) -> dict[str, Any]:
 def message_line(message: Any) -> str:
     """One message for ``chat show``: ``Name: text``; scene signals in
     brackets; out-of-character lines marked."""
-    from tui.core.scene.rules import is_ooc, strip_ooc
-    from tui.core.chat.session import is_signal
+    from tui.core import is_ooc, is_signal, strip_ooc
 
     mark = "  [stopped]" if message.status == "stopped" else ""
     if is_signal(message):

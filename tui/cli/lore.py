@@ -16,7 +16,9 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
         dest="action", metavar="ACTION", parser_class=parser_class
     )
     lore.required = True
-    l_imp = lore.add_parser("import", help="import lorebook files (lorebook_v3, character_book or SillyTavern world info)")
+    l_imp = lore.add_parser(
+        "import", help="import lorebook files (lorebook_v3, character_book or SillyTavern world info)"
+    )
     l_imp.add_argument("paths", nargs="+", metavar="PATH")
     l_list = lore.add_parser("list", help="list imported lorebooks")
     l_list.add_argument("--json", action="store_true")
@@ -27,12 +29,12 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
 def _lore_import(ws, args) -> int:
     from pathlib import Path
 
-    from tui.core.lore.book import LoreError
+    from tui.core import LoreError
 
     failed = 0
     for raw in args.paths:
         try:
-            slug, book = ws.import_lorebook(Path(raw))
+            slug, _book = ws.import_lorebook(Path(raw))
         except (LoreError, OSError) as exc:
             print(f"candlelit: error: {exc}", file=sys.stderr)
             failed += 1
@@ -57,7 +59,7 @@ def _lore_list(ws, args) -> int:
 
 
 def _lore_delete(ws, args) -> int:
-    from tui.core.storage.model import check_id
+    from tui.core import check_id
 
     path = ws.lorebook_dir / f"{check_id(args.slug, 'lorebook')}.json"
     if not path.is_file():

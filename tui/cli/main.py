@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from tui import __version__
 from tui.cli.common import EXIT_USAGE, Parser, UserError, model_override
-from tui.core.errors import CandlelitError
+from tui.core import CandlelitError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError:
             pass
         return 0
-    except Exception as exc:  # noqa: BLE001 - mapped to one line below
+    except Exception as exc:  # mapped to one line below (or raised again)
         msg, code = _describe(exc)
         if msg is None:
             raise
@@ -81,12 +81,9 @@ def _workspace(args: argparse.Namespace, *, unlock: bool = True):
     """The profile's workspace; an encrypted profile is unlocked first
     (passphrase from a no-echo prompt, or stdin with --passphrase-stdin)
     unless ``unlock`` is False (the TUI asks on its own lock screen)."""
-    from tui.core import paths
-    from tui.core.config.load import load_config, replace
-    from tui.core.privacy import convert, vault
-    from tui.core.profile.workspace import Workspace
+    from tui.core import Workspace, is_encrypted, load_config, recover, replace, resolve
 
-    p = paths.resolve()
+    p = resolve()
     cfg = load_config(p.config_file)
     if args.profile:
         if args.profile != cfg.chat.profile and not p.profile(args.profile).is_dir():
@@ -98,8 +95,8 @@ def _workspace(args: argparse.Namespace, *, unlock: bool = True):
         cfg = replace(cfg, chat={"profile": args.profile})
     folder = p.profile(cfg.chat.profile)
     if folder.parent.is_dir():
-        convert.recover(folder)  # finish an encryption or decryption a crash cut short
-    if not unlock or not vault.is_encrypted(folder):
+        recover(folder)  # finish an encryption or decryption a crash cut short
+    if not unlock or not is_encrypted(folder):
         if getattr(args, "unlock_stdin", False) and unlock:
             raise UserError(f"profile '{cfg.chat.profile}' is not encrypted: drop --passphrase-stdin")
         return Workspace(p, cfg)

@@ -7,7 +7,6 @@ docs/ARCHITECTURE.md#the-command-line.
 
 from __future__ import annotations
 
-from tui.core.errors import CandlelitError
 import argparse
 import getpass
 import json
@@ -16,6 +15,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tui.core import CandlelitError
 
 __all__ = ["HANDLERS", "PrivacyCliError", "add_parsers", "read_passphrase"]
 
@@ -85,11 +86,9 @@ def _ensure_ws(ws: Any, args: argparse.Namespace) -> Any:
     """The workspace the CLI built, or one built the same way."""
     if ws is not None:
         return ws
-    from tui.core import paths
-    from tui.core.config.load import load_config, replace
-    from tui.core.profile.workspace import Workspace
+    from tui.core import Workspace, load_config, replace, resolve
 
-    p = paths.resolve()
+    p = resolve()
     cfg = load_config(p.config_file)
     if getattr(args, "profile", None):
         cfg = replace(cfg, chat={"profile": args.profile})
@@ -101,8 +100,8 @@ def _read_secret(from_stdin: bool, prompt: str, no_terminal: str) -> str:
     terminal; ``no_terminal`` is the error when there is neither."""
     if from_stdin:
         line = sys.stdin.readline()
-        secret = line[:-1] if line.endswith("\n") else line
-        secret = secret[:-1] if secret.endswith("\r") else secret
+        secret = line.removesuffix("\n")
+        secret = secret.removesuffix("\r")
         if not secret:
             raise PrivacyCliError("no passphrase on stdin (write it as one line)")
         return secret
@@ -130,7 +129,7 @@ def read_passphrase(args: argparse.Namespace, *, confirm: bool) -> str:
 
 def unlock_profile(folder: Path, name: str, from_stdin: bool) -> Any:
     """Open an encrypted profile's key: one line of stdin, or a no-echo prompt."""
-    from tui.core.privacy import vault
+    from tui.core import WrongPassphrase, unlock
 
     secret = _read_secret(
         from_stdin, f"Passphrase for profile {name}: ",
@@ -138,8 +137,8 @@ def unlock_profile(folder: Path, name: str, from_stdin: bool) -> Any:
         "passphrase, or add --passphrase-stdin (before the command) and write it to stdin",
     )
     try:
-        return vault.unlock(folder, secret)
-    except vault.WrongPassphrase:
+        return unlock(folder, secret)
+    except WrongPassphrase:
         raise PrivacyCliError(f"wrong passphrase for profile '{name}'; nothing was read or changed") from None
 
 
@@ -147,8 +146,7 @@ def _guarded(fn: Callable[[Any, argparse.Namespace], int]) -> Callable[[Any, arg
     """Map this module's user errors to one line and exit 2 (no traceback)."""
 
     def run(ws: Any, args: argparse.Namespace) -> int:
-        from tui.core.profile.profiles import ProfileError
-        from tui.core.privacy.vault import VaultError
+        from tui.core import ProfileError, VaultError
 
         try:
             return fn(_ensure_ws(ws, args), args)
@@ -170,7 +168,7 @@ def _plural(n: int, word: str) -> str:
 
 
 def _profile_list(ws: Any, args: argparse.Namespace) -> int:
-    from tui.core.profile.profiles import list_profiles
+    from tui.core import list_profiles
 
     profiles = list_profiles(ws.paths)
     current = ws.profile_name
@@ -198,7 +196,7 @@ def _profile_list(ws: Any, args: argparse.Namespace) -> int:
 
 
 def _profile_create(ws: Any, args: argparse.Namespace) -> int:
-    from tui.core.profile.profiles import ProfileExists, check_name, create_profile
+    from tui.core import ProfileExists, check_name, create_profile
 
     check_name(args.name)
     if args.passphrase_stdin and not args.encrypted:
@@ -221,7 +219,7 @@ def _profile_create(ws: Any, args: argparse.Namespace) -> int:
 
 
 def _profile_rename(ws: Any, args: argparse.Namespace) -> int:
-    from tui.core.profile.profiles import rename_profile
+    from tui.core import rename_profile
 
     info = rename_profile(ws.paths, args.old, args.new)
     print(f"renamed profile {args.old} to {info.name}")
@@ -234,7 +232,7 @@ def _profile_rename(ws: Any, args: argparse.Namespace) -> int:
 
 
 def _profile_delete(ws: Any, args: argparse.Namespace) -> int:
-    from tui.core.profile.profiles import delete_profile, deletion_caveat, profile_info
+    from tui.core import delete_profile, deletion_caveat, profile_info
 
     info = profile_info(ws.paths, args.name)
     caveat = deletion_caveat(info)
@@ -266,7 +264,7 @@ def _profile_delete(ws: Any, args: argparse.Namespace) -> int:
 
 
 def _profile_encrypt(ws: Any, args: argparse.Namespace) -> int:
-    from tui.core.profile.profiles import encrypt_profile, profile_info
+    from tui.core import encrypt_profile, profile_info
 
     info = profile_info(ws.paths, args.name)
     if info.encrypted:
@@ -282,7 +280,7 @@ def _profile_encrypt(ws: Any, args: argparse.Namespace) -> int:
 
 
 def _profile_decrypt(ws: Any, args: argparse.Namespace) -> int:
-    from tui.core.profile.profiles import decrypt_profile, profile_info
+    from tui.core import decrypt_profile, profile_info
 
     info = profile_info(ws.paths, args.name)
     if not info.encrypted:
@@ -294,8 +292,7 @@ def _profile_decrypt(ws: Any, args: argparse.Namespace) -> int:
 
 
 def _profile_passphrase(ws: Any, args: argparse.Namespace) -> int:
-    from tui.core.privacy import vault
-    from tui.core.profile.profiles import profile_info
+    from tui.core import WrongPassphrase, change_passphrase, profile_info
 
     info = profile_info(ws.paths, args.name)
     if not info.encrypted:
@@ -306,8 +303,8 @@ def _profile_passphrase(ws: Any, args: argparse.Namespace) -> int:
     )
     new = read_passphrase(args, confirm=True)  # (no second asking on stdin)
     try:
-        vault.change_passphrase(info.path, old, new)
-    except vault.WrongPassphrase:
+        change_passphrase(info.path, old, new)
+    except WrongPassphrase:
         raise PrivacyCliError("wrong passphrase; nothing was changed") from None
     print(f"changed the passphrase of profile {info.name} (the files did not need rewriting)")
     _note("an old copy of vault.age (in a backup) still opens with the old passphrase")
@@ -320,7 +317,7 @@ def _profile_passphrase(ws: Any, args: argparse.Namespace) -> int:
 
 def _doctor(ws: Any, args: argparse.Namespace) -> int:
     from tui.cli.doctor import diagnose
-    from tui.core.engine.model_files import text_progress
+    from tui.core import text_progress
 
     override, source = None, ""
     if getattr(args, "model", None):
