@@ -35,14 +35,14 @@ from tui.bench.ttft import USER_LINES, _engine, _reply, _workspace  # noqa: E402
 from tui.core.engine import kv_ops  # noqa: E402
 
 
-def logits(llm) -> np.ndarray:  # noqa: ANN001
+def logits(llm) -> np.ndarray:
     import llama_cpp
 
     ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
     return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).astype(np.float64).copy()
 
 
-def greedy(llm, n: int) -> list[int]:  # noqa: ANN001
+def greedy(llm, n: int) -> list[int]:
     out = []
     for _ in range(n):
         tok = int(np.argmax(logits(llm)))
@@ -56,7 +56,7 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def compare(llm, cached: list[int], new: list[int]) -> dict | None:  # noqa: ANN001
+def compare(llm, cached: list[int], new: list[int]) -> dict | None:
     llm.reset()
     llm._ctx.kv_cache_clear()
     llm.eval(cached)

@@ -39,8 +39,10 @@ class FolderController:
         self.write_dir = chat_dir  # point elsewhere to make saving fail for real
         self.busy = False
         self.resummarize_calls = 0
-        if messages is not None:
-            self.messages = lambda: messages  # the optional extra a Session has
+        self._messages = messages
+
+    def messages(self) -> list[Msg] | None:
+        return self._messages
 
     def memory(self) -> Memory:
         return load_memory(self.chat_dir)
@@ -67,7 +69,7 @@ class Host(App[None]):
     def on_mount(self) -> None:
         self.push_screen(MemoryScreen(self.controller, "Harbour evenings"))
 
-    def notify(self, message, *args, **kwargs):  # noqa: ANN001, ANN201
+    def notify(self, message, *args, **kwargs):
         self.notices.append(f"{kwargs.get('title') or ''}|{message}")
         return super().notify(message, *args, **kwargs)
 

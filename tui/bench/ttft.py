@@ -102,7 +102,7 @@ def _reply(session, text: str) -> dict:
     return done.message.metrics
 
 
-def run_ours(ws, engine, turns: int, log) -> list[TurnTime]:  # noqa: ANN001
+def run_ours(ws, engine, turns: int, log) -> list[TurnTime]:
     from tui.core.chat.session import Session
 
     chat = ws.new_chat("mara", "bench")
@@ -126,7 +126,7 @@ def run_ours(ws, engine, turns: int, log) -> list[TurnTime]:  # noqa: ANN001
     return out, s
 
 
-def run_naive(session, engine, wanted: list[range], log) -> list[TurnTime]:  # noqa: ANN001
+def run_naive(session, engine, wanted: list[range], log) -> list[TurnTime]:
     """Re-prompt the recorded history as a drop-oldest rolling window."""
     from tui.core.chat.session import character_text
     from tui.core.engine.api import GenerationRequest, Sampling
@@ -164,7 +164,7 @@ def run_naive(session, engine, wanted: list[range], log) -> list[TurnTime]:  # n
     return out
 
 
-def run_resume(ws, log, context_tokens: int = 3000) -> dict[str, float]:  # noqa: ANN001
+def run_resume(ws, log, context_tokens: int = 3000) -> dict[str, float]:
     """A ≥3k-token chat: warm TTFT, then close, reopen, restore, first TTFT."""
     from tui.core.chat.session import Session
     from tui.core.config.load import replace
@@ -188,13 +188,13 @@ def run_resume(ws, log, context_tokens: int = 3000) -> dict[str, float]:  # noqa
     cold = _reply(s, "Let's keep talking.")
     warm = _reply(s, "Tell me more.")
     t0 = time.perf_counter()
-    saved = s.mem.save_cache()
+    saved = s.save_cache()
     save_s = time.perf_counter() - t0
     engine.close()
     engine = _engine(ws)
     s = Session(ws, chat.id, engine)
     t0 = time.perf_counter()
-    restored = s.mem.restore_cache()
+    restored = s.restore_cache()
     load_s = time.perf_counter() - t0
     first = _reply(s, "And after that?")
     engine.close()
@@ -215,7 +215,7 @@ def run_resume(ws, log, context_tokens: int = 3000) -> dict[str, float]:  # noqa
 
 
 def run(
-    turns: int, n_ctx: int, max_tokens: int, model: Path | None, shift: str, log,  # noqa: ANN001
+    turns: int, n_ctx: int, max_tokens: int, model: Path | None, shift: str, log,
     resume_tokens: int = 3000,
 ) -> Result:
     from tui.core import paths

@@ -217,7 +217,7 @@ def _converse(ws, args, start, *, text: str | None) -> int:
     cancel = threading.Event()
     try:
         session = Session(ws, args.chat_id, engine)
-        session.mem.restore_cache()  # the last run's KV cache: the reply starts warm
+        session.restore_cache()  # the last run's KV cache: the reply starts warm
         stream = start(session, sampling=sampling, cancel=cancel)
         sigterm_cancels(cancel)
         remember(ws, last_chat=args.chat_id)
@@ -234,7 +234,7 @@ def _converse(ws, args, start, *, text: str | None) -> int:
                 upkeep = None  # memory.md is only written whole: nothing half-done
             if upkeep is not None and upkeep.folds:
                 print(f"candlelit: memory updated ({upkeep.folds} fold(s) into memory.md)", file=sys.stderr)
-            session.mem.save_cache()
+            session.save_cache()
     finally:
         engine.close()
     return 0
@@ -247,7 +247,7 @@ def _chat_memory(ws, args) -> int:
     if not ws.config.memory.enabled:
         raise UserError("memory is off in the config ([memory] enabled = false)")
     probe = Session(ws, args.chat_id, None)
-    folded, total = probe.mem.progress()
+    folded, total = probe.memory_progress()
     interrupted = False
     if args.catch_up:
         engine = open_engine(ws, args)
@@ -264,7 +264,7 @@ def _chat_memory(ws, args) -> int:
 
             show(folded, total)
             try:
-                up = session.mem.catch_up(cancel, show)
+                up = session.catch_up_memory(cancel, show)
             except KeyboardInterrupt:
                 cancel.set()  # the fold under way stops too, so closing the engine does not wait on it
                 interrupted, up = True, None  # each finished fold is already saved
@@ -275,7 +275,7 @@ def _chat_memory(ws, args) -> int:
             interrupted = interrupted or cancel.is_set()
         finally:
             engine.close()
-        folded, total = probe.mem.progress()
+        folded, total = probe.memory_progress()
     if args.json:
         print(json.dumps({"chat": args.chat_id, "summarized": folded, "messages": total}))
     else:

@@ -16,6 +16,7 @@ class AppBase(App[None]):
     ws: Workspace
     engine: Engine | None
     model_state: str
+    hidden: bool  # the panic or lock screen covers the app
 
     def tokenizer(self) -> Engine | None:
         """The exact tokenizer for live token counts (None without a model)."""

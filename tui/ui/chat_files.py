@@ -84,8 +84,8 @@ def _imported(screen: Screen, result: Any) -> None:
 
 def export_commands(app: AppBase, screen: Screen) -> Iterator[SystemCommand]:
     """Palette entries exporting the chat ``screen`` shows (none elsewhere)."""
-    chat_id = getattr(screen, "chat_id", None)
-    if not isinstance(chat_id, str) or not chat_id or getattr(app, "hidden", False):
+    chat_id = screen.chat_shown() if isinstance(screen, CandlelitScreen) else None
+    if not chat_id or app.hidden:
         return
     for fmt, label in EXPORT_LABELS:
         yield SystemCommand(

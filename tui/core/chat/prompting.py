@@ -51,6 +51,25 @@ def greeting_swipes(card: Card, persona_name: str) -> list[str]:
     return out
 
 
+def offer_greetings(msgs: list[Message], card: Card, persona_name: str) -> None:
+    """A lone greeting carries the card's other greetings as its swipes
+    (in memory; they are written the first time the greeting changes)."""
+    if len(msgs) != 1:
+        return
+    m = msgs[0]
+    if m.role != "assistant" or m.speaker != card.display_name or "swipes" in m.extra:
+        return
+    if not card.alternate_greetings:
+        return
+    others = [g for g in greeting_swipes(card, persona_name) if g != m.text]
+    if not others:
+        return
+    current = {"status": m.status}
+    m.extra["swipes"] = [m.text, *others]
+    m.extra["swipe"] = 0
+    m.extra["swipe_meta"] = [current, *({"status": "ok"} for _ in others)]
+
+
 # --------------------------------------------------------------------------
 # chat-format adapters for the prompts that are not "the character's next reply"
 

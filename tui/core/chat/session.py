@@ -31,6 +31,7 @@ from tui.core.chat.prompting import (
     PromptAssembler,
     character_text,
     greeting_swipes,
+    offer_greetings,
 )
 from tui.core.chat.scene_state import SceneState, name_key
 from tui.core.chat.streaming import Guarded, ReplyGuard, ReplyRunner, events_of, reply_status
@@ -41,7 +42,7 @@ from tui.core.profile.personas import PersonaProfile
 from tui.core.profile.workspace import CardEntry, Workspace
 from tui.core.prompt.builder import Prompt
 from tui.core.prompt.formats import ChatFormat
-from tui.core.scene.rules import Participant, SceneSettings, next_speakers
+from tui.core.scene.rules import SceneSettings, next_speakers
 from tui.core.storage.errors import MessageNotFound
 from tui.core.storage.model import ChatInfo, Message
 
@@ -145,10 +146,6 @@ class Session:
         return self.scene.ai_names
 
     @property
-    def participants(self) -> list[Participant]:
-        return self.scene.participants
-
-    @property
     def paused(self) -> bool:
         return self.scene.paused
 
@@ -158,9 +155,6 @@ class Session:
 
     def persona_named(self, name: str) -> str:
         return self.scene.persona_named(name)
-
-    def default_persona(self) -> str:
-        return self.scene.default_persona()
 
     def speaker_named(self, name: str) -> str:
         return self.scene.speaker_named(name)
@@ -274,7 +268,7 @@ class Session:
             msgs = self.messages()
             if not self.is_group:
                 return self.runner.replies([self.character.card.display_name], msgs, sampling, cancel, release, lead)
-            names = next_speakers(self.participants, msgs, text, self.scene_settings, self.scene.rng)
+            names = next_speakers(self.scene.participants, msgs, text, self.scene_settings, self.scene.rng)
             return self.runner.replies(names, msgs, sampling, cancel, release, lead)
 
         return self.guard.start(start)
@@ -482,22 +476,7 @@ class Session:
     # -- internals ------------------------------------------------------------
 
     def _offer_greetings(self, msgs: list[Message]) -> None:
-        if len(msgs) != 1:
-            return
-        m = msgs[0]
-        card = self.character.card
-        if m.role != "assistant" or m.speaker != card.display_name or "swipes" in m.extra:
-            return
-        if not card.alternate_greetings:
-            return
-        options = greeting_swipes(card, self.default_persona())
-        others = [g for g in options if g != m.text]
-        if not others:
-            return
-        current = {"status": m.status}
-        m.extra["swipes"] = [m.text, *others]
-        m.extra["swipe"] = 0
-        m.extra["swipe_meta"] = [current, *({"status": "ok"} for _ in others)]
+        offer_greetings(msgs, self.character.card, self.scene.default_persona())
 
     def _find(self, msg_id: str) -> Message:
         for m in reversed(self.messages()):
@@ -542,6 +521,10 @@ class Session:
         """True when the window is over budget: there is something to fold."""
         planned = self.mem.plan()
         return planned is not None and planned[0] is not None
+
+    def memory_progress(self) -> tuple[int, int]:
+        """(messages folded into memory, messages in the chat)."""
+        return self.mem.progress()
 
     def catch_up_memory(
         self, cancel: threading.Event | None = None, progress: Callable[[int, int], None] | None = None

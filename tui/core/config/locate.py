@@ -172,7 +172,7 @@ class Locator:
             scanner = _KeyScanner(self._text)
             try:
                 scanner.scan()
-            except Exception:  # a scanner gap must never hide the real error
+            except Exception:  # noqa: BLE001 - a scanner gap must never hide the real error
                 pass
             self._scanner = scanner
         return self._scanner

@@ -150,7 +150,7 @@ def _parse_identity(text: bytes) -> x25519.Identity:
         if line.startswith("AGE-SECRET-KEY-1"):
             try:
                 return x25519.Identity.from_str(line)
-            except Exception:  # pyrage raises its own IdentityError
+            except Exception:  # noqa: BLE001 - pyrage raises its own IdentityError
                 break
     raise TamperedFile(f"{KEY_FILE} holds no usable key")
 
@@ -239,7 +239,7 @@ class Vault:
         for extra in also_to:
             try:
                 recipients.append(x25519.Recipient.from_str(extra))
-            except Exception:
+            except Exception:  # noqa: BLE001 - pyrage raises its own RecipientError
                 raise VaultError(f"not an age recipient: {extra[:16]!r}…") from None
         return pyrage.encrypt(bytes(data), recipients)
 

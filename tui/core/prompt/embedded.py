@@ -183,7 +183,7 @@ class EmbeddedFormat:
                 f"the model's chat template has a syntax error (line {exc.lineno}): "
                 f"{_one_line(exc.message or '')}; pick another chat format"
             ) from exc
-        except Exception as exc:  # noqa: BLE001 - anything else a template parse may raise
+        except Exception as exc:
             raise FormatError(
                 f"the model's chat template could not be loaded: {_one_line(str(exc))}"
             ) from exc
@@ -218,7 +218,7 @@ class EmbeddedFormat:
                 "the model's chat template tried an unsafe operation and was stopped: "
                 f"{_one_line(str(exc))}{hint}"
             ) from exc
-        except Exception as exc:  # noqa: BLE001 - a template can raise anything
+        except Exception as exc:
             raise FormatError(
                 f"the model's chat template failed: {type(exc).__name__}: "
                 f"{_one_line(str(exc))}{hint}"

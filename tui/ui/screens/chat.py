@@ -48,7 +48,7 @@ from tui.ui.modals.confirm import ConfirmScreen
 from tui.ui.modals.dialogs import EditScreen
 from tui.ui.screens.chat_memory import ChatMemoryWork
 from tui.ui.screens.chat_window import FIRST_PAGE
-from tui.ui.screens.checkin import Paused, SlowedDown
+from tui.ui.screens.checkin import Busy, Paused, SlowedDown
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
 from tui.ui.widgets.status_bar import StatusBar
@@ -103,13 +103,16 @@ class ChatScreen(ChatMemoryWork):
         Binding("ctrl+n", "next_speaker", "Next speaker…", id="chat.next_speaker"),
     ]
 
+    def chat_shown(self) -> str | None:
+        return self.chat_id
+
     def __init__(self, chat_id: str) -> None:
         super().__init__()
         self.chat_id = chat_id
         self.session: Session | None = None
         self.cancel: threading.Event | None = None
         self.streaming: MessageView | None = None
-        self.busy: str | None = None  # what is generating: reply / swipe / continue / impersonate
+        self.busy: Busy | None = None  # what is generating
         self.ready = False  # set once the history is on screen
         self._pending: str | None = None  # sent text, until it is safely stored
         self.personas: list[str] = []  # who takes turns at the keyboard
@@ -229,7 +232,7 @@ class ChatScreen(ChatMemoryWork):
         self._generate("reply", lambda cancel: session.send(text, speaker=speaker, cancel=cancel), None)
 
     def _generate(
-        self, kind: str, make: Callable[[threading.Event], Iterator], view: MessageView | None
+        self, kind: Busy, make: Callable[[threading.Event], Iterator], view: MessageView | None
     ) -> None:
         self.busy = kind
         self.streaming = view

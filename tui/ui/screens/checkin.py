@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -47,6 +47,7 @@ from tui.ui.text import literal
 from tui.ui.widgets.status_bar import StatusBar
 
 CHOICES = ("continue", "change", "end")
+Busy = Literal["reply", "swipe", "continue", "impersonate"]  # what the chat screen is generating
 
 
 class CheckInScreen(CandlelitModal[tuple[str, str] | None]):
@@ -170,7 +171,7 @@ class SceneControls(CandlelitScreen[None]):
     """
 
     session: Session | None
-    busy: str | None
+    busy: Busy | None
     cancel: threading.Event | None
     group: bool
     chat_id: str
@@ -195,7 +196,7 @@ class SceneControls(CandlelitScreen[None]):
     def _ready_session(self) -> Session | None:
         raise NotImplementedError
 
-    def _generate(self, kind: str, make: Callable[[threading.Event], Iterator], view: Any) -> None:
+    def _generate(self, kind: Busy, make: Callable[[threading.Event], Iterator], view: Any) -> None:
         raise NotImplementedError
 
     # scene state

@@ -38,6 +38,9 @@ class ScreenHooks(Protocol):
     def save_cache(self) -> None:
         """The app is closing, the engine still open: keep what is worth keeping."""
 
+    def chat_shown(self) -> str | None:
+        """The id of the chat this screen shows (None: not a chat)."""
+
 
 class CandlelitScreen(Screen[ResultT]):
     """A full screen of the app: ``ScreenHooks`` as no-ops, the work
@@ -80,6 +83,10 @@ class CandlelitScreen(Screen[ResultT]):
 
     def save_cache(self) -> None:
         pass
+
+    def chat_shown(self) -> str | None:
+        """The id of the chat this screen shows (None: not a chat)."""
+        return None
 
 
 class CandlelitModal(ModalScreen[ResultT]):

@@ -16,9 +16,9 @@ change with the user's edits, asking first where both touched the same text.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from textual import on
 from textual.app import ComposeResult
@@ -53,11 +53,14 @@ BUSY_TEXT = "updating memory…"
 class MemoryController(Protocol):
     """What the screen needs (``tui.core.chat.session.Session`` fits).
 
-    Optional: a ``messages()`` method returning the chat's messages (objects
-    with ``id``, ``speaker`` and ``text``) lets the screen say how many
-    messages the summary covers and quote a fact's source message."""
+    ``messages()`` returns the chat's messages (objects with ``id``,
+    ``speaker`` and ``text``), or None when they are not at hand: with them
+    the screen says how many messages the summary covers and quotes a
+    fact's source message."""
 
     def memory(self) -> Memory: ...
+
+    def messages(self) -> Sequence[Any] | None: ...
 
     def save_memory(self, m: Memory) -> None: ...
 
@@ -194,11 +197,11 @@ class MemoryScreen(CandlelitScreen[None]):
         self._show_status()
 
     def _messages(self) -> list | None:
-        get = getattr(self.controller, "messages", None)
-        if not callable(get):
-            return None
         try:
-            return [x for x in get() if getattr(x, "text", "").strip()]
+            found = self.controller.messages()
+            if found is None:
+                return None
+            return [x for x in found if x.text.strip()]
         except Exception:  # noqa: BLE001 - the reach line is advisory; never fail the screen for it
             return None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -35,6 +36,8 @@ from tui.ui.screens.hooks import CandlelitScreen
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import MessageView
 from tui.ui.workers import pump
+
+Writing = Literal["partner", "feedback"]
 
 
 @dataclass
@@ -69,7 +72,7 @@ class RehearsalScreen(CandlelitScreen[None]):
         self.partner = ""
         self.about = ""
         self.lines: list[Line] = []
-        self.busy: str | None = None  # "partner" or "feedback" while the model writes
+        self.busy: Writing | None = None  # what the model is writing
         self.cancel: threading.Event | None = None
         self.streaming: MessageView | None = None
         self.round = 0  # one per generation; late messages of an older one are ignored
@@ -153,7 +156,7 @@ class RehearsalScreen(CandlelitScreen[None]):
             return
         await self._start("feedback", COACH, lambda cancel: feedback(self.app.engine, r, lines, cancel=cancel))
 
-    async def _start(self, kind: str, speaker: str, make: Callable[[threading.Event], Iterator]) -> None:
+    async def _start(self, kind: Writing, speaker: str, make: Callable[[threading.Event], Iterator]) -> None:
         self.busy = kind
         self.cancel = threading.Event()
         view = MessageView(speaker, "", role="assistant")

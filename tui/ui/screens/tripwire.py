@@ -13,12 +13,13 @@ import asyncio
 from collections.abc import Iterable, Sequence
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
 from tui.core import Hit, neutralize, scan
+from tui.ui.base import AppBase
 from tui.ui.screens.hooks import CandlelitModal
 
 __all__ = ["TripwireScreen", "confirm_send", "excerpt"]
@@ -114,17 +115,17 @@ class TripwireScreen(CandlelitModal[str]):
         self.dismiss(choice)
 
 
-async def confirm_send(app: App, text: str, deny_names: Iterable[str] | None = None) -> str:
+async def confirm_send(app: AppBase, text: str, deny_names: Iterable[str] | None = None) -> str:
     """``"send"``, ``"edit"`` or ``"cancel"`` for ``text`` about to be sent.
 
     ``deny_names`` defaults to ``[privacy] deny_names``; with ``[privacy]
     tripwire = false`` the answer is always ``"send"``. Safe to await in a
     message handler: the answer does not go through the caller's queue.
     """
-    privacy = getattr(getattr(getattr(app, "ws", None), "config", None), "privacy", None)
-    if privacy is not None and not privacy.tripwire:
+    privacy = app.ws.config.privacy
+    if not privacy.tripwire:
         return "send"
-    names = deny_names if deny_names is not None else (privacy.deny_names if privacy is not None else ())
+    names = deny_names if deny_names is not None else privacy.deny_names
     hits = scan(text, names)
     if not hits:
         return "send"

@@ -265,7 +265,7 @@ class AvatarView(Static):
             result: AvatarPixels | str = decode_avatar(*request)
         except AvatarError as exc:
             result = str(exc)
-        except Exception as exc:  # never let a decoder bug take the app down
+        except Exception as exc:  # noqa: BLE001 - never let a decoder bug take the app down
             result = f"{request[0].name}: not a readable image ({type(exc).__name__})"
         if get_current_worker().is_cancelled:
             return
