@@ -130,7 +130,8 @@ def run_naive(session, engine, wanted: list[range], log) -> list[TurnTime]:
     """Re-prompt the recorded history as a drop-oldest rolling window."""
     from tui.core.chat.session import character_text
     from tui.core.engine.api import GenerationRequest, Sampling
-    from tui.core.prompt.builder import PromptBuilder, Turn
+    from tui.core.prompt.builder import PromptBuilder
+    from tui.core.prompt.parts import Turn
 
     ws = session.ws
     msgs = [m for m in session.messages() if m.text.strip()]

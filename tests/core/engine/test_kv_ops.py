@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tui.core.engine.kv_ops import ShiftPlan, common_prefix, plan_shift
-from tui.core.prompt.builder import Prompt, Section
+from tui.core.prompt.parts import Prompt, Section
 
 SYSTEM = list(range(1000, 1050))
 OLD_MEMORY = list(range(2000, 2020))

@@ -7,8 +7,9 @@ from itertools import pairwise
 import pytest
 
 from tui.core.engine.scripted import ScriptedEngine
-from tui.core.prompt.builder import CharacterText, PromptBuilder, PromptTooLong, Turn
+from tui.core.prompt.builder import PromptBuilder
 from tui.core.prompt.formats import get_format
+from tui.core.prompt.parts import CharacterText, PromptTooLong, Turn
 
 char_tokens = ScriptedEngine().tokenize  # one token per character
 

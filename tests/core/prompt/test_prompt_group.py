@@ -8,14 +8,9 @@ import pytest
 
 from tui.core.engine.scripted import ScriptedEngine
 from tui.core.profile.personas import PersonaProfile
-from tui.core.prompt.builder import (
-    CharacterText,
-    PersonaText,
-    PromptBuilder,
-    SceneText,
-    Turn,
-)
+from tui.core.prompt.builder import PromptBuilder
 from tui.core.prompt.formats import get_format
+from tui.core.prompt.parts import CharacterText, PersonaText, SceneText, Turn
 from tui.core.scene.rules import boundaries_text
 
 char_tokens = ScriptedEngine().tokenize  # one token per character

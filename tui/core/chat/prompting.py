@@ -15,8 +15,9 @@ from tui.core.engine.model_files import is_default_model
 from tui.core.lore.codec import books_from
 from tui.core.memory.upkeep import ChatMemory
 from tui.core.profile.workspace import CardEntry, Workspace
-from tui.core.prompt.builder import CharacterText, PersonaText, Prompt, PromptBuilder, SceneText, Turn
+from tui.core.prompt.builder import PromptBuilder
 from tui.core.prompt.formats import ChatFormat, PromptMessage, choose_format, get_format
+from tui.core.prompt.parts import CharacterText, PersonaText, Prompt, SceneText, Turn
 from tui.core.scene.rules import boundaries_text
 from tui.core.storage.model import Message
 from tui.core.storage.token_counts import counts_for

@@ -40,8 +40,8 @@ from tui.core.memory.document import Memory
 from tui.core.memory.upkeep import ChatMemory, Upkeep
 from tui.core.profile.personas import PersonaProfile
 from tui.core.profile.workspace import CardEntry, Workspace
-from tui.core.prompt.builder import Prompt
 from tui.core.prompt.formats import ChatFormat
+from tui.core.prompt.parts import Prompt
 from tui.core.scene.rules import SceneSettings, next_speakers
 from tui.core.storage.errors import MessageNotFound
 from tui.core.storage.model import ChatInfo, Message

@@ -12,8 +12,8 @@ from typing import Any, Generic, Protocol, TypeVar
 from tui.core.chat.events import ReplyDone, ScenePaused, SessionBusy, SpeakerStarted
 from tui.core.engine.api import Chunk, Engine, Finished, GenerationRequest, Sampling
 from tui.core.engine.cancel import LinkedEvent
-from tui.core.prompt.builder import Prompt
 from tui.core.prompt.formats import ChatFormat
+from tui.core.prompt.parts import Prompt
 from tui.core.storage.model import Message, Status
 from tui.core.storage.store import Store
 

@@ -16,7 +16,7 @@ from tui.core.engine.api import Engine
 from tui.core.memory import kv_state
 from tui.core.memory.document import Memory, load_memory, memory_path, memory_prompt_text, save_memory
 from tui.core.memory.fold import FoldPlan, SummaryError, fold, plan_fold, summarize, window_start
-from tui.core.prompt.builder import Prompt
+from tui.core.prompt.parts import Prompt
 from tui.core.storage.model import Message
 from tui.core.storage.store import Store
 from tui.core.storage.token_counts import TokenCounts, counts_for
