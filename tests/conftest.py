@@ -4,6 +4,7 @@ model is assembled once into the shared cache and loaded once per session."""
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,16 @@ def fast_kdf(monkeypatch):
 
     monkeypatch.setattr(vault, "_seal_secret", seal)
     monkeypatch.setattr(vault, "_open_secret", open_)
+
+
+def sigint_as_in_a_terminal() -> None:
+    """In the child, before exec: SIGINT back to its default action.
+
+    A test run started in the background by a non-interactive shell
+    (``cmd &`` in a script, ``(cmd &)``, ``nohup``, ``setsid``) has SIGINT
+    ignored, and an ignored signal stays ignored across fork and exec. Python
+    then installs no KeyboardInterrupt handler, so the child would never see
+    the Ctrl+C this test sends and would finish its reply with exit 0. A
+    command started from a terminal has SIGINT at its default; so does this one.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

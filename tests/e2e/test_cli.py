@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import sigint_as_in_a_terminal
 
 
 def candlelit_cmd() -> list[str]:
@@ -129,19 +130,6 @@ def test_bad_model_files(cli_env, tmp_path):
     assert [m["role"] for m in msgs] == ["character"]
 
 
-def _sigint_as_in_a_terminal() -> None:
-    """In the child, before exec: SIGINT back to its default action.
-
-    A test run started in the background by a non-interactive shell
-    (``cmd &`` in a script, ``(cmd &)``, ``nohup``, ``setsid``) has SIGINT
-    ignored, and an ignored signal stays ignored across fork and exec. Python
-    then installs no KeyboardInterrupt handler, so the child would never see
-    the Ctrl+C this test sends and would finish its reply with exit 0. A
-    command started from a terminal has SIGINT at its default; so does this one.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 # A flat distribution over the whole vocabulary: an end-of-turn token or the
 # stop string is practically never sampled, so the reply runs to --max-tokens
 # (seconds on 2 cores) and is certainly still streaming when the signal comes.
@@ -159,7 +147,7 @@ def test_interrupt_keeps_partial_reply(cli_env, sig, code):
         candlelit_cmd()
         + ["chat", "say", chat_id, "Describe the inn in great detail.", "--max-tokens", "400", "--seed", "2"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
-        preexec_fn=_sigint_as_in_a_terminal,
+        preexec_fn=sigint_as_in_a_terminal,
     )
     try:
         first = proc.stdout.read(1)  # the reply has started streaming

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import sigint_as_in_a_terminal
 
 from tui.bench.long_chat_data import fill_chat
 from tui.core import paths
@@ -33,7 +34,9 @@ def catch_up_until(env, chat_id: str, folds: int) -> tuple[int, int]:
     """Run --catch-up, Ctrl+C after ``folds`` folds; (exit status, last count shown)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "tui", "chat", "memory", chat_id, "--catch-up"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(env, PYTHONFAULTHANDLER="1"),  # SIGABRT prints where every thread is
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=sigint_as_in_a_terminal,  # Ctrl+C reaches it however the suite was started
     )
     seen: list[int] = []
     try:
@@ -44,7 +47,13 @@ def catch_up_until(env, chat_id: str, folds: int) -> tuple[int, int]:
                 if len(seen) > folds:  # the first line is the count before any fold
                     proc.send_signal(signal.SIGINT)
                     break
-        proc.communicate(timeout=120)
+        try:
+            proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            _out, err = proc.communicate(timeout=30)
+            why = "Ctrl+C did not stop the catch-up within 120 s; its threads:"
+            raise AssertionError(f"{why}\n{err[-6000:]}") from None
     finally:
         if proc.poll() is None:
             proc.kill()
