@@ -74,13 +74,6 @@ class RecordingEngine:
         self.before_stream = before_stream
         self.requests: list[GenerationRequest] = []
 
-    @property
-    def info(self):
-        return self.engine.info
-
-    def tokenize(self, text, *, add_bos=True):
-        return self.engine.tokenize(text, add_bos=add_bos)
-
     def stream(self, request, cancel=None):
         if self.before_stream is not None:
             self.before_stream()
@@ -91,7 +84,7 @@ class RecordingEngine:
         return self.engine.detokenize(self.requests[i].tokens)
 
     def close(self) -> None:
-        pass
+        pass  # the real engine is shared; it stays open
 
     def __getattr__(self, name: str):
         # the rest of the Engine protocol goes to the real engine unchanged

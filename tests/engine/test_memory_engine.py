@@ -67,11 +67,6 @@ def test_cancelled_summary_raises_and_leaves_memory_unchanged(engine):
     class CancelAfterFirstChunk:
         """The real engine; the caller cancels once the model is writing."""
 
-        info = property(lambda self: engine.info)
-
-        def tokenize(self, text, *, add_bos=True):
-            return engine.tokenize(text, add_bos=add_bos)
-
         def stream(self, request, cancel_event=None):
             for ev in engine.stream(request, cancel_event):
                 if isinstance(ev, Chunk):
@@ -165,11 +160,6 @@ def test_a_preempted_fold_leaves_memory_md_intact(engine, tmp_path):
 
     class Spy:
         """The real engine; tells the test once the summary is being written."""
-
-        info = property(lambda self: engine.info)
-
-        def tokenize(self, text, *, add_bos=True):
-            return engine.tokenize(text, add_bos=add_bos)
 
         def stream(self, request, cancel=None):
             for ev in engine.stream(request, cancel):

@@ -519,8 +519,7 @@ class Session:
 
     def memory_due(self) -> bool:
         """True when the window is over budget: there is something to fold."""
-        planned = self.mem.plan()
-        return planned is not None and planned[0] is not None
+        return self.mem.plan() is not None
 
     def memory_progress(self) -> tuple[int, int]:
         """(messages folded into memory, messages in the chat)."""

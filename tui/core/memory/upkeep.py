@@ -173,7 +173,7 @@ class ChatMemory:
         """(messages folded into memory, messages in the chat)."""
         return self.unfolded_start(), self.store.count(self.chat_id)
 
-    def plan(self) -> tuple[FoldPlan | None, list[Message]] | None:
+    def plan(self) -> tuple[FoldPlan, list[Message]] | None:
         """The next fold and the unfolded messages it is planned from (None:
         memory is off or there is nothing to fold)."""
         if not self.config.memory.enabled:
@@ -196,13 +196,14 @@ class ChatMemory:
         count = self._counts()
         tokens = [count.message(x) for x in unfolded]
         n_ctx = self._engine().info.n_ctx
-        return plan_fold(
+        planned = plan_fold(
             [x.id for x in unfolded],
             tokens,
             self.window_budget(prompt),
             1.0 if backlog else self.config.memory.fold_fraction,
             max_chunk_tokens=max(64, n_ctx * 3 // 8),  # template + story so far + chunk fit
-        ), unfolded
+        )
+        return None if planned is None else (planned, unfolded)
 
     # -- the background work ----------------------------------------------------
     def maintain(self, cancel: threading.Event | None = None, *, warm: bool = True) -> Upkeep:
@@ -252,9 +253,9 @@ class ChatMemory:
     ) -> None:
         while max_folds is None or out.folds < max_folds:
             planned = self.plan()
-            if planned is None or planned[0] is None:
+            if planned is None:
                 break
-            plan, unfolded = planned[0], planned[1]
+            plan, unfolded = planned
             ids = set(plan.ids)
             chunk = [x for x in unfolded if x.id in ids]
             try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Protocol
 
 LIMIT = 200_000  # texts remembered per tokenizer (a few MB)
@@ -30,10 +31,9 @@ class TokenCounts:
 
     def __init__(self, engine: Counter, limit: int = LIMIT) -> None:
         try:
-            self._engine: Counter | weakref.ref[Counter] = weakref.ref(engine)
-            self._weak = True
-        except TypeError:  # not weak-referenceable
-            self._engine, self._weak = engine, False
+            self._engine: Callable[[], Counter | None] = weakref.ref(engine)
+        except TypeError:  # not weak-referenceable: held for the counts' lifetime
+            self._engine = lambda: engine
         self._limit = limit
         self._known: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
@@ -44,8 +44,10 @@ class TokenCounts:
             if n is not None:
                 self._known.move_to_end(text)
                 return n
-        engine = self._engine() if self._weak else self._engine  # type: ignore[operator]
-        n = engine.count(text)  # type: ignore[union-attr]
+        engine = self._engine()
+        if engine is None:
+            raise ReferenceError("the engine these counts belong to is gone")
+        n = engine.count(text)
         with self._lock:
             self._known[text] = n
             if len(self._known) > self._limit:
