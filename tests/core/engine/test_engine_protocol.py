@@ -30,7 +30,7 @@ def any_engine(request, model_path):
 def test_the_protocol_is_the_whole_seam():
     assert MEMBERS == {
         "info", "tokenize", "detokenize", "count", "stream", "warm", "cached_tokens", "reeval_seconds",
-        "forget", "cache_key", "state_size", "state_blob", "load_state_blob", "close",
+        "forget", "keep_prefix", "cache_key", "state_size", "state_blob", "load_state_blob", "close",
     }
     for impl in (ScriptedEngine, LlamaCppEngine):
         for name in MEMBERS - {"info"}:
@@ -89,4 +89,22 @@ def test_cache_state_round_trips_or_answers_neutrally(any_engine):
         assert not any(eng.cached_tokens())
         assert eng.load_state_blob(blob) == len(cached)
         assert eng.cached_tokens() == cached
+    eng.forget()
+
+
+def test_keep_prefix_cuts_the_cache_to_what_the_prompt_still_holds(any_engine):
+    eng = any_engine
+    toks = eng.tokenize("A quiet evening by the fire, and a long story about the sea.")
+    eng.warm(toks, shift=False)
+    if not eng.cached_tokens():  # an engine without a cache of its own
+        assert eng.keep_prefix(toks) == 0
+        return
+    other = eng.tokenize(" a different ending entirely", add_bos=False)
+    assert eng.keep_prefix(toks[:5] + other) == 5
+    assert eng.cached_tokens() == toks[:5]
+    blob = eng.state_blob()
+    eng.forget()
+    assert blob is not None and eng.load_state_blob(blob) == 5  # the saved state holds only those
+    assert eng.keep_prefix(other) == 0 and eng.cached_tokens() == []
+    assert eng.state_blob() is None
     eng.forget()

@@ -453,12 +453,16 @@ class Session:
         text = text.strip()
         if not text:
             raise SessionError("a message cannot be empty; delete it instead")
-        return self._update(msg_id, lambda m: m.set_text(text))
+        msg = self._update(msg_id, lambda m: m.set_text(text))
+        self.mem.discard_cache()  # it holds the old text as token ids
+        return msg
 
     def delete_from(self, msg_id: str) -> int:
         """Delete that message and everything after it; return how many went."""
         self.guard.check_idle()
-        return self.ws.store.delete_from(self.chat_id, msg_id)
+        gone = self.ws.store.delete_from(self.chat_id, msg_id)
+        self.mem.discard_cache()  # it holds the deleted text as token ids
+        return gone
 
     def branch(self, msg_id: str, title: str | None = None) -> ChatInfo:
         """A new chat with this history up to and including ``msg_id``.

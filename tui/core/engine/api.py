@@ -122,6 +122,12 @@ class Engine(Protocol):
         """Drop the chat's tokens and cache (a profile locked)."""
         ...
 
+    def keep_prefix(self, tokens: Sequence[int]) -> int:
+        """Cut the chat's cache back to the part ``tokens`` starts with; the
+        tokens kept. Before a state is saved, so nothing the current prompt
+        no longer holds (a deleted or edited message, a rehearsal) is kept."""
+        ...
+
     def cache_key(self) -> str:
         """What a saved state depends on; a state saved under another key is stale."""
         ...

@@ -449,6 +449,29 @@ class LlamaCppEngine:
 
         self._call(job)
 
+    def keep_prefix(self, tokens: Sequence[int]) -> int:
+        """Cut the chat's cache back to its common prefix with ``tokens``
+        (the current prompt): the dropped cells and their token ids go, so a
+        state saved next holds only what that prompt holds."""
+        self.info  # noqa: B018
+        toks = list(tokens)
+
+        def job() -> int:
+            self._bring_chat_back()
+            llm = self._llm
+            keep = kv_ops.common_prefix(llm._input_ids, toks)
+            if keep < llm.n_tokens:
+                if keep > 0 and llm._ctx.kv_cache_seq_rm(-1, keep, -1):
+                    llm.n_tokens = keep
+                else:
+                    keep = 0
+                    llm._ctx.kv_cache_clear()
+                    llm.reset()
+            llm.input_ids[keep:] = 0
+            return keep
+
+        return self._call(job)
+
     def state_blob(self) -> bytes | None:
         """The chat cache (sequence 0) and its tokens as bytes, or None if empty."""
         self.info  # noqa: B018

@@ -77,6 +77,9 @@ class ScriptedEngine:
     def forget(self) -> None:
         pass
 
+    def keep_prefix(self, tokens: Sequence[int]) -> int:
+        return 0
+
     def cache_key(self) -> str:
         return "scripted"
 

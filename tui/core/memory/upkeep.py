@@ -331,11 +331,19 @@ class ChatMemory:
 
     # -- resume -------------------------------------------------------------------
     def save_cache(self) -> int:
+        """Save the engine's cache for this chat, cut back first to what the
+        chat's next prompt starts with: tokens of deleted or edited messages,
+        of a rehearsal or ideas prompt, are never written to its folder."""
         cfg = self.config.memory
-        if not cfg.save_state:
+        engine = self._engine()
+        if not cfg.save_state or engine.keep_prefix(self._build_prompt().tokens) == 0:
             kv_state.discard(self.chat_dir)
             return 0
-        return kv_state.save(self._engine(), self.chat_dir, cfg.state_max_mb << 20)
+        return kv_state.save(engine, self.chat_dir, cfg.state_max_mb << 20)
+
+    def discard_cache(self) -> None:
+        """Drop the saved cache: the history it was made from has changed."""
+        kv_state.discard(self.chat_dir)
 
     def restore_cache(self) -> int:
         if not self.config.memory.save_state:
