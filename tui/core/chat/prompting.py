@@ -5,12 +5,13 @@ See docs/ARCHITECTURE.md, "The chat turn"."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from tui.core.cards.card import Card
 from tui.core.cards.macros import expand
 from tui.core.chat.scene_state import SceneState, story_messages
 from tui.core.engine.api import Engine
+from tui.core.engine.literal import literal_for
 from tui.core.engine.model_files import is_default_model
 from tui.core.lore.codec import books_from
 from tui.core.memory.upkeep import ChatMemory
@@ -79,9 +80,9 @@ class ContinueFormat:
     """``fmt`` with the text being continued written after the reply prefix,
     so the prompt ends ``Name: <existing text>``."""
 
-    def __init__(self, fmt: ChatFormat, existing: str) -> None:
+    def __init__(self, fmt: ChatFormat, existing: str, literal: Callable[[str], str] | None = None) -> None:
         self._fmt = fmt
-        self._existing = existing
+        self._existing = literal(existing) if literal else existing
         self.name = fmt.name
         self.add_bos = fmt.add_bos
 
@@ -164,6 +165,7 @@ class PromptAssembler:
             reply_reserve=reserve,
             system_text=cfg.prompt.system,
             count_text=count,
+            literal=literal_for(self.engine.info.control_tokens),
         )
         memory_text, unfolded = self.mem.prompt_parts([m for m in msgs if m.text.strip()], count)
         turns = [Turn(m.speaker, m.role, m.text) for m in story_messages(unfolded)]

@@ -36,6 +36,7 @@ from tui.core.chat.prompting import (
 from tui.core.chat.scene_state import SceneState, name_key
 from tui.core.chat.streaming import Guarded, ReplyGuard, ReplyRunner, events_of, reply_status
 from tui.core.engine.api import Chunk, Engine, Finished, Sampling
+from tui.core.engine.literal import literal_for
 from tui.core.memory.document import Memory
 from tui.core.memory.upkeep import ChatMemory, Upkeep
 from tui.core.profile.personas import PersonaProfile
@@ -371,7 +372,8 @@ class Session:
         def start(release: Callable[[], None]) -> Iterator[Chunk | ReplyDone]:
             target = msgs[-1]
             existing = target.text.strip()
-            fmt = ContinueFormat(self.format, existing)
+            literal = literal_for(self.engine.info.control_tokens) if self.engine else None
+            fmt = ContinueFormat(self.format, existing, literal)
             prompt = self.prompts.prompt(msgs[:-1], fmt, speaker=target.speaker if self.is_group else None)
 
             def finish(fin: Finished) -> ReplyDone:

@@ -71,6 +71,9 @@ class ModelInfo:
     eos_token: str
     can_shift: bool
     shift_note: str = ""        # why shifting is off on this model ("" when it is on)
+    # the texts of the model's control tokens: untrusted text never becomes one
+    # (tui/core/engine/literal.py)
+    control_tokens: tuple[str, ...] = ()
 
 
 @runtime_checkable

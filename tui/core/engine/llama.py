@@ -128,6 +128,7 @@ class LlamaCppEngine:
             eos_token=eos,
             can_shift=can_shift,
             shift_note=shift_note,
+            control_tokens=_control_tokens(llm),
         )
 
     # -- tokens --------------------------------------------------------------
@@ -513,3 +514,15 @@ class LlamaCppEngine:
             metrics["tokens_per_s"] = None
         metrics["total_s"] = round(end - t0, 4)
         return metrics
+
+
+def _control_tokens(llm: Any) -> tuple[str, ...]:
+    """The texts of the vocabulary's control tokens (what ``special=True``
+    parses out of text; user-defined tokens match either way)."""
+    import llama_cpp
+
+    vocab = llm._model.vocab
+    control = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
+    attr = llama_cpp.llama_vocab_get_attr
+    ids = [i for i in range(llama_cpp.llama_vocab_n_tokens(vocab)) if attr(vocab, i) & control]
+    return tuple(llm.detokenize([i], special=True).decode("utf-8", "replace") for i in ids)

@@ -16,6 +16,7 @@ from pathlib import Path
 from tui.core import templates as prompt_files
 from tui.core.engine.api import Engine, EngineError, Finished, GenerationRequest, Sampling
 from tui.core.engine.cancel import LinkedEvent
+from tui.core.engine.literal import literal_for
 from tui.core.errors import CandlelitError
 from tui.core.memory.document import (
     BULLET_RE,
@@ -339,6 +340,8 @@ def summarize(
         "chunk": _chunk_text(messages_to_fold),
         "facts": "\n".join(f"- {one_line(f.text)}" for f in memory.facts if not f.pinned),
     }
+    literal = literal_for(engine.info.control_tokens)  # chat text never becomes a control token
+    values = {k: literal(v) for k, v in values.items()}
     speakers = list(dict.fromkeys([user_name, char_name, *(m.speaker for m in messages_to_fold)]))
     stop = ["\n\n", "\nConversation:", "\nFacts:", *(f"\n{n}:" for n in speakers if n)]
 

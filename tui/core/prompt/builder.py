@@ -138,9 +138,20 @@ class PromptBuilder:
     # cached per-text token counts (tui.core.storage.token_counts): they guide the
     # search for the window's cut, which the exact count then confirms
     count_text: Callable[[str], int] | None = None
+    # untrusted text (messages, cards, personas, lore, names) passes through this
+    # before the template places it, so it never becomes a control token
+    # (tui.core.engine.literal); identity when None
+    literal: Callable[[str], str] | None = None
 
     def _count(self, text: str) -> int:
         return len(self.tokenize(text, add_bos=False))
+
+    def _render(self, msgs: Sequence[PromptMessage], reply: str | None) -> str:
+        x = self.literal
+        if x is None:
+            return self.fmt.render(msgs, reply)
+        safe = [PromptMessage(m.role, x(m.name), x(m.content)) for m in msgs]
+        return self.fmt.render(safe, None if reply is None else x(reply))
 
     def build(
         self,
@@ -303,7 +314,7 @@ class PromptBuilder:
 
         def count(parts: list[list[PromptMessage]]) -> int:
             flat = [m for p in parts for m in p]
-            return len(self.tokenize(self.fmt.render(flat, reply), add_bos=self.fmt.add_bos))
+            return len(self.tokenize(self._render(flat, reply), add_bos=self.fmt.add_bos))
 
         notes: list[str] = list(warnings)
         with_examples = bool(example_msgs)
@@ -383,7 +394,7 @@ class PromptBuilder:
         notes: list[str],
     ) -> Prompt:
         names = ["system", "examples", "memory", "window", "volatile"]
-        text = self.fmt.render([m for p in parts for m in p], reply)
+        text = self._render([m for p in parts for m in p], reply)
         tokens = self.tokenize(text, add_bos=self.fmt.add_bos)
         sections: list[Section] = []
         prev_text, prev_len = "", 0
@@ -392,7 +403,7 @@ class PromptBuilder:
             acc = acc + part
             if not part:
                 continue
-            sub = self.fmt.render(acc, None)
+            sub = self._render(acc, None)
             if not text.startswith(sub):
                 # a template that is not prefix-stable: count what we can
                 sub = prev_text
