@@ -7,7 +7,9 @@ docs/ARCHITECTURE.md#scenes-cards-profiles.
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from tui.core.cards.card import Card, CardError
@@ -33,13 +35,13 @@ _NUM = rf"(?<![\w.,'-])(?P<n>\d{{1,3}}|{_WORDS})"
 
 # -- age patterns -------------------------------------------------------------
 _AGE_YEARS_OLD = re.compile(
-    _NUM + r"(?:\s*-?\s*|\s+)(?:years?|yrs?|yr)(?:\s*-\s*|\s+)old\b"
+    _NUM + r"\s*(?:-\s*)?(?:years?|yrs?|yr)(?=[\s-])\s*(?:-\s*)?old\b"
     r"|" + _NUM.replace("?P<n>", "?P<n2>") + r"\s+years?\s+of\s+age\b"
     r"|" + _NUM.replace("?P<n>", "?P<n3>") + r"\s*(?:yo|y/o|y\.o\.?)(?![\w/-])",
     re.IGNORECASE,
 )
 _AGE_LABEL = re.compile(
-    r"\bage(?:d)?\s*(?:[:=-]\s*|\s+)(?:is\s+)?(?:about\s+|around\s+|only\s+|just\s+|roughly\s+)?"
+    r"\bage(?:d)?(?=[\s:=-])\s*(?:[:=-]\s*)?(?:is\s+)?(?:about\s+|around\s+|only\s+|just\s+|roughly\s+)?"
     r"(?P<n>\d{1,3}|" + _WORDS + r")(?![\w])(?![.,]\d)",
     re.IGNORECASE,
 )
@@ -240,9 +242,33 @@ def _is_minor_age(m: re.Match[str]) -> bool:
 # checks
 
 
+# A scan only runs when a word it cannot match without is in the text: a
+# field of a million digits or letters then skips them (linear either way).
+_NEEDS: dict[re.Pattern[str], tuple[str, ...]] = {
+    _AGE_YEARS_OLD: ("yr", "year", "yo", "y/o", "y.o"),
+    _AGE_LABEL: ("age",),
+    _ALWAYS: ("loli", "shota", "under", "jailbait", "pubescent", "teen"),
+    _COPULA_NOUN: (
+        "teen", "adolescent", "school", "tween", "toddler", "infant", "newborn", "kindergart", "little",
+        "young", "loli", "shota", "minor", "child", "kid", "baby", "juvenile",
+    ),
+    _SCHOOLKID: ("school",),
+    _TEEN_ADJ: ("teen", "adolescent", "under"),
+    _IN_TEENS: ("teens",),
+    _SCHOOL: ("school",),
+    _GRADE: ("grade",),
+}
+
+
+def _scan(pattern: re.Pattern[str], text: str, low: str) -> Iterator[re.Match[str]]:
+    if any(w in low for w in _NEEDS.get(pattern, ("",))):
+        yield from pattern.finditer(text)
+
+
 def _age_hits(text: str, names: tuple[str, ...]) -> list[tuple[int, int]]:
     hits: list[tuple[int, int]] = []
-    for m in _AGE_YEARS_OLD.finditer(text):
+    low = text.casefold()  # what IGNORECASE also matches (long s, Kelvin sign)
+    for m in _scan(_AGE_YEARS_OLD, text, low):
         if not _is_minor_age(m):
             continue
         before = _words_before(text, m.start())
@@ -253,7 +279,7 @@ def _age_hits(text: str, names: tuple[str, ...]) -> list[tuple[int, int]]:
         if _in_backstory(text, m.start(), m.end()):
             continue
         hits.append(m.span())
-    for m in _AGE_LABEL.finditer(text):
+    for m in _scan(_AGE_LABEL, text, low):
         if not _is_minor_age(m):
             continue
         before = _words_before(text, m.start(), 3)
@@ -281,10 +307,11 @@ def _age_hits(text: str, names: tuple[str, ...]) -> list[tuple[int, int]]:
 
 def _minor_hits(text: str) -> list[tuple[int, int]]:
     hits: list[tuple[int, int]] = []
-    for m in _ALWAYS.finditer(text):
+    low = text.casefold()  # what IGNORECASE also matches (long s, Kelvin sign)
+    for m in _scan(_ALWAYS, text, low):
         if not _negated(_words_before(text, m.start())):
             hits.append(m.span())
-    for m in _COPULA_NOUN.finditer(text):
+    for m in _scan(_COPULA_NOUN, text, low):
         if m.group("neg"):
             continue
         noun = m.group("noun").lower()
@@ -296,20 +323,20 @@ def _minor_hits(text: str) -> list[tuple[int, int]]:
         if re.fullmatch(_NOUNS_AMBIGUOUS, noun) and not _CONNECTOR_AFTER.match(text, m.end()):
             continue  # an adjective: "a minor noble", "a child prodigy"
         hits.append(m.span())
-    for m in _SCHOOLKID.finditer(text):
+    for m in _scan(_SCHOOLKID, text, low):
         before = _words_before(text, m.start())
         if _about_someone_else(before) or _negated(before) or _in_backstory(text, m.start(), m.end()):
             continue
         hits.append(m.span())
-    for m in _TEEN_ADJ.finditer(text):
+    for m in _scan(_TEEN_ADJ, text, low):
         before = _words_before(text, m.start())
         if _about_someone_else(before) or _negated(before) or _in_backstory(text, m.start(), m.end()):
             continue
         hits.append(m.span())
-    for m in _IN_TEENS.finditer(text):
+    for m in _scan(_IN_TEENS, text, low):
         if not _about_someone_else(_words_before(text, m.start(), 3)):
             hits.append(m.span())
-    for m in _SCHOOL.finditer(text):
+    for m in _scan(_SCHOOL, text, low):
         clause = _clause_before(text, m.start())
         before = [w.lower() for w in _WORD.findall(clause)]
         student = bool(m.group("after")) or bool(_SCHOOL_BEFORE.search(clause))
@@ -322,7 +349,7 @@ def _minor_hits(text: str) -> list[tuple[int, int]]:
         if lead and not m.group("after"):
             start = m.start() - (len(clause) - lead.start())
         hits.append((start, m.end()))
-    for m in _GRADE.finditer(text):
+    for m in _scan(_GRADE, text, low):
         before = _words_before(text, m.start())
         if _about_someone_else(before) or _negated(before) or _in_backstory(text, m.start(), m.end()):
             continue
@@ -337,16 +364,49 @@ _TAGS = frozenset("""
                 "young boy", "school girl", "school boy", "jk"}
 
 
+_RUN = re.compile(r"\s{2,}")
+
+
+def _collapse(text: str) -> tuple[str, Callable[[int], int]]:
+    """``text`` with every whitespace run as one space (a newline if it held
+    one: clauses still end there), and a map from its positions back to
+    ``text``'s. Every pattern reads a run of whitespace as ``\\s`` once or
+    more, so they match the same; a megabyte of spaces then costs nothing."""
+    parts: list[str] = []
+    short, orig = [0], [0]      # a collapsed run ends at short[i], which is orig[i] in text
+    last = size = 0
+    for m in _RUN.finditer(text):
+        parts.append(text[last:m.start()])
+        parts.append("\n" if "\n" in m.group() else " ")
+        size += m.start() - last + 1
+        last = m.end()
+        short.append(size)
+        orig.append(last)
+    if len(short) == 1:
+        return text, lambda i: i
+    parts.append(text[last:])
+
+    def back(i: int) -> int:
+        k = bisect.bisect_right(short, i) - 1
+        return orig[k] + (i - short[k])
+
+    return "".join(parts), back
+
+
 def check_text(text: str, names: tuple[str, ...] = ()) -> list[tuple[str, str]]:
-    """``(phrase, why)`` for every hit in ``text``, in order of position."""
+    """``(phrase, why)`` for every hit in ``text``, in order of position.
+
+    Linear in the text: whitespace runs are collapsed first and the scans
+    are single-whitespace forms (a 1,000,000-character field checks in
+    milliseconds to about a second; bench/adult_guard.py)."""
     if not text:
         return []
-    norm = text.translate(_NORMALIZE)
+    norm, back = _collapse(text.translate(_NORMALIZE))
     found: dict[tuple[int, int], str] = {}
-    for span in _age_hits(norm, names):
-        found.setdefault(span, WHY_AGE)
-    for span in _minor_hits(norm):
-        found.setdefault(span, WHY_MINOR)
+    for a, b in _age_hits(norm, names):
+        found.setdefault((back(a), back(b)), WHY_AGE)
+    for a, b in _minor_hits(norm):
+        found.setdefault((back(a), back(b)), WHY_MINOR)
     out: list[tuple[str, str]] = []
     last_end = -1
     for (start, end), why in sorted(found.items()):
