@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from tui.cli.common import EXIT_USAGE
+from tui.cli.terminal import print_json
 from tui.core import CandlelitError
 
 
@@ -49,7 +49,7 @@ def _card_list(ws, args) -> int:
             }
             for e in entries
         ]
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        print_json(out)
         return 0
     if not entries:
         print("no characters yet")
@@ -85,7 +85,7 @@ def _card_show(ws, args) -> int:
     entry = ws.card(args.slug)
     card = entry.card
     if args.json:
-        print(json.dumps(card_to_v3(card), ensure_ascii=False, indent=2))
+        print_json(card_to_v3(card))
         return 0
     from tui.core import avatar_path
 

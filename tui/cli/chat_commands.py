@@ -6,7 +6,6 @@ Chat files in and out (``chat import``/``chat export``) live in :mod:`tui.cli.ch
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 from typing import Any
@@ -19,6 +18,7 @@ from tui.cli.common import (
     remember,
     sigterm_cancels,
 )
+from tui.cli.terminal import print_json
 
 
 def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> Any:
@@ -100,22 +100,18 @@ def _chat_list(ws, args) -> int:
     for problem in getattr(ws.store, "problems", []) or []:
         print(f"candlelit: warning: {problem}", file=sys.stderr)
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "id": c.id,
-                        "title": c.title,
-                        "characters": c.characters,
-                        "personas": c.personas,
-                        "created": c.created,
-                        "updated": c.updated,
-                    }
-                    for c in chats
-                ],
-                ensure_ascii=False,
-                indent=2,
-            )
+        print_json(
+            [
+                {
+                    "id": c.id,
+                    "title": c.title,
+                    "characters": c.characters,
+                    "personas": c.personas,
+                    "created": c.created,
+                    "updated": c.updated,
+                }
+                for c in chats
+            ]
         )
         return 0
     if not chats:
@@ -149,7 +145,7 @@ def _chat_show(ws, args) -> int:
             },
             "messages": [message_json(m, bool(group)) for m in msgs],
         }
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        print_json(out)
         return 0
     print(f"# {info.title}  ({info.id})")
     for m in msgs:
@@ -277,7 +273,7 @@ def _chat_memory(ws, args) -> int:
             engine.close()
         folded, total = probe.memory_progress()
     if args.json:
-        print(json.dumps({"chat": args.chat_id, "summarized": folded, "messages": total}))
+        print_json({"chat": args.chat_id, "summarized": folded, "messages": total}, indent=None)
     else:
         print(progress_text(folded, total))
     if interrupted:
@@ -310,7 +306,7 @@ def _prompt(ws, args) -> int:
         # reuse is reported against the chat's saved KV cache (what the next
         # `chat say` or the TUI restores); null when there is none
         cached = saved_tokens(ws.store.chat_dir(args.chat_id))
-        print(json.dumps(prompt.as_json(cached), ensure_ascii=False, indent=2))
+        print_json(prompt.as_json(cached))
     else:
         sys.stdout.write(prompt.text)
         sys.stdout.write("\n")

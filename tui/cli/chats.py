@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tui.cli import terminal
 from tui.core import CandlelitError, neutralize
 
 EXIT_USAGE = 2
@@ -82,12 +83,13 @@ def chat_export(ws: Any, args: argparse.Namespace) -> int:
         write_outside(out, text)
         print(out)
         return 0
-    if sys.stdout.isatty():
+    stdout = terminal.raw()  # a file's bytes as they are, unless they reach a terminal
+    if stdout.isatty():
         text = neutralize(text)  # names and messages must not drive the terminal
-    sys.stdout.write(text)
-    if text and not text.endswith("\n") and sys.stdout.isatty():
-        sys.stdout.write("\n")
-    sys.stdout.flush()
+    stdout.write(text)
+    if text and not text.endswith("\n") and stdout.isatty():
+        stdout.write("\n")
+    stdout.flush()
     return 0
 
 

@@ -17,7 +17,33 @@ class UserError(CandlelitError):
     """One clear line for the user; exit code 2."""
 
 
+def add_global_options(p: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """``--model``, ``--profile``, ``--passphrase-stdin``: before the command,
+    and (``suppress``: absent ones leave the value from before the command)
+    after it too, where people type them: ``chat show ID --profile Rosa``."""
+    none: dict = {"default": argparse.SUPPRESS} if suppress else {}
+    p.add_argument(
+        "--model", metavar="PATH", help="a local GGUF file (overrides config and CANDLELIT_MODEL)", **none
+    )
+    p.add_argument(
+        "--profile", metavar="NAME", help="profile to use (default: chat.profile from config)", **none
+    )
+    p.add_argument(
+        "--passphrase-stdin", dest="unlock_stdin", action="store_true",
+        help="an encrypted profile: read its passphrase from stdin (one line) instead of asking", **none
+    )
+
+
 class Parser(argparse.ArgumentParser):
+    """One-line errors; every command also takes the global options. A
+    command's own option of the same name wins (``profile create
+    --passphrase-stdin`` reads the new passphrase)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("conflict_handler", "resolve")
+        super().__init__(*args, **kwargs)
+        add_global_options(self, suppress=True)
+
     def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
         self.print_usage(sys.stderr)
         print(f"candlelit: error: {message}", file=sys.stderr)

@@ -7,10 +7,11 @@ See docs/ARCHITECTURE.md#the-command-line.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
+
+from tui.cli.terminal import print_json
 
 
 def add_persona_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
@@ -50,7 +51,7 @@ def persona_list(ws: Any, args: argparse.Namespace) -> int:
     personas = list_personas(ws.store, ws.config.chat.user_name)
     if args.json:
         out = [{**p.to_toml(), "default": i == 0} for i, p in enumerate(personas)]
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        print_json(out)
         return 0
     for i, p in enumerate(personas):
         mark = "  (default)" if i == 0 else ""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from tui.cli.common import EXIT_USAGE, UserError
+from tui.cli.terminal import print_json
 
 
 def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
@@ -49,7 +49,7 @@ def _lore_list(ws, args) -> int:
         print(f"candlelit: warning: {problem}", file=sys.stderr)
     if args.json:
         out = [{"slug": slug, "name": b.name, "entries": len(b.entries)} for slug, b in books]
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        print_json(out)
         return 0
     if not books:
         print("no lorebooks yet (import one with `candlelit lore import PATH`)")

@@ -10,21 +10,19 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from tui import __version__
-from tui.cli.common import EXIT_USAGE, Parser, UserError, model_override
+from tui.cli.common import EXIT_USAGE, Parser, UserError, add_global_options, model_override
 from tui.core import CandlelitError
+
+EXIT_INTERNAL = 70  # EX_SOFTWARE
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="candlelit", description="A local, private roleplay client.")
     p.add_argument("--version", action="version", version=f"candlelit {__version__}")
-    p.add_argument("--model", metavar="PATH", help="a local GGUF file (overrides config and CANDLELIT_MODEL)")
-    p.add_argument("--profile", metavar="NAME", help="profile to use (default: chat.profile from config)")
-    p.add_argument(
-        "--passphrase-stdin", dest="unlock_stdin", action="store_true",
-        help="an encrypted profile: read its passphrase from stdin (one line) instead of asking",
-    )
+    add_global_options(p)  # with their defaults (replacing the suppressed ones)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     from tui.cli import bench as cli_bench
@@ -47,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from tui.cli.terminal import install
+
+    install()  # nothing written reaches the terminal as a command (tui/cli/terminal.py)
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
@@ -63,7 +64,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # mapped to one line below (or raised again)
         msg, code = _describe(exc)
         if msg is None:
-            raise
+            if os.environ.get("CANDLELIT_DEBUG"):
+                raise
+            # a bug: one line, no traceback (its values and messages may hold chat text)
+            where = exc.__traceback__
+            while where is not None and where.tb_next is not None:
+                where = where.tb_next
+            at = f" in {Path(where.tb_frame.f_code.co_filename).name}:{where.tb_lineno}" if where else ""
+            print(
+                f"candlelit: internal error ({type(exc).__name__}{at}); nothing already saved was lost. "
+                "Please report it; CANDLELIT_DEBUG=1 shows the details (they may include chat text)",
+                file=sys.stderr,
+            )
+            return EXIT_INTERNAL
         print(f"candlelit: error: {msg}", file=sys.stderr)
         return code
 
@@ -74,6 +87,11 @@ def _describe(exc: Exception) -> tuple[str | None, int]:
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         return f"{exc.strerror or exc}{where}; nothing already saved was lost", 1
+    if isinstance(exc, UnicodeError):  # a lone surrogate from a file, bytes that are not UTF-8 in an argument
+        return (
+            "the text holds characters that are not valid Unicode (a lone surrogate, or bytes that are "
+            "not UTF-8); fix the file or the argument; nothing already saved was lost"
+        ), EXIT_USAGE
     return None, 1
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tui.cli.terminal import print_json
 from tui.core import CandlelitError
 
 __all__ = ["HANDLERS", "PrivacyCliError", "add_parsers", "read_passphrase"]
@@ -174,7 +174,7 @@ def _profile_list(ws: Any, args: argparse.Namespace) -> int:
     current = ws.profile_name
     if args.json:
         out = [{**p.to_json(), "current": p.name == current} for p in profiles]
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        print_json(out)
         return 0
     if not profiles:
         print(f"no profiles yet ('{current}' is created when you first use it)")
@@ -326,7 +326,7 @@ def _doctor(ws: Any, args: argparse.Namespace) -> int:
         override, source = os.environ["CANDLELIT_MODEL"], "$CANDLELIT_MODEL"
     report = diagnose(ws, model_override=override, model_source=source, progress=text_progress())
     if args.json:
-        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        print_json(report.to_json())
     else:
         print("\n".join(report.lines()))
     return 0 if report.healthy else 1

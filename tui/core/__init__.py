@@ -139,7 +139,7 @@ if TYPE_CHECKING:
         Persona,
         Workspace,
     )
-    from tui.core.safe_text import neutralize
+    from tui.core.safe_text import json_safe, neutralize
     from tui.core.scene.ideas import (
         THEMES,
         IdeasCancelled,
@@ -180,7 +180,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "errors": ("CandlelitError",),
     "fsio": ("DIR_MODE", "ensure_dir", "is_sealed", "write_outside"),
     "paths": ("resolve",),
-    "safe_text": ("neutralize",),
+    "safe_text": ("json_safe", "neutralize"),
     "storage.errors": ("StoreError",),
     "storage.model": ("ChatInfo", "Message", "check_id"),
     "config.load": ("load_config", "replace"),
