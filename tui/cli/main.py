@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from tui.cli.terminal import install
+    from tui.core import no_core_dumps
 
+    no_core_dumps()  # before any key or chat is in memory (tui/core/privacy/hardening.py)
     install()  # nothing written reaches the terminal as a command (tui/cli/terminal.py)
     args = build_parser().parse_args(argv)
     try:

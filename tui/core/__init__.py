@@ -85,6 +85,7 @@ if TYPE_CHECKING:
     from tui.core.memory.upkeep import progress_bar, progress_text
     from tui.core.paths import resolve
     from tui.core.privacy.convert import recover
+    from tui.core.privacy.hardening import no_core_dumps
     from tui.core.privacy.tripwire import Hit, scan
     from tui.core.privacy.vault import (
         Vault,
@@ -180,6 +181,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "errors": ("CandlelitError",),
     "fsio": ("DIR_MODE", "ensure_dir", "is_sealed", "write_outside"),
     "paths": ("resolve",),
+    "privacy.hardening": ("no_core_dumps",),
     "safe_text": ("json_safe", "neutralize"),
     "storage.errors": ("StoreError",),
     "storage.model": ("ChatInfo", "Message", "check_id"),
