@@ -97,11 +97,14 @@ def _describe(exc: Exception) -> tuple[str | None, int]:
     return None, 1
 
 
-def _workspace(args: argparse.Namespace, *, unlock: bool = True):
+_HOLDS: list = []  # this process's holds on the profiles it uses
+
+
+def _workspace(args: argparse.Namespace, *, unlock: bool = True, hold: bool = True):
     """The profile's workspace; an encrypted profile is unlocked first
     (passphrase from a no-echo prompt, or stdin with --passphrase-stdin)
     unless ``unlock`` is False (the TUI asks on its own lock screen)."""
-    from tui.core import Workspace, is_encrypted, load_config, recover, replace, resolve
+    from tui.core import Workspace, hold_profile, is_encrypted, load_config, recover, replace, resolve
 
     p = resolve()
     cfg = load_config(p.config_file)
@@ -114,6 +117,10 @@ def _workspace(args: argparse.Namespace, *, unlock: bool = True):
             )
         cfg = replace(cfg, chat={"profile": args.profile})
     folder = p.profile(cfg.chat.profile)
+    if hold:
+        # for the rest of this process: no other process converts, renames or
+        # deletes the profile meanwhile (ProfileBusy while one is doing so)
+        _HOLDS.append(hold_profile(folder))
     if folder.parent.is_dir():
         recover(folder)  # finish an encryption or decryption a crash cut short
     if not unlock or not is_encrypted(folder):
@@ -164,7 +171,7 @@ def _persona(name: str):
 def _run_tui(args: argparse.Namespace) -> int:
     if args.unlock_stdin:
         raise UserError("the app asks for the passphrase on its lock screen: drop --passphrase-stdin")
-    ws = _workspace(args, unlock=False)
+    ws = _workspace(args, unlock=False, hold=False)  # the app holds the profile it shows
     from tui.ui.app import make_app
 
     app = make_app(ws, model_override=model_override(args))

@@ -173,6 +173,7 @@ if TYPE_CHECKING:
         strip_ooc,
     )
     from tui.core.storage.errors import StoreError
+    from tui.core.storage.locks import ProfileBusy, hold_profile
     from tui.core.storage.model import ChatInfo, Message, check_id
 
 
@@ -184,6 +185,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "privacy.hardening": ("no_core_dumps",),
     "safe_text": ("json_safe", "neutralize"),
     "storage.errors": ("StoreError",),
+    "storage.locks": ("ProfileBusy", "hold_profile"),
     "storage.model": ("ChatInfo", "Message", "check_id"),
     "config.load": ("load_config", "replace"),
     "config.schema": ("Config",),

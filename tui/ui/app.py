@@ -68,6 +68,9 @@ class CandlelitApp(PrivacyApp):
     ) -> None:
         super().__init__()
         self.ws = ws
+        # while the app shows a profile, no other process converts, renames or
+        # deletes it (ProfileBusy here: one is doing so right now)
+        self._hold = ws.hold()
         self.model_override = model_override
         self.engine: Engine | None = engine
         self.model_state = "model ready" if engine else "loading model…"
@@ -196,12 +199,15 @@ class CandlelitApp(PrivacyApp):
         """Open another profile (from the home screen): its own characters,
         chats and settings; an encrypted one asks for its passphrase."""
         ws = self.ws.for_profile(name)  # checks the name first
+        hold = ws.hold()  # ProfileBusy: another process is converting it
         if self.encrypted:
             self._close_profile()  # records usage, then locks the profile left behind
         else:
             self.record_usage()
             self._drop_key()
         self.ws = ws
+        self._hold.release()
+        self._hold = hold
         self._last_reminder = None
         self._refresh_lists()
         if self.encrypted:
@@ -212,6 +218,7 @@ class CandlelitApp(PrivacyApp):
         for screen in self._screens():
             screen.save_cache()  # before the engine goes, and while an encrypted profile can be written
         self._drop_key()
+        self._hold.release()
         if self._owns_engine and self.engine is not None:
             self.engine.close()
         if self._owns_tokenizer and self._tokenizer is not None:

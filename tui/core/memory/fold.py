@@ -443,6 +443,8 @@ def fold(
         engine, old, messages_to_fold, char_name, user_name, cancel=cancel, sampling=sampling
     )
     with _SAVE_LOCK:
+        if not chat_dir.is_dir():  # deleted meanwhile: writing would recreate it as an orphan
+            raise MemoryChanged("the chat was deleted while its summary was written; not saved")
         if read_text(path) != before:
             raise MemoryChanged("memory.md was edited while the summary was written; not saved")
         if cancel is not None and cancel.is_set():

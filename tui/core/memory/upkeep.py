@@ -336,10 +336,15 @@ class ChatMemory:
         of a rehearsal or ideas prompt, are never written to its folder."""
         cfg = self.config.memory
         engine = self._engine()
+        if not self.chat_dir.is_dir():
+            return 0  # deleted meanwhile: nothing to save it in (and no orphan folder)
         if not cfg.save_state or engine.keep_prefix(self._build_prompt().tokens) == 0:
             kv_state.discard(self.chat_dir)
             return 0
-        return kv_state.save(engine, self.chat_dir, cfg.state_max_mb << 20)
+        with self.store.writing():
+            if not self.chat_dir.is_dir():
+                return 0
+            return kv_state.save(engine, self.chat_dir, cfg.state_max_mb << 20)
 
     def discard_cache(self) -> None:
         """Drop the saved cache: the history it was made from has changed."""

@@ -22,6 +22,7 @@ from tui.core.errors import CandlelitError
 from tui.core.fsio import as_path, atomic_write, ensure_dir, fsync_dir
 from tui.core.paths import Paths
 from tui.core.privacy import convert, vault
+from tui.core.storage.locks import exclusive_profile, forget_locks
 from tui.core.storage.model import utc_now
 from tui.core.storage.toml_files import PROFILE_VERSION
 
@@ -197,6 +198,18 @@ def _forget_in_state(paths: Paths, name: str, new_name: str | None = None) -> No
     save_state(paths.state_file, state)
 
 
+def _forget_last_opened(paths: Paths, name: str) -> None:
+    """An encrypted profile's last chat and character are not kept in the
+    plain state file (they name what is inside)."""
+    if not paths.state_file.exists():
+        return
+    state = load_state(paths.state_file)
+    if state.get("profile") == name and ({"last_chat", "last_character"} & state.keys()):
+        for key in ("last_chat", "last_character"):
+            state.pop(key, None)
+        save_state(paths.state_file, state)
+
+
 # --------------------------------------------------------------------------
 # reading
 
@@ -333,9 +346,11 @@ def rename_profile(paths: Paths, old: str, new: str) -> ProfileInfo:
         return profile_info(paths, new)
     if target.exists() or target.is_symlink():
         raise ProfileExists(f"a profile named '{new}' already exists")
-    os.rename(source, target)
-    fsync_dir(root)
-    _forget_in_state(paths, old, new)
+    with exclusive_profile(source), exclusive_profile(target):
+        os.rename(source, target)
+        fsync_dir(root)
+        _forget_in_state(paths, old, new)
+        forget_locks(source)
     return profile_info(paths, new)
 
 
@@ -364,13 +379,15 @@ def delete_profile(paths: Paths, name: str) -> DeleteReport:
     if not folder.is_dir() or folder.is_symlink():
         raise ProfileNotFound(f"no profile '{name}' (see `candlelit profile list`)")
     encrypted = vault.is_encrypted(folder)
-    doomed = root / f"{_DOOMED_PREFIX}{name}-{secrets.token_hex(3)}"
-    os.rename(folder, doomed)  # out of every listing at once
-    fsync_dir(root)
-    destroyed = convert.crypto_shred(doomed)
-    destroyed |= convert.crypto_shred(folder)  # conversion leftovers of this name, if any
-    _sweep(root)
-    _forget_in_state(paths, name)
+    with exclusive_profile(folder):  # refused while the app or a command has it open
+        doomed = root / f"{_DOOMED_PREFIX}{name}-{secrets.token_hex(3)}"
+        os.rename(folder, doomed)  # out of every listing at once
+        fsync_dir(root)
+        destroyed = convert.crypto_shred(doomed)
+        destroyed |= convert.crypto_shred(folder)  # conversion leftovers of this name, if any
+        _sweep(root)
+        _forget_in_state(paths, name)
+        forget_locks(folder)
     return DeleteReport(name=name, encrypted=encrypted, key_destroyed=destroyed)
 
 
@@ -383,7 +400,9 @@ def encrypt_profile(paths: Paths, name: str, passphrase: str) -> ProfileInfo:
     if passphrase == "":
         raise ProfileError("the passphrase must not be empty")
     shared = info.shared
-    convert.encrypt_tree(info.path, passphrase, finish=lambda staged: vault.set_shared(staged, shared)).lock()
+    with exclusive_profile(info.path):  # refused while the app or a command has it open
+        convert.encrypt_tree(info.path, passphrase, finish=lambda staged: vault.set_shared(staged, shared)).lock()
+        _forget_last_opened(paths, name)
     return profile_info(paths, name)
 
 
@@ -399,7 +418,8 @@ def decrypt_profile(paths: Paths, name: str, passphrase: str) -> ProfileInfo:
             data["shared"] = info.shared
             _write_profile_toml(staged, data)
 
-    convert.decrypt_tree(info.path, passphrase, finish=finish)
+    with exclusive_profile(info.path):
+        convert.decrypt_tree(info.path, passphrase, finish=finish)
     return profile_info(paths, name)
 
 

@@ -47,6 +47,7 @@ from tui.core.profile.usage_stats import (
 )
 from tui.core.scene.ideas import SavedIdea, load_ideas, remove_idea, save_idea
 from tui.core.scene.rules import SceneError, SceneSettings, scene_settings_to_toml
+from tui.core.storage.locks import ProfileHold, hold_profile, write_lock_path
 from tui.core.storage.model import ChatInfo, LoadReport, Message, check_id
 from tui.core.storage.store import Store
 
@@ -96,16 +97,23 @@ class Workspace:
         self.profile_name = check_id(config.chat.profile, "profile name")
         self.profile_dir = paths.profile(self.profile_name)
         self.sealed: SealedFS | None = None
+        writing = write_lock_path(self.profile_dir)
         if vault is not None or is_encrypted(self.profile_dir):
             self.sealed = SealedFS(vault, self.profile_dir)
-            self.store = Store(self.sealed.root)
+            self.store = Store(self.sealed.root, writing)
         else:
-            self.store = Store(self.profile_dir)
+            self.store = Store(self.profile_dir, writing)
         self.problems: list[str] = []
 
     @property
     def encrypted(self) -> bool:
         return self.sealed is not None
+
+    def hold(self) -> ProfileHold:
+        """Hold this profile for as long as it is in use (the app, a command):
+        another process cannot convert, rename or delete it meanwhile.
+        ``ProfileBusy`` while another process is converting it."""
+        return hold_profile(self.profile_dir)
 
     @property
     def locked(self) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, TypeVar
 from tui.core.fsio import append_line, as_path, atomic_write, ensure_dir, fsync_dir, remove_tree, rename
 from tui.core.storage.errors import ChatNotFound, MessageNotFound, StoreError
 from tui.core.storage.jsonl import dump_line, dump_messages, has_torn_tail, parse_line, read_repairing
+from tui.core.storage.locks import WriteLock
 from tui.core.storage.message_log import MessageLog
 from tui.core.storage.model import ID_RE, ChatInfo, LoadReport, Message, StoreProblem, check_id, utc_now
 from tui.core.storage.toml_files import (
@@ -56,11 +56,18 @@ def _sort_time(stamp: str) -> float:
 class Store:
     """Chats, messages and profile settings of one profile folder."""
 
-    def __init__(self, profile_dir: Path) -> None:
+    def __init__(self, profile_dir: Path, write_lock: Path | None = None) -> None:
         self.root = as_path(profile_dir)
         self.problems: list[StoreProblem] = []
-        self._lock = threading.RLock()
+        # threads of this process, and (with ``write_lock``) other processes on
+        # the same profile: every read-modify-write and repair runs alone
+        self._lock = WriteLock(write_lock)
         self._logs: dict[str, MessageLog] = {}
+
+    def writing(self) -> WriteLock:
+        """Hold the profile's write lock (this thread alone, and no other
+        process) around a read-modify-write outside the store."""
+        return self._lock
 
     # paths ---------------------------------------------------------------
 
@@ -182,6 +189,14 @@ class Store:
             return []
         except OSError as e:
             raise StoreError(f"cannot read {self.chats_dir}: {e.strerror or e}") from None
+        stale = [e for e in entries if e.name.startswith(".new-") and e.is_dir()]
+        if stale:
+            # a new chat or branch is staged and renamed under the write lock,
+            # so one still here when we hold it was cut short by a crash
+            with self._lock:
+                for entry in stale:
+                    if entry.is_dir():
+                        remove_tree(entry)
         for entry in entries:
             if entry.name.startswith(".") or not entry.is_dir():
                 continue
