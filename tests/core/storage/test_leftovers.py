@@ -37,3 +37,15 @@ def test_a_fold_that_ends_after_its_chat_was_deleted_writes_nothing(home):
     with pytest.raises(MemoryChanged, match="deleted"):
         fold(ScriptedEngine(["Sam bakes at five."]), folder, msgs, "Mara", "Sam")
     assert not folder.exists() and not memory_path(folder).exists()
+
+
+def test_encrypting_a_profile_drops_its_last_chat_from_the_plain_state_file(home, fast_kdf):
+    from tui.core.config.state import load_state, save_state
+    from tui.core.profile import profiles as P
+
+    p = paths.resolve()
+    P.create_profile(p, "Rosa")
+    save_state(p.state_file, {"profile": "Rosa", "last_chat": "20260101-000000-beef", "last_character": "mara"})
+    P.encrypt_profile(p, "Rosa", "a long passphrase")
+    assert load_state(p.state_file) == {"profile": "Rosa"}
+    assert "beef" not in p.state_file.read_text() and "mara" not in p.state_file.read_text()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -40,6 +42,12 @@ _CUT = "\ue000candlelit-reply-cut\ue000"
 
 _MAX_REPEAT = 1_000_000  # longest str/list a template may build with ``*``
 _MAX_EXPONENT = 1024  # largest integer exponent a template may use with ``**``
+# Longest text a template may build or output, in characters: room for a whole
+# 128k-token context, far from what exhausts memory. Every way a template can
+# grow text (``~``, ``+``, ``%``, format widths, string methods, filters, the
+# output itself) is checked against it before or as it happens.
+_MAX_TEXT = 8_000_000
+_WIDE_FORMAT = re.compile(r"\d{7,}")  # a width or precision of a million or more
 
 
 class _TemplateRaised(Exception):
@@ -70,6 +78,7 @@ def _one_line(text: str) -> str:
 def _make_environment() -> Any:
     """A sandbox like the one HF transformers renders chat templates in."""
     from jinja2 import nodes
+    from jinja2.compiler import CodeGenerator
     from jinja2.ext import Extension
     from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
@@ -82,13 +91,99 @@ def _make_environment() -> Any:
             next(parser.stream)
             return parser.parse_statements(("name:endgeneration",), drop_needle=True)
 
-    class TemplateEnvironment(ImmutableSandboxedEnvironment):
-        """The immutable sandbox, plus limits on ``*`` and ``**`` blow-ups."""
+    def too_long(what: str) -> SecurityError:
+        return SecurityError(f"{what} would be too long (more than {_MAX_TEXT:,} characters)")
 
-        intercepted_binops = frozenset({"*", "**"})
+    def bounded(value: Any) -> Any:
+        if isinstance(value, (str, list, tuple)) and len(value) > _MAX_TEXT:
+            raise too_long("a text or list")
+        return value
+
+    def check_ints(values: Iterable[Any]) -> None:
+        for v in values:
+            if isinstance(v, int) and not isinstance(v, bool) and v > _MAX_TEXT:
+                raise SecurityError("a number given to a string operation is too large")
+
+    class BoundedCodeGenerator(CodeGenerator):
+        """``a ~ b`` builds its text through ``environment.bounded``."""
+
+        def visit_Concat(self, node: nodes.Concat, frame: Any) -> None:
+            self.write("environment.bounded(")
+            super().visit_Concat(node, frame)
+            self.write(")")
+
+    def bounded_join(pieces: Iterable[Any]) -> str:
+        out: list[str] = []
+        size = 0
+        for piece in pieces:
+            text = str(piece)
+            size += len(text)
+            if size > _MAX_TEXT:
+                raise too_long("the rendered prompt")
+            out.append(text)
+        return "".join(out)
+
+    def bounded_filter(f: Any) -> Any:
+        skip = 2 if getattr(f, "jinja_pass_arg", None) is not None else 1
+
+        @functools.wraps(f)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            check_ints(args[skip:])
+            check_ints(kwargs.values())
+            return bounded(f(*args, **kwargs))
+
+        return run
+
+    class TemplateEnvironment(ImmutableSandboxedEnvironment):
+        """The immutable sandbox, plus limits on what can blow up: ``*``
+        and ``**``, and the length of every text a template builds."""
+
+        intercepted_binops = frozenset({"*", "**", "+", "%"})
+        code_generator_class = BoundedCodeGenerator
+        concat = staticmethod(bounded_join)
+
+        def bounded(self, value: Any) -> Any:
+            return bounded(value)
+
+        def wrap_str_format(self, value: Any) -> Any:
+            owner = getattr(value, "__self__", None)
+            if isinstance(owner, str) and getattr(value, "__name__", "") in ("format", "format_map"):
+                if _WIDE_FORMAT.search(owner):
+                    raise too_long("a formatted text")
+            return super().wrap_str_format(value)
+
+        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+            owner = getattr(__obj, "__self__", None)
+            if isinstance(owner, str):
+                check_ints(args)
+                check_ints(kwargs.values())
+                name = getattr(__obj, "__name__", "")
+                if name in ("format", "format_map") and _WIDE_FORMAT.search(owner):
+                    raise too_long("a formatted text")
+                if name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+                    hits = owner.count(args[0]) if args[0] else len(owner) + 1
+                    if len(owner) + hits * max(0, len(args[1]) - len(args[0])) > _MAX_TEXT:
+                        raise too_long("a replaced text")
+                if name == "join" and args and isinstance(args[0], (list, tuple)):
+                    parts = args[0]
+                    size = len(owner) * max(0, len(parts) - 1) + sum(len(str(x)) for x in parts)
+                    if size > _MAX_TEXT:
+                        raise too_long("a joined text")
+            return bounded(super().call(__context, __obj, *args, **kwargs))
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            if operator == "*":
+            if operator == "+":
+                if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+                    if len(left) + len(right) > _MAX_TEXT:
+                        raise too_long("a joined text or list")
+            elif operator == "%" and isinstance(left, str):
+                args = right if isinstance(right, tuple) else (right,)
+                if _WIDE_FORMAT.search(left) or ("*" in left and any(
+                    isinstance(a, int) and a > _MAX_TEXT for a in args
+                )):
+                    raise too_long("a formatted text")
+                return bounded(super().call_binop(context, operator, left, right))
+            elif operator == "*":
                 for seq, count in ((left, right), (right, left)):
                     if (
                         isinstance(seq, (str, list, tuple))
@@ -112,6 +207,8 @@ def _make_environment() -> Any:
         extensions=["jinja2.ext.loopcontrols", GenerationTag],
     )
     env.filters["tojson"] = _tojson
+    for name, f in list(env.filters.items()):
+        env.filters[name] = bounded_filter(f)
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
     return env
