@@ -150,3 +150,20 @@ def test_placeholder_png_is_a_valid_64px_image():
     assert pixels == (b"\x00" + b"\x01\x02\x03" * 64) * 64
     out = card_to_png(parse_card(v2_card()))
     assert read_card_bytes(out, "x.png").card.name == "Iris"
+
+
+def _chunk(ctype: bytes, body: bytes = b"") -> bytes:
+    return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body))
+
+
+@pytest.mark.parametrize(("ctype", "count", "why"), [(b"tEXt", 200_000, "metadata chunks"),
+                                                     (b"IDAT", 200_000, "chunks")])
+def test_a_png_of_countless_empty_chunks_is_refused_early(ctype, count, why):
+    png = placeholder_png()
+    head, iend = png[:-12], png[-12:]
+    assert iend[4:8] == b"IEND"
+    hostile = head + _chunk(ctype) * count + iend
+    with pytest.raises(CardFileError, match=f"more than .* {why}; not a card image"):
+        read_png_chunks(hostile, "many.png")
+    with pytest.raises(CardFileError, match="not a card image"):
+        read_card_bytes(hostile, "many.png")

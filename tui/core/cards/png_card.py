@@ -18,6 +18,12 @@ from tui.core.fsio import size_text
 CARD_KEYWORDS = ("ccv3", "chara")  # in order of preference
 _LEGACY_ASSET_PREFIX = "chara-ext-asset_"
 _TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+# A PNG of millions of empty chunks must not cost memory and seconds to
+# refuse. libpng keeps at most 1,000 ancillary chunks by default; real card
+# images have a few dozen chunks in all (image data is split into IDATs of
+# 8-64 KB, so 65,536 of them is over 500 MB of pixels).
+MAX_ANCILLARY_CHUNKS = 1_000
+MAX_CHUNKS = 65_536
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,10 @@ def read_png_chunks(data: bytes, source: str = "<png>") -> list[PngChunk]:
     chunks: list[PngChunk] = []
     pos = len(PNG_SIGNATURE)
     end = len(data)
+    ancillary = 0
     while True:
+        if len(chunks) >= MAX_CHUNKS:
+            raise CardFileError(f"{source}: the PNG has more than {MAX_CHUNKS:,} chunks; not a card image")
         if pos + 8 > end:
             raise CardFileError(f"{source}: the PNG is truncated (it ends before its IEND chunk)")
         length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
@@ -52,6 +61,12 @@ def read_png_chunks(data: bytes, source: str = "<png>") -> list[PngChunk]:
             raise CardFileError(f"{source}: the PNG is corrupt (bad checksum in chunk {name})")
         if not chunks and ctype != b"IHDR":
             raise CardFileError(f"{source}: the PNG is corrupt (it does not start with an IHDR chunk)")
+        if ctype[0] >= 97:  # lowercase first letter: ancillary (text, metadata)
+            ancillary += 1
+            if ancillary > MAX_ANCILLARY_CHUNKS:
+                raise CardFileError(
+                    f"{source}: the PNG has more than {MAX_ANCILLARY_CHUNKS:,} metadata chunks; not a card image"
+                )
         chunks.append(PngChunk(ctype, body))
         pos += 12 + length
         if ctype == b"IEND":
