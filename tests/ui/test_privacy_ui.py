@@ -481,3 +481,20 @@ async def test_a_crash_report_shows_the_code_path_but_no_local_values(home, scri
     shown = capsys.readouterr().err
     assert "RuntimeError" in shown and "in crash" in shown  # the report still says where
     assert "Velvetmoth" not in shown
+
+
+async def test_the_new_passphrase_dialog_hints_at_a_guessable_one(home, scripted):
+    from tui.ui.screens.profiles import PassphraseScreen
+
+    ws = Workspace(paths_mod.resolve(), Config())
+    app = make_app(ws, engine=scripted())
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.push_screen(PassphraseScreen("A passphrase for the new profile:"))
+        await wait_until(pilot, lambda: isinstance(app.screen, PassphraseScreen))
+        await pilot.press(*"password1")
+        await pilot.pause()
+        hint = str(app.screen.query_one("#pass-hint", Static).render())
+        assert "easy to guess" in hint
+        app.screen.query_one("#pass-1", Input).value = "lantern juniper quarry velvet orbit"
+        await pilot.pause()
+        assert str(app.screen.query_one("#pass-hint", Static).render()) == ""

@@ -118,6 +118,12 @@ def read_passphrase(args: argparse.Namespace, *, confirm: bool) -> str:
         "a passphrase is needed: run this in a terminal, or add --passphrase-stdin "
         "and write the passphrase to stdin",
     )
+    if confirm:  # a new passphrase: say so if it looks guessable (a hint, not a refusal)
+        from tui.core import passphrase_hint
+
+        hint = passphrase_hint(secret) if secret else None
+        if hint:
+            print(f"candlelit: warning: {hint}", file=sys.stderr)
     if from_stdin:
         return secret
     if not secret:
@@ -255,7 +261,7 @@ def _profile_delete(ws: Any, args: argparse.Namespace) -> int:
     report = delete_profile(ws.paths, info.name)
     done = "deleted profile " + info.name
     if report.key_destroyed:
-        done += " (its key was destroyed first)"
+        done += " (its key file was overwritten and removed first)"
     print(done)
     print(caveat)
     if ws.config.chat.profile == info.name:

@@ -86,6 +86,7 @@ if TYPE_CHECKING:
     from tui.core.paths import resolve
     from tui.core.privacy.convert import recover
     from tui.core.privacy.hardening import no_core_dumps
+    from tui.core.privacy.strength import passphrase_hint
     from tui.core.privacy.tripwire import Hit, scan
     from tui.core.privacy.vault import (
         Vault,
@@ -183,6 +184,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "fsio": ("DIR_MODE", "ensure_dir", "is_sealed", "write_outside"),
     "paths": ("resolve",),
     "privacy.hardening": ("no_core_dumps",),
+    "privacy.strength": ("passphrase_hint",),
     "safe_text": ("json_safe", "neutralize"),
     "storage.errors": ("StoreError",),
     "storage.locks": ("ProfileBusy", "hold_profile"),

@@ -277,11 +277,15 @@ def deletion_caveat(info: ProfileInfo) -> str:
         return base
     if plain_data_files(info.path):
         return (
-            base + " Its key is destroyed first, but some files in its folder are not "
+            base + " Its key file is overwritten and removed first, but some files in its folder are not "
             "encrypted (left from before it was encrypted, or put there by hand), so "
             "surviving copies of those stay readable."
         )
-    return base + " Its key is destroyed first, so surviving copies of its encrypted files cannot be read."
+    return base + (
+        " Its key file is overwritten and removed first, but an SSD or a snapshot may keep an old copy"
+        " of the key file too, and that copy still opens with the passphrase: surviving encrypted files"
+        " are safe from anyone who does not know it."
+    )
 
 
 # --------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from tui.core import (
     delete_profile,
     deletion_caveat,
     list_profiles,
+    passphrase_hint,
     profile_info,
     rename_profile,
     set_shared,
@@ -87,6 +88,7 @@ class PassphraseScreen(CandlelitModal[str | None]):
     PassphraseScreen { align: center middle; }
     PassphraseScreen #dialog { width: 64; height: auto; border: thick $accent; background: $panel; padding: 1 2; }
     PassphraseScreen #pass-error { color: $error; height: auto; }
+    PassphraseScreen #pass-hint { color: $warning; height: auto; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="passphrase.cancel")]
 
@@ -100,9 +102,15 @@ class PassphraseScreen(CandlelitModal[str | None]):
             yield Input(password=True, placeholder="passphrase", id="pass-1")
             yield Input(password=True, placeholder="the same again", id="pass-2")
             yield Static("", id="pass-error", markup=False)
+            yield Static("", id="pass-hint", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#pass-1", Input).focus()
+
+    @on(Input.Changed, "#pass-1")
+    def _strength(self, event: Input.Changed) -> None:
+        hint = passphrase_hint(event.value) if event.value else None
+        self.query_one("#pass-hint", Static).update(f"Hint: {hint}." if hint else "")
 
     @on(Input.Submitted, "#pass-1")
     def _first(self, event: Input.Submitted) -> None:
@@ -340,7 +348,7 @@ class ProfilesScreen(CandlelitScreen[None]):
                 self._error(exc)
                 return
             self.refresh_profiles()
-            extra = " Its key was destroyed." if report.key_destroyed else ""
+            extra = " Its key file was overwritten and removed." if report.key_destroyed else ""
             self.notify(f"Deleted profile “{name}”.{extra}", markup=False)
 
         what = profile_counts(info).replace(" · ", ", ")
