@@ -9,6 +9,7 @@ from tui.core import paths
 from tui.core.config.load import replace
 from tui.core.config.schema import Config
 from tui.core.profile.workspace import Workspace
+from tui.core.storage.model import Message
 from tui.ui.app import make_app
 from tui.ui.modals.confirm import ConfirmScreen
 from tui.ui.modals.dialogs import EditScreen
@@ -162,3 +163,25 @@ async def test_the_tripwire_asks_before_sending_identifying_data(home, scripted)
         await pilot.press("s")  # send anyway
         await wait_until(pilot, lambda: len(stored(ws, chat.id)) == 3 and screen.busy is None)
         assert stored(ws, chat.id)[1].text == "Write to me at sam.rivera@example.com"
+
+
+async def test_copy_is_plain_text_and_the_clipboard_is_cleared_again(home, scripted):
+    cfg = replace(Config(), privacy={"clipboard_clear_s": 1})
+    ws = Workspace(paths.resolve(), cfg)
+    chat = ws.new_chat("mara")
+    ws.store.append(chat.id, Message.new("Sam", "user", "hi \x1b]52;c;aGk=\x07 there \u202e"))
+    app = make_app(ws, engine=scripted(["Reply."]))
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await open_chat(pilot, app, chat.id)
+        await pilot.press("up")
+        await pilot.press("c")
+        assert app.clipboard == "hi \u241b]52;c;aGk=\u2407 there \u2395"  # nothing a terminal obeys
+        await pilot.pause(1.3)
+        assert app.clipboard == ""
+        # a newer copy is not cleared by the older copy's timer
+        await pilot.press("c")
+        await pilot.pause(0.6)
+        app.copy_text("newer")
+        await pilot.pause(0.6)
+        assert app.clipboard == "newer"
+        assert screen is app.screen

@@ -31,5 +31,9 @@ class AppBase(App[None]):
     def lock_now(self, error: str = "") -> None:
         raise NotImplementedError
 
+    def copy_text(self, text: str) -> int:
+        """Copy as plain text; cleared again after a while (seconds; 0 = never)."""
+        raise NotImplementedError
+
     def privacy_unlocked(self, opened: Vault) -> None:
         raise NotImplementedError

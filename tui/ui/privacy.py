@@ -129,8 +129,29 @@ class PrivacyApp(AppBase):
 
     def _hide(self) -> None:
         self.clear_notifications()
+        self.clear_clipboard()  # panic and lock: what was copied goes too
         for screen in self._screens():
             screen.privacy_locked()
+
+    # -- the clipboard ---------------------------------------------------------
+    _copies = 0  # which copy is the latest (a later copy cancels an earlier clear)
+
+    def copy_text(self, text: str) -> int:
+        """Put ``text`` on the clipboard (OSC 52) as plain text, and clear it
+        again after ``[privacy] clipboard_clear_s`` unless something newer was
+        copied; returns the seconds until then (0 = never)."""
+        self._copies += 1
+        self.copy_to_clipboard(neutralize(text))
+        after = self.ws.config.privacy.clipboard_clear_s
+        if after > 0:
+            mine = self._copies
+            self.set_timer(after, lambda: self._copies == mine and self.clear_clipboard())
+        return after
+
+    def clear_clipboard(self) -> None:
+        if self._copies:
+            self._copies += 1
+            self.copy_to_clipboard("")
 
     def action_panic(self) -> None:
         """Replace the screen at once; on the panic screen, a key press there."""

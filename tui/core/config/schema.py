@@ -127,6 +127,9 @@ class PrivacyConfig:
     deny_names: tuple[str, ...] = _opt(
         (), "real names the tripwire should also catch", nonblank=True, single_line=True
     )
+    clipboard_clear_s: int = _opt(
+        30, "seconds after a copy before the app clears the clipboard again; 0 = never", ge=0
+    )
     usage_stats: bool = _opt(True, "keep local usage stats (times and message counts only)")
     reminder_session_minutes: int = _opt(
         0, "a gentle reminder after this long in one session; 0 = off", ge=0

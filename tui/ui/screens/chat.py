@@ -469,8 +469,9 @@ class ChatScreen(ChatMemoryWork):
         if await self._move_in_window(view, event.name):
             return
         if event.name == "copy":
-            self.app.copy_to_clipboard(view.text)
-            self.notify("Copied to the clipboard (OSC 52).", markup=False)
+            after = self.app.copy_text(view.text)
+            cleared = f"; it is cleared in {after} s" if after else ""
+            self.notify(f"Copied to the clipboard (OSC 52){cleared}.", markup=False)
             return
         session = self._ready_session()
         if session is None or view.msg_id is None:
