@@ -104,8 +104,19 @@ def _open_secret(blob: bytes, passphrase: str) -> bytes:
     """Open the identity file; raise :class:`WrongPassphrase` if it does not open."""
     try:
         return age_passphrase.decrypt(blob, passphrase)
-    except pyrage.DecryptError:
-        raise WrongPassphrase("wrong passphrase: the profile stays locked") from None
+    except pyrage.DecryptError as exc:
+        why = str(exc)
+        if "Excessive work" in why:  # scrypt's work factor is above what this machine accepts
+            seconds = re.search(r"(\d+)\s*\u2069?\s*seconds", why)
+            took = f" (about {seconds.group(1)} s here)" if seconds else ""
+            raise VaultError(
+                f"{KEY_FILE} asks for more scrypt work than this machine allows{took}: it was made on a "
+                "much faster machine, or altered; the passphrase was not tried"
+            ) from None
+        if "Decryption failed" in why:
+            raise WrongPassphrase("wrong passphrase: the profile stays locked") from None
+        first = why.splitlines()[0] if why else "unreadable"
+        raise TamperedFile(f"{KEY_FILE} is damaged or cut short ({first}); the passphrase was not tried") from None
 
 
 # --------------------------------------------------------------------------
@@ -160,6 +171,11 @@ def _read_meta(profile_dir: Path) -> dict[str, Any]:
     try:
         meta = tomllib.loads(meta_path.read_text("utf-8"))
     except FileNotFoundError:
+        if is_encrypted(profile_dir):
+            raise VaultError(
+                f"{meta_path} is missing, but this profile holds encrypted files: it cannot be "
+                "unlocked until that file is restored (from a backup); nothing was changed"
+            ) from None
         raise NotEncrypted(f"the profile at {profile_dir} is not encrypted") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
         raise VaultError(f"{meta_path} is unreadable") from None
@@ -439,12 +455,19 @@ class Vault:
 
 
 def is_encrypted(profile_dir: Path) -> bool:
-    """True when the profile has a key (``vault.toml`` present).
+    """True when the profile is an encrypted one: it has its key, its key's
+    public half or its index. Any one is enough: a
+    profile whose plain ``vault.toml`` was deleted is still encrypted (it
+    then refuses to unlock with a clear line) and is never taken for a plain
+    one, which would write plain files beside the encrypted ones.
 
     During an interrupted conversion the profile folder may be missing: call
     :func:`recover` first.
     """
-    return (Path(profile_dir) / META_FILE).is_file()
+    folder = Path(profile_dir)
+    return (
+        (folder / META_FILE).is_file() or (folder / KEY_FILE).is_file() or (folder / INDEX_FILE).is_file()
+    )
 
 
 def install_key(directory: Path, passphrase: str) -> Vault:
