@@ -69,6 +69,8 @@ def load_config_text(text: str, source: str) -> Config:
             message = _TOML_END.sub("", message) + " (at end of file)"
             line = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
         raise ConfigError(f"invalid TOML: {message}", source, line) from None
+    except RecursionError:
+        raise ConfigError("invalid TOML: nested too deeply", source, None) from None
     try:
         return build_config(data)
     except Invalid as exc:

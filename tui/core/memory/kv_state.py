@@ -86,7 +86,7 @@ def restore(engine: Engine, chat_dir: Path) -> int:
         blob = path.read_bytes()
         if meta.get("bytes") != len(blob):
             raise ValueError("cut short")
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError, RecursionError):
         discard(chat_dir)
         return 0
     n = engine.load_state_blob(blob)
@@ -100,7 +100,7 @@ def saved_tokens(chat_dir: Path) -> list[int] | None:
     meta_path = state_dir(chat_dir) / META_FILE
     try:
         meta = tomllib.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return None
     toks = meta.get("tokens")
     if not isinstance(toks, list) or not all(isinstance(t, int) for t in toks):

@@ -177,7 +177,7 @@ def _read_meta(profile_dir: Path) -> dict[str, Any]:
                 "unlocked until that file is restored (from a backup); nothing was changed"
             ) from None
         raise NotEncrypted(f"the profile at {profile_dir} is not encrypted") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
         raise VaultError(f"{meta_path} is unreadable") from None
     version = meta.get("version")
     if not isinstance(version, int):

@@ -1,0 +1,37 @@
+"""A short, deterministic run of the fuzz harness (stress/fuzz.py; the long
+run of 100,000 inputs is in the README): no crash, no hang, every refusal a
+one-line project error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tui.core.config.load import ConfigError, load_config_text
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_short_fuzz_run_finds_no_crash_or_hang(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(REPO / "stress" / "fuzz.py"), "--count", "3000", "--seed", "11", "--json",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["total"]["inputs"] == 3000
+    assert report["total"]["crash"] == 0 and report["total"]["hang"] == 0
+    for name, row in report["targets"].items():
+        assert row["inputs"] == 500, name
+        assert row["clean"] > 0 or name == "memory.md", name  # the mutations reach the error paths
+
+
+def test_deeply_nested_toml_is_a_clean_error():
+    # found by the harness: tomllib recursed past Python's limit
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config_text("a = " + "[" * 5000 + "]" * 5000 + "\n", "deep.toml")
