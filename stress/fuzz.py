@@ -25,8 +25,6 @@ saved, and make the exit status 1.
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import json
 import random
 import signal
@@ -34,22 +32,21 @@ import struct
 import sys
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tui.core.cards.card import parse_card  # noqa: E402
-from tui.core.cards.charx import card_to_charx  # noqa: E402
-from tui.core.cards.files import read_card_bytes  # noqa: E402
-from tui.core.cards.png_card import card_to_png, placeholder_png  # noqa: E402
-from tui.core.config.load import load_config_text  # noqa: E402
-from tui.core.engine.gguf import read_gguf  # noqa: E402
-from tui.core.errors import CandlelitError  # noqa: E402
-from tui.core.lore.codec import load_book_file  # noqa: E402
-from tui.core.memory.document import parse_memory  # noqa: E402
-from tui.core.profile.st_read import read_st_bytes  # noqa: E402
+from tui.core.cards.card import parse_card
+from tui.core.cards.charx import card_to_charx
+from tui.core.cards.files import read_card_bytes
+from tui.core.cards.png_card import card_to_png, placeholder_png
+from tui.core.config.load import load_config_text
+from tui.core.engine.gguf import read_gguf
+from tui.core.errors import CandlelitError
+from tui.core.lore.codec import load_book_file
+from tui.core.memory.document import parse_memory
+from tui.core.profile.st_read import read_st_bytes
 
 CARD = {
     "spec": "chara_card_v3", "spec_version": "3.0",

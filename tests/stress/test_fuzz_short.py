@@ -35,3 +35,25 @@ def test_deeply_nested_toml_is_a_clean_error():
     # found by the harness: tomllib recursed past Python's limit
     with pytest.raises(ConfigError, match="nested too deeply"):
         load_config_text("a = " + "[" * 5000 + "]" * 5000 + "\n", "deep.toml")
+
+
+def test_giant_integers_are_clean_errors_in_every_reader(tmp_path):
+    # found by the harness: Python refuses to convert integers of over 4,300 digits
+    from tui.core.cards.card import CardError
+    from tui.core.cards.files import read_card_bytes
+    from tui.core.lore.book import LoreError
+    from tui.core.lore.codec import load_book_file
+    from tui.core.storage.errors import StoreError
+    from tui.core.storage.toml_files import read_toml
+
+    giant = "9" * 5000
+    with pytest.raises(ConfigError):
+        load_config_text(f"[model]\nn_ctx = {giant}\n", "giant.toml")
+    (tmp_path / "book.json").write_text('{"entries": {"0": {"key": ["x"], "order": ' + giant + "}}}")
+    with pytest.raises(LoreError, match="not valid lorebook JSON"):
+        load_book_file(tmp_path / "book.json")
+    with pytest.raises(CardError):
+        read_card_bytes(('{"name": "A", "n": ' + giant + "}").encode(), "giant.json", ".json")
+    (tmp_path / "chat.toml").write_text(f"n = {giant}\n")
+    with pytest.raises(StoreError, match="too long"):
+        read_toml(tmp_path / "chat.toml", "chat.toml")

@@ -317,6 +317,8 @@ def _card_from_text(text: str, source: str) -> Card:
         ) from None
     except RecursionError:
         raise CardError(f"{source}: JSON nested too deeply") from None
+    except ValueError as exc:  # a giant integer
+        raise CardError(f"{source}: not valid card JSON ({' '.join(str(exc).split())[:120]})") from None
     if not isinstance(obj, dict):
         raise CardError(f"{source}: expected a JSON object, got {_describe(obj)}")
     version = obj.get("version")

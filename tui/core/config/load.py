@@ -71,6 +71,8 @@ def load_config_text(text: str, source: str) -> Config:
         raise ConfigError(f"invalid TOML: {message}", source, line) from None
     except RecursionError:
         raise ConfigError("invalid TOML: nested too deeply", source, None) from None
+    except ValueError as exc:  # a giant integer (Python's int string limit)
+        raise ConfigError(f"invalid TOML: {' '.join(str(exc).split())[:120]}", source, None) from None
     try:
         return build_config(data)
     except Invalid as exc:

@@ -19,7 +19,7 @@ def load_state(path: Path) -> dict[str, Any]:
     """The state table; ``{}`` if the file is missing, unreadable or corrupt."""
     try:
         return tomllib.loads(Path(path).read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return {}
 
 

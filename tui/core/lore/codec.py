@@ -157,6 +157,8 @@ def load_book_file(path: Path) -> Lorebook:
         ) from None
     except RecursionError:
         raise LoreError(f"{path}: JSON nested too deeply") from None
+    except ValueError as exc:  # a giant integer
+        raise LoreError(f"{path}: not valid lorebook JSON ({' '.join(str(exc).split())[:120]})") from None
     return parse_book(obj, str(path), default_name=path.stem)
 
 

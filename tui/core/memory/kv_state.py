@@ -100,7 +100,7 @@ def saved_tokens(chat_dir: Path) -> list[int] | None:
     meta_path = state_dir(chat_dir) / META_FILE
     try:
         meta = tomllib.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None
     toks = meta.get("tokens")
     if not isinstance(toks, list) or not all(isinstance(t, int) for t in toks):

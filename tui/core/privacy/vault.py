@@ -177,7 +177,7 @@ def _read_meta(profile_dir: Path) -> dict[str, Any]:
                 "unlocked until that file is restored (from a backup); nothing was changed"
             ) from None
         raise NotEncrypted(f"the profile at {profile_dir} is not encrypted") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise VaultError(f"{meta_path} is unreadable") from None
     version = meta.get("version")
     if not isinstance(version, int):
@@ -357,7 +357,7 @@ class Vault:
         plain = self.decrypt(blob, what=INDEX_FILE)
         try:
             doc = json.loads(plain)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise VaultError(f"{INDEX_FILE} decrypts but does not parse") from None
         version = doc.get("version") if isinstance(doc, dict) else None
         if not isinstance(version, int) or not isinstance(doc.get("entries"), dict):

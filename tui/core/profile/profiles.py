@@ -135,7 +135,7 @@ def _read_profile_toml(profile_dir: Path) -> tuple[dict[str, Any], str]:
         return tomllib.loads(path.read_text("utf-8")), ""
     except FileNotFoundError:
         return {}, ""
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         return {}, f"{PROFILE_FILE} is unreadable ({exc.__class__.__name__})"
 
 

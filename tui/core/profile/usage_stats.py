@@ -115,7 +115,7 @@ def _read(stats_file: Path) -> list[tuple[datetime, datetime, int]]:
             start = datetime.fromisoformat(obj["start"])
             end = datetime.fromisoformat(obj["end"])
             count = obj["messages"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             continue  # a torn or foreign line: stats are best effort
         if isinstance(count, int) and not isinstance(count, bool) and count >= 0 and end >= start:
             sessions.append((start, end, count))

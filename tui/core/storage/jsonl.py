@@ -37,6 +37,8 @@ def parse_line(raw: bytes) -> Message:
         obj = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise ValueError(str(e)) from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     v = obj.get("v", 1) if isinstance(obj, dict) else None
     if not isinstance(v, int) or isinstance(v, bool) or v < 1:
         raise ValueError("bad line version")
@@ -137,7 +139,7 @@ def _sort_lines(
                 continue
             msgs.append(Message.from_json(obj))
             keep.append(line)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             bad.append(line)
     return msgs, keep, bad, newer
 

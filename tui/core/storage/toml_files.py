@@ -64,6 +64,8 @@ def read_toml(path: Path, what: str) -> dict:
         raise StoreError(f"{what} is not UTF-8 text; fix or remove {path}") from None
     except RecursionError:
         raise StoreError(f"{what} is nested too deeply to be read; fix or remove {path}") from None
+    except ValueError:  # a giant integer
+        raise StoreError(f"{what} holds a number too long to read; fix or remove {path}") from None
     except IsADirectoryError:
         raise StoreError(f"{what} is a folder, not a file: {path}") from None
     except OSError as e:
