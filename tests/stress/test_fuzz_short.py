@@ -57,3 +57,16 @@ def test_giant_integers_are_clean_errors_in_every_reader(tmp_path):
     (tmp_path / "chat.toml").write_text(f"n = {giant}\n")
     with pytest.raises(StoreError, match="too long"):
         read_toml(tmp_path / "chat.toml", "chat.toml")
+
+
+def test_memory_md_lines_of_spaces_parse_at_once():
+    # found by the harness: a heading or fact line of many spaces backtracked
+    # quadratically (37,000 spaces: over a minute); checked in a child process
+    # with a hang guard far above the milliseconds it takes now
+    code = (
+        "from tui.core.memory.document import parse_memory\n"
+        "m = parse_memory('#' + ' ' * 1_000_000 + 'x\\n## Facts\\n- fact' + ' ' * 1_000_000 + 'end\\n')\n"
+        "print(len(m.facts))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert out.returncode == 0 and out.stdout.strip() == "1", out.stderr

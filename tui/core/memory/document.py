@@ -71,10 +71,14 @@ class FoldMessage(Protocol):
 
 _HEADER_RE = re.compile(r"^<!--\s*candlelit\s+memory\s+v(\d+)\b(.*?)-->\s*$", re.IGNORECASE)
 _UPTO_RE = re.compile(r"folded-upto:\s*([^\s;]+)", re.IGNORECASE)
-_HEADING_RE = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
+# "# Title", "## Title ##": the closing #s are stripped in code (a lazy group
+# before optional runs backtracked quadratically on a line of spaces)
+_HEADING_RE = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*)$")
 BULLET_RE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])(?:\s+(.*))?$")
 PIN_RE = re.compile(r"^(?:\[\s*pinned\s*\]|\(\s*pinned\s*\)|📌)\s*", re.IGNORECASE)
-_SOURCE_RE = re.compile(r"\s*<!--\s*from:\s*([^\s>]*)\s*-->\s*$", re.IGNORECASE)
+# matched from the last "<!--" on (a search from every position of a long
+# run of spaces was quadratic)
+_SOURCE_RE = re.compile(r"<!--\s*from:\s*([^\s>]*)\s*-->\s*$", re.IGNORECASE)
 _ESCAPE_RE = re.compile(r"^(\s*)(\\*#)")
 _UNESCAPE_RE = re.compile(r"^(\s*)\\(\\*#)")
 
@@ -130,7 +134,8 @@ def render_memory(m: Memory) -> str:
 
 def _parse_fact(body: str, default_pinned: bool) -> Fact | None:
     source = ""
-    m = _SOURCE_RE.search(body)
+    at = body.rfind("<!--")
+    m = _SOURCE_RE.match(body, at) if at >= 0 else None
     if m:
         source = m.group(1) if _ID_RE.match(m.group(1)) else ""
         body = body[: m.start()]
@@ -176,7 +181,7 @@ def parse_memory(text: str) -> Memory:
     for line in lines:
         heading = _HEADING_RE.match(line)
         if heading:
-            name = heading.group(2).strip().rstrip(":").strip().casefold()
+            name = heading.group(2).rstrip(" \t").rstrip("#").strip().rstrip(":").strip().casefold()
             if name in _SECTIONS:
                 section = _SECTIONS[name]
                 continue
