@@ -154,7 +154,7 @@ def test_the_cli_refuses_a_conversion_with_one_line_while_the_profile_is_open(cl
     try:
         out = subprocess.run(
             [sys.executable, "-m", "tui", "profile", "encrypt", "Rosa", "--passphrase-stdin"],
-            input="a long passphrase\na long passphrase\n", env=cli_env, capture_output=True, text=True,
+            input="lantern juniper quarry velvet orbit\n", env=cli_env, capture_output=True, text=True,
             timeout=120,
         )
         assert out.returncode == 2, out.stderr

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
+from tui.core.fsio import ensure_dir
 from tui.core.storage.errors import StoreError
 
 try:
@@ -68,7 +69,7 @@ def forget_locks(folder: Path) -> None:
 
 
 def _open(path: Path) -> int:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ensure_dir(path.parent)  # 0700, parents too
     fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
     return fd
 
