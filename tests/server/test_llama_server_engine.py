@@ -12,8 +12,9 @@ from tui.core.chat.session import ReplyDone, Session
 from tui.core.config.load import replace
 from tui.core.config.schema import Config
 from tui.core.engine.api import Engine, EngineError, Finished, GenerationRequest, Sampling
+from tui.core.engine.http import ServerSettings
 from tui.core.engine.open import open_engine, server_settings
-from tui.core.engine.server import LlamaServerEngine, ServerSettings
+from tui.core.engine.server import LlamaServerEngine
 from tui.core.profile.workspace import Workspace
 from tui.core.storage.model import Message
 

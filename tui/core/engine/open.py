@@ -9,8 +9,9 @@ from pathlib import Path
 
 from tui.core.config.schema import EngineConfig
 from tui.core.engine.api import Engine, EngineError
+from tui.core.engine.http import ServerSettings
 from tui.core.engine.llama import LlamaCppEngine
-from tui.core.engine.server import LlamaServerEngine, ServerSettings
+from tui.core.engine.server import LlamaServerEngine
 from tui.core.engine.settings import EngineSettings
 
 

@@ -14,16 +14,14 @@ or connects anywhere but the checked address (``address.check_url``).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tui.core.engine import kv_ops
-from tui.core.engine.address import ServerAddress, check_url
+from tui.core.engine.address import ServerAddress
 from tui.core.engine.api import (
     Chunk,
     EngineError,
@@ -34,16 +32,7 @@ from tui.core.engine.api import (
     StopReason,
     StreamEvent,
 )
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    url: str
-    api_key: str = ""               # never logged, never shown
-    allow_remote: bool = False
-    connect_timeout: float = 5.0
-    read_timeout: float = 600.0     # one token may take long on a busy server
-    chat_slot: int = 0
+from tui.core.engine.http import Connection, ServerGone, ServerSettings
 
 
 def sampling_body(s: Sampling) -> dict[str, Any]:
@@ -66,7 +55,7 @@ class LlamaServerEngine:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.address: ServerAddress | None = None
-        self._client: Any = None
+        self._http: Connection | None = None
         self._info: ModelInfo | None = None
         self._lock = threading.Lock()
         self._cached: list[int] = []        # what the chat slot holds, as far as we sent it
@@ -77,35 +66,22 @@ class LlamaServerEngine:
 
     # -- life ----------------------------------------------------------------
     def load(self) -> None:
-        import httpx
-
-        s = self.settings
-        self.address = check_url(s.url, allow_remote=s.allow_remote)
-        headers = {"Host": f"{self.address.host}:{self.address.port}"}
-        if s.api_key:
-            headers["Authorization"] = f"Bearer {s.api_key}"
-        self._client = httpx.Client(
-            base_url=self.address.connect_url(),
-            headers=headers,
-            timeout=httpx.Timeout(s.read_timeout, connect=s.connect_timeout),
-            trust_env=False,          # no proxies, no netrc from the environment
-            follow_redirects=False,
-            verify=True,
-        )
+        self._http = Connection(self.settings)
         try:
-            props = self._json("GET", "/props")
+            props = self._http.json("GET", "/props")
         except BaseException:
             self.close()
             raise
+        self.address = self._http.address
         self.props = props
         self.total_slots = max(1, int(props.get("total_slots") or 1))
-        chat = s.chat_slot
+        chat = self.settings.chat_slot
         self.background_slot = next((i for i in range(self.total_slots) if i != chat), None)
         gen = props.get("default_generation_settings") or {}
         n_ctx = int(gen.get("n_ctx") or 0)
         if n_ctx <= 0:
             self.close()
-            raise EngineError(f"the server at {self.address.url} did not say its context size (/props)")
+            raise EngineError(f"the server at {self.settings.url} did not say its context size (/props)")
         path = str(props.get("model_path") or "server-model")
         self._info = ModelInfo(
             path=Path(path),
@@ -120,9 +96,9 @@ class LlamaServerEngine:
         )
 
     def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        http, self._http = self._http, None
+        if http is not None:
+            http.close()
 
     def __enter__(self) -> LlamaServerEngine:
         self.load()
@@ -141,54 +117,13 @@ class LlamaServerEngine:
     def background_shares_chat(self) -> bool:
         return self.background_slot is None
 
-    # -- http ------------------------------------------------------------------
-    def _where(self) -> str:
-        return self.address.url if self.address else self.settings.url
-
-    def _fail(self, exc: BaseException) -> EngineError:
-        import httpx
-
-        where = self._where()
-        if isinstance(exc, httpx.ConnectError):
-            return EngineError(f"cannot reach the server at {where}: is llama-server running?")
-        if isinstance(exc, httpx.TimeoutException):
-            return EngineError(f"the server at {where} did not answer in time")
-        return EngineError(f"the connection to the server at {where} failed: {type(exc).__name__}")
-
-    def _check(self, response: Any) -> None:
-        code = response.status_code
-        if code < 300:
-            return
-        if code in (401, 403):
-            raise EngineError(f"the server at {self._where()} refused the API key (HTTP {code})")
-        if code == 503:
-            raise EngineError(f"the server at {self._where()} is still loading its model; try again")
-        if 300 <= code < 400:
-            raise EngineError(f"the server at {self._where()} answered with a redirect; redirects are not followed")
-        try:
-            response.read()
-            detail = str((response.json().get("error") or {}).get("message") or "")[:200]
-        except (ValueError, AttributeError):
-            detail = ""
-        raise EngineError(f"the server at {self._where()} answered HTTP {code}" + (f": {detail}" if detail else ""))
-
     def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        import httpx
-
-        if self._client is None:
+        if self._http is None:
             raise EngineError("the server engine is not connected")
-        try:
-            r = self._client.request(method, path, json=body)
-        except httpx.HTTPError as exc:
-            raise self._fail(exc) from None
-        self._check(r)
-        try:
-            out = r.json()
-        except ValueError:
-            raise EngineError(f"the server at {self._where()} sent something that is not JSON") from None
-        if not isinstance(out, dict):
-            raise EngineError(f"the server at {self._where()} sent an unexpected answer to {path}")
-        return out
+        return self._http.json(method, path, body)
+
+    def _where(self) -> str:
+        return self._http.where if self._http else self.settings.url
 
     # -- tokens ----------------------------------------------------------------
     def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]:
@@ -211,9 +146,8 @@ class LlamaServerEngine:
         return self.settings.chat_slot
 
     def stream(self, request: GenerationRequest, cancel: threading.Event | None = None) -> Iterator[StreamEvent]:
-        import httpx
-
-        if self._client is None:
+        http = self._http
+        if http is None:
             raise EngineError("the server engine is not connected")
         cancel = cancel or threading.Event()
         tokens = list(request.tokens)
@@ -248,40 +182,32 @@ class LlamaServerEngine:
             with self._lock:
                 self._cached = []  # unknown until this request ends
         try:
-            with self._client.stream("POST", "/completion", json=body) as r:
-                self._check(r)
-                for line in r.iter_lines():
-                    if cancel.is_set():
-                        reason = "cancelled"
-                        break
-                    if not line.startswith("data: "):
-                        continue
-                    try:
-                        data = json.loads(line[6:])
-                    except ValueError:
-                        continue
-                    if "error" in data:
-                        raise EngineError(f"the server stopped the reply: {str(data['error'])[:200]}")
-                    piece = data.get("content") or ""
-                    generated.extend(t for t in data.get("tokens") or () if isinstance(t, int))
-                    if piece:
-                        if t_first is None:
-                            t_first = time.perf_counter()
-                        text.append(piece)
-                        yield Chunk(piece)
-                    if data.get("stop"):
-                        final = data
-                        reason = _REASONS.get(str(data.get("stop_type")), "stop")
-                        break
-                    if cancel.is_set():
-                        reason = "cancelled"
-                        break
-                else:
-                    if not final and reason != "cancelled":
-                        reason = "cancelled"  # the stream ended without a last message
-        except httpx.HTTPError as exc:
+            for data in http.events("/completion", body):
+                if cancel.is_set():
+                    reason = "cancelled"
+                    break
+                if "error" in data:
+                    raise EngineError(f"the server stopped the reply: {str(data['error'])[:200]}")
+                piece = data.get("content") or ""
+                generated.extend(t for t in data.get("tokens") or () if isinstance(t, int))
+                if piece:
+                    if t_first is None:
+                        t_first = time.perf_counter()
+                    text.append(piece)
+                    yield Chunk(piece)
+                if data.get("stop"):
+                    final = data
+                    reason = _REASONS.get(str(data.get("stop_type")), "stop")
+                    break
+                if cancel.is_set():
+                    reason = "cancelled"
+                    break
+            else:
+                if not final and reason != "cancelled":
+                    reason = "cancelled"  # the stream ended without a last message
+        except ServerGone:
             if not text:
-                raise self._fail(exc) from None
+                raise
             reason = "cancelled"  # a server gone mid-reply: what came is kept, marked stopped
         finally:
             if on_chat_slot:
@@ -344,7 +270,7 @@ class LlamaServerEngine:
         return (len(tokens) - kv_ops.common_prefix(self.cached_tokens(), list(tokens))) / self.prompt_tps
 
     def forget(self) -> None:
-        if self._client is None:
+        if self._http is None:
             return
         with self._lock:
             self._cached = []
