@@ -66,6 +66,11 @@ class EngineConfig:
     connect_timeout_s: float = _opt(5.0, "seconds to wait for the server to accept a connection", gt=0)
     read_timeout_s: float = _opt(600.0, "seconds to wait for the server's next token", gt=0)
     chat_slot: int = _opt(0, "llama-server: the slot that keeps the chat's cache", ge=0)
+    model: str = _opt("", 'openai: the model to ask for; "" = the first the server lists', single_line=True)
+    tokenizer: str = _opt(
+        "", 'openai: a local GGUF of the model for exact token counts; "estimate" = never ask the server',
+        single_line=True,
+    )
 
 
 @dataclass(frozen=True)

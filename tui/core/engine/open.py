@@ -11,6 +11,7 @@ from tui.core.config.schema import EngineConfig
 from tui.core.engine.api import Engine, EngineError
 from tui.core.engine.http import ServerSettings
 from tui.core.engine.llama import LlamaCppEngine
+from tui.core.engine.openai import OpenAIEngine
 from tui.core.engine.server import LlamaServerEngine
 from tui.core.engine.settings import EngineSettings
 
@@ -50,15 +51,23 @@ def server_settings(cfg: EngineConfig) -> ServerSettings:
         connect_timeout=cfg.connect_timeout_s,
         read_timeout=cfg.read_timeout_s,
         chat_slot=cfg.chat_slot,
+        kind=cfg.kind,
+        model=cfg.model,
+        tokenizer=cfg.tokenizer,
     )
 
 
-def open_engine(settings: EngineSettings | ServerSettings) -> Engine:
+def open_engine(settings: EngineSettings | ServerSettings, *, n_ctx: int = 4096) -> Engine:
     """A loaded engine for ``settings`` (blocks while the model loads or the
     server answers). Raises ``EngineError`` (a clear line) when it cannot;
     nothing is left running then."""
-    engine: LlamaCppEngine | LlamaServerEngine
-    engine = LlamaServerEngine(settings) if isinstance(settings, ServerSettings) else LlamaCppEngine(settings)
+    engine: LlamaCppEngine | LlamaServerEngine | OpenAIEngine
+    if isinstance(settings, EngineSettings):
+        engine = LlamaCppEngine(settings)
+    elif settings.kind == "openai":
+        engine = OpenAIEngine(settings, n_ctx)  # n_ctx: when the server does not say its own
+    else:
+        engine = LlamaServerEngine(settings)
     try:
         engine.load()
     except BaseException:

@@ -427,7 +427,7 @@ class Workspace:
         else the configured or bundled one), or the user's own server
         (``[engine] kind``), which then also tokenizes."""
         if self.config.engine.kind != "local":
-            return open_engine(server_settings(self.config.engine))
+            return open_engine(server_settings(self.config.engine), n_ctx=self.config.model.n_ctx)
         return self.open_engine(self.model_path(override, progress), vocab_only=vocab_only)
 
     def open_engine(self, model_path: Path, *, vocab_only: bool = False) -> Engine:
