@@ -31,8 +31,7 @@ def model_override(args: argparse.Namespace) -> str | None:
 def open_engine(ws, args: argparse.Namespace, *, vocab_only: bool = False):
     from tui.core import text_progress
 
-    path = ws.model_path(model_override(args), progress=text_progress())
-    return ws.open_engine(path, vocab_only=vocab_only)
+    return ws.connect_engine(model_override(args), progress=text_progress(), vocab_only=vocab_only)
 
 
 def remember(ws, **changes) -> None:

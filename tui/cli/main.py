@@ -20,6 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="candlelit", description="A local, private roleplay client.")
     p.add_argument("--version", action="version", version=f"candlelit {__version__}")
     p.add_argument("--model", metavar="PATH", help="a local GGUF file (overrides config and CANDLELIT_MODEL)")
+    p.add_argument(
+        "--engine", metavar="URL",
+        help="your own llama-server at URL (or openai+URL for an OpenAI-compatible one); overrides [engine]",
+    )
     p.add_argument("--profile", metavar="NAME", help="profile to use (default: chat.profile from config)")
     p.add_argument(
         "--passphrase-stdin", dest="unlock_stdin", action="store_true",
@@ -93,6 +97,11 @@ def _workspace(args: argparse.Namespace, *, unlock: bool = True):
                 f"or create it with `candlelit profile create {args.profile}`"
             )
         cfg = replace(cfg, chat={"profile": args.profile})
+    if getattr(args, "engine", None):
+        kind, url = "llama-server", args.engine
+        if url.startswith("openai+"):
+            kind, url = "openai", url.removeprefix("openai+")
+        cfg = replace(cfg, engine={"kind": kind, "url": url})
     folder = p.profile(cfg.chat.profile)
     if folder.parent.is_dir():
         recover(folder)  # finish an encryption or decryption a crash cut short
