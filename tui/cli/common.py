@@ -18,12 +18,17 @@ class UserError(CandlelitError):
 
 
 def add_global_options(p: argparse.ArgumentParser, *, suppress: bool = False) -> None:
-    """``--model``, ``--profile``, ``--passphrase-stdin``: before the command,
+    """``--model``, ``--engine``, ``--profile``, ``--passphrase-stdin``: before the command,
     and (``suppress``: absent ones leave the value from before the command)
     after it too, where people type them: ``chat show ID --profile Rosa``."""
     none: dict = {"default": argparse.SUPPRESS} if suppress else {}
     p.add_argument(
         "--model", metavar="PATH", help="a local GGUF file (overrides config and CANDLELIT_MODEL)", **none
+    )
+    p.add_argument(
+        "--engine", metavar="URL",
+        help="your own llama-server at URL (or openai+URL for an OpenAI-compatible one); overrides [engine]",
+        **none,
     )
     p.add_argument(
         "--profile", metavar="NAME", help="profile to use (default: chat.profile from config)", **none
@@ -57,8 +62,7 @@ def model_override(args: argparse.Namespace) -> str | None:
 def open_engine(ws, args: argparse.Namespace, *, vocab_only: bool = False):
     from tui.core import text_progress
 
-    path = ws.model_path(model_override(args), progress=text_progress())
-    return ws.open_engine(path, vocab_only=vocab_only)
+    return ws.connect_engine(model_override(args), progress=text_progress(), vocab_only=vocab_only)
 
 
 def remember(ws, **changes) -> None:

@@ -116,6 +116,11 @@ def _workspace(args: argparse.Namespace, *, unlock: bool = True, hold: bool = Tr
                 f"or create it with `candlelit profile create {args.profile}`"
             )
         cfg = replace(cfg, chat={"profile": args.profile})
+    if getattr(args, "engine", None):
+        kind, url = "llama-server", args.engine
+        if url.startswith("openai+"):
+            kind, url = "openai", url.removeprefix("openai+")
+        cfg = replace(cfg, engine={"kind": kind, "url": url})
     folder = p.profile(cfg.chat.profile)
     if hold:
         # for the rest of this process: no other process converts, renames or

@@ -101,9 +101,13 @@ class CandlelitApp(PrivacyApp):
                 pct = int(done * 100 / total) if total else 100
                 self.post_message(ModelProgress(f"assembling default model {pct}%"))
 
-            path: Path = self.ws.model_path(self.model_override, progress=progress)
-            self.post_message(ModelProgress(f"loading {path.name}…"))
-            engine = self.ws.open_engine(path)
+            if self.ws.config.engine.kind != "local":
+                self.post_message(ModelProgress(f"connecting to {self.ws.config.engine.url}…"))
+                engine = self.ws.connect_engine()
+            else:
+                path: Path = self.ws.model_path(self.model_override, progress=progress)
+                self.post_message(ModelProgress(f"loading {path.name}…"))
+                engine = self.ws.open_engine(path)
         except (ModelFileError, EngineError, OSError) as exc:
             self.post_message(ModelFailed(str(exc)))
             return
@@ -135,6 +139,8 @@ class CandlelitApp(PrivacyApp):
         once on first use: counting never queues behind (or slows) a reply.
         Blocks while loading, so call it from a thread worker.
         """
+        if self.ws.config.engine.kind != "local":
+            return self.engine  # a server counts with its own tokenizer, not queued behind a reply
         with self._tokenizer_lock:
             if self._tokenizer is None and not self._tokenizer_failed:
                 try:

@@ -11,6 +11,7 @@ import pytest
 from tui.core.engine.api import Chunk, Engine, Finished, GenerationRequest, Sampling
 from tui.core.engine.llama import LlamaCppEngine
 from tui.core.engine.scripted import ScriptedEngine
+from tui.core.engine.server import LlamaServerEngine
 from tui.core.engine.settings import EngineSettings
 
 MEMBERS = {name for name in dir(Engine) if not name.startswith("_")}
@@ -32,7 +33,7 @@ def test_the_protocol_is_the_whole_seam():
         "info", "tokenize", "detokenize", "count", "stream", "warm", "cached_tokens", "reeval_seconds",
         "forget", "keep_prefix", "cache_key", "state_size", "state_blob", "load_state_blob", "close",
     }
-    for impl in (ScriptedEngine, LlamaCppEngine):
+    for impl in (ScriptedEngine, LlamaCppEngine, LlamaServerEngine):
         for name in MEMBERS - {"info"}:
             theirs = inspect.signature(getattr(impl, name))
             ours = inspect.signature(getattr(Engine, name))

@@ -49,6 +49,30 @@ class ModelConfig:
     )
 
 
+ENGINE_KINDS = ("local", "llama-server", "openai")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """``[engine]``: llama.cpp in this process, or the user's own server."""
+
+    kind: str = _opt(
+        "local", "local = llama.cpp in this process; llama-server or openai = your own server", choices=ENGINE_KINDS
+    )
+    url: str = _opt("", "the server, e.g. http://127.0.0.1:8080 (kind llama-server or openai)", single_line=True)
+    api_key_file: str = _opt("", "a file (mode 0600) holding the server's API key", single_line=True)
+    api_key_env: str = _opt("", "or an environment variable holding it", single_line=True)
+    allow_remote: bool = _opt(False, "allow a server outside this machine and your local network (https only)")
+    connect_timeout_s: float = _opt(5.0, "seconds to wait for the server to accept a connection", gt=0)
+    read_timeout_s: float = _opt(600.0, "seconds to wait for the server's next token", gt=0)
+    chat_slot: int = _opt(0, "llama-server: the slot that keeps the chat's cache", ge=0)
+    model: str = _opt("", 'openai: the model to ask for; "" = the first the server lists', single_line=True)
+    tokenizer: str = _opt(
+        "", 'openai: a local GGUF of the model for exact token counts; "estimate" = never ask the server',
+        single_line=True,
+    )
+
+
 @dataclass(frozen=True)
 class SamplingConfig:
     """``[sampling]``: how the next token is picked."""
@@ -148,6 +172,7 @@ class Config:
     """The whole configuration; every section has complete defaults."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)

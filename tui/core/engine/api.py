@@ -74,6 +74,7 @@ class ModelInfo:
     # the texts of the model's control tokens: untrusted text never becomes one
     # (tui/core/engine/literal.py)
     control_tokens: tuple[str, ...] = ()
+    exact_tokens: bool = True   # False: counts are an estimate (a server without a tokenizer), shown as "≈"
 
 
 @runtime_checkable

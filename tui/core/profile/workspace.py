@@ -19,7 +19,7 @@ from tui.core.config.load import replace as with_settings
 from tui.core.config.schema import Config
 from tui.core.engine.api import Engine, Sampling
 from tui.core.engine.model_files import resolve_model_path
-from tui.core.engine.open import open_engine
+from tui.core.engine.open import open_engine, server_settings
 from tui.core.engine.settings import EngineSettings
 from tui.core.errors import CandlelitError
 from tui.core.lore.book import Lorebook, LoreError
@@ -423,6 +423,20 @@ class Workspace:
             vocab_only=vocab_only,
             context_shift=self.config.memory.context_shift != "off",
         )
+
+    def connect_engine(
+        self,
+        override: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        vocab_only: bool = False,
+    ) -> Engine:
+        """The engine this profile is set up for: the local model (``override``,
+        else the configured or bundled one), or the user's own server
+        (``[engine] kind``), which then also tokenizes."""
+        if self.config.engine.kind != "local":
+            return open_engine(server_settings(self.config.engine), n_ctx=self.config.model.n_ctx)
+        return self.open_engine(self.model_path(override, progress), vocab_only=vocab_only)
 
     def open_engine(self, model_path: Path, *, vocab_only: bool = False) -> Engine:
         """The model at ``model_path``, loaded with this profile's settings
