@@ -266,7 +266,7 @@ def run(kills: int, seed: int, verbose: bool) -> dict[str, int]:
     ws.install_starters()
     model = Model()
     model.chat = env["HARNESS_CHAT"] = ws.new_chat("mara").id
-    totals = {"kills": 0, "corrupt": 0, "lost": 0, "acknowledged": 0, "conversions": 0}
+    totals = {"kills": 0, "corrupt": 0, "lost": 0, "acknowledged": 0, "conversions": 0, "conversion_kills": 0}
     try:
         for i in range(kills):
             mode = "convert" if rng.random() < 0.1 else "ops"
@@ -282,7 +282,7 @@ def run(kills: int, seed: int, verbose: bool) -> dict[str, int]:
                 lines.append(line)
                 if line == "ready":
                     break
-            time.sleep(rng.uniform(0.0, 2.5) if mode == "convert" else rng.uniform(0.0, 0.4))
+            time.sleep(rng.uniform(0.0, 8.0) if mode == "convert" else rng.uniform(0.0, 0.4))
             proc.kill()
             out, err = proc.communicate()
             lines += out.splitlines()
@@ -290,6 +290,7 @@ def run(kills: int, seed: int, verbose: bool) -> dict[str, int]:
                 totals["corrupt"] += 1
                 print(f"kill {i}: the worker stopped by itself ({proc.returncode}): {err[-500:]}", file=sys.stderr)
             totals["kills"] += 1
+            totals["conversion_kills"] += mode == "convert"
             for line in lines:
                 if line not in ("ready",):
                     model.read(line)
@@ -328,7 +329,8 @@ def main() -> int:
     else:
         print(f"kills {totals['kills']}, corrupt files {totals['corrupt']}, acknowledged messages lost "
               f"{totals['lost']} (of {totals['acknowledged']} acknowledged appends; "
-              f"{totals['conversions']} finished conversions) in {totals['seconds']} s")
+              f"{totals['conversion_kills']} kills during conversions, {totals['conversions']} finished ones) "
+              f"in {totals['seconds']} s")
     return 1 if totals["corrupt"] or totals["lost"] else 0
 
 
