@@ -68,6 +68,19 @@ def _workspace():
     return p, Workspace(p, cfg, vault=vault)
 
 
+def _workspace_when_calm():
+    """``_workspace``, retried while age refuses its scrypt work factor as too
+    slow for this (busy) machine right now: that is not damage."""
+    for attempt in range(5):
+        try:
+            return _workspace()
+        except Exception as exc:
+            if "more scrypt work" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(2.0 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 class _FakeKV:
     """Stands in for the engine when saving a KV state: bytes and tokens."""
 
@@ -100,7 +113,7 @@ def worker(mode: str, seed: int) -> None:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
-    p, ws = _workspace()
+    p, ws = _workspace_when_calm()
     if mode == "convert":
         say("ready")
         while True:
@@ -211,7 +224,7 @@ def check(model: Model) -> tuple[list[str], int]:
 
     problems: list[str] = []
     try:
-        p, ws = _workspace()
+        p, ws = _workspace_when_calm()
     except Exception as exc:  # noqa: BLE001 - a profile that does not open is what we look for
         return [f"the profile does not open: {type(exc).__name__}: {exc}"], len(model.present)
     lost = 0
