@@ -498,3 +498,12 @@ async def test_the_new_passphrase_dialog_hints_at_a_guessable_one(home, scripted
         app.screen.query_one("#pass-1", Input).value = "lantern juniper quarry velvet orbit"
         await pilot.pause()
         assert str(app.screen.query_one("#pass-hint", Static).render()) == ""
+
+
+async def test_tripwire_catches_the_profiles_own_names(home, scripted):
+    w = ws()
+    w.set_tripwire_names(["Rosalind Quayle"])  # kept in the profile, not the config
+    app = make_app(w, engine=scripted())
+    async with app.run_test(size=(100, 30)) as pilot:
+        answer, shown = await ask(app, pilot, "tell rosalind quayle hello", "escape")
+        assert answer == "cancel" and "private list" in shown

@@ -31,10 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     from tui.cli import chats as cli_chats
     from tui.cli import lore as cli_lore
     from tui.cli import privacy as cli_privacy
+    from tui.cli import tripwire as cli_tripwire
     from tui.cli.group import add_persona_parser
 
     cli_cards.add_parsers(sub, Parser)
     cli_lore.add_parsers(sub, Parser)
+    cli_tripwire.add_parsers(sub, Parser)
     add_persona_parser(sub, Parser)
     chat = cli_chat.add_parsers(sub, Parser)
     cli_chats.add_parsers(chat, Parser)  # chat import, chat export
@@ -142,6 +144,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from tui.cli import cards as cli_cards
     from tui.cli import chat_commands as cli_chat
     from tui.cli import lore as cli_lore
+    from tui.cli import tripwire as cli_tripwire
     from tui.cli.chats import HANDLERS as CHAT_FILE_HANDLERS
     from tui.cli.privacy import HANDLERS as PRIVACY_HANDLERS
 
@@ -154,6 +157,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     handler = {
         **cli_cards.HANDLERS,
         **cli_lore.HANDLERS,
+        **cli_tripwire.HANDLERS,
         **cli_chat.HANDLERS,
         ("persona", "add"): _persona("persona_add"),
         ("persona", "list"): _persona("persona_list"),

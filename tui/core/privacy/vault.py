@@ -110,8 +110,9 @@ def _open_secret(blob: bytes, passphrase: str) -> bytes:
             seconds = re.search(r"(\d+)\s*\u2069?\s*seconds", why)
             took = f" (about {seconds.group(1)} s here)" if seconds else ""
             raise VaultError(
-                f"{KEY_FILE} asks for more scrypt work than this machine allows{took}: it was made on a "
-                "much faster machine, or altered; the passphrase was not tried"
+                f"{KEY_FILE} asks for more scrypt work than this machine allows right now{took}: try "
+                "again when it is less busy (or it was made on a much faster machine, or altered); "
+                "the passphrase was not tried"
             ) from None
         if "Decryption failed" in why:
             raise WrongPassphrase("wrong passphrase: the profile stays locked") from None

@@ -141,6 +141,25 @@ class Workspace:
         p = data["persona"]
         return Persona(str(p.get("name") or self.config.chat.user_name), str(p.get("description", "")))
 
+    # -- tripwire -------------------------------------------------------------
+    def tripwire_names(self) -> tuple[str, ...]:
+        """Real names the tripwire catches: ``[privacy] deny_names`` (plain
+        config) and this profile's own list, kept in its profile.toml, which
+        an encrypted profile stores encrypted: the place for real names."""
+        own = self.store.load_profile({"name": self.config.chat.user_name}).get("tripwire", {})
+        names = own.get("names", []) if isinstance(own, dict) else []
+        mine = tuple(n for n in names if isinstance(n, str) and n.strip())
+        return tuple(dict.fromkeys((*self.config.privacy.deny_names, *mine)))
+
+    def set_tripwire_names(self, names: Sequence[str]) -> tuple[str, ...]:
+        """Replace this profile's own tripwire names; returns them."""
+        clean = tuple(dict.fromkeys(" ".join(n.split()) for n in names if n.strip()))
+        with self.store.writing():
+            data = self.store.load_profile({"name": self.config.chat.user_name})
+            data["tripwire"] = {"names": list(clean)}
+            self.store.save_profile(data)
+        return clean
+
     # -- characters ---------------------------------------------------------
     def install_starters(self) -> None:
         """Copy the shipped starter characters in once. A starter the user

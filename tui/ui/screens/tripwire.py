@@ -118,14 +118,15 @@ class TripwireScreen(CandlelitModal[str]):
 async def confirm_send(app: AppBase, text: str, deny_names: Iterable[str] | None = None) -> str:
     """``"send"``, ``"edit"`` or ``"cancel"`` for ``text`` about to be sent.
 
-    ``deny_names`` defaults to ``[privacy] deny_names``; with ``[privacy]
+    ``deny_names`` defaults to the profile's tripwire names (``[privacy]
+    deny_names`` and the profile's own list); with ``[privacy]
     tripwire = false`` the answer is always ``"send"``. Safe to await in a
     message handler: the answer does not go through the caller's queue.
     """
     privacy = app.ws.config.privacy
     if not privacy.tripwire:
         return "send"
-    names = deny_names if deny_names is not None else privacy.deny_names
+    names = deny_names if deny_names is not None else app.ws.tripwire_names()
     hits = scan(text, names)
     if not hits:
         return "send"
