@@ -6,6 +6,10 @@ import json
 import subprocess
 import sys
 
+from server_support import LOOPBACK_ONLY, llama_server, spare_server, unused_port  # noqa: F401
+
+pytestmark = LOOPBACK_ONLY
+
 
 def cli(env, *args, timeout=300):
     return subprocess.run(

@@ -6,6 +6,7 @@ import socket
 import threading
 
 import pytest
+from server_support import LOOPBACK_ONLY, llama_server, spare_server, unused_port  # noqa: F401
 
 from tui.core import paths
 from tui.core.chat.session import ReplyDone, Session
@@ -17,6 +18,8 @@ from tui.core.engine.open import open_engine, server_settings
 from tui.core.engine.server import LlamaServerEngine
 from tui.core.profile.workspace import Workspace
 from tui.core.storage.model import Message
+
+pytestmark = LOOPBACK_ONLY
 
 GREEDY = Sampling(temperature=0.0, seed=7, max_tokens=12)
 

@@ -4,6 +4,7 @@ with each of its token sources: the server's tokenizer, a local GGUF, an estimat
 from __future__ import annotations
 
 import pytest
+from server_support import LOOPBACK_ONLY, llama_server, spare_server, unused_port  # noqa: F401
 
 from tui.core import paths
 from tui.core.chat.session import ReplyDone, Session
@@ -15,6 +16,8 @@ from tui.core.engine.openai import EstimateTokens, OpenAIEngine
 from tui.core.engine.server import LlamaServerEngine
 from tui.core.profile.workspace import Workspace
 from tui.core.storage.model import Message
+
+pytestmark = LOOPBACK_ONLY
 
 GREEDY = Sampling(temperature=0.0, seed=7, max_tokens=12)
 PROMPT = "Once upon a time, in a quiet village by the sea,"

@@ -1,5 +1,7 @@
-"""A real llama-server (built from the llama.cpp that llama-cpp-python
-vendors: .ci/llama_server.sh) on 127.0.0.1 with the bundled model.
+"""Fixtures for the server tests, imported by each module (not a conftest: its
+name would shadow tests/conftest.py for `from conftest import ...`): a real
+llama-server (built from the llama.cpp that llama-cpp-python vendors:
+.ci/llama_server.sh) on 127.0.0.1 with the bundled model.
 
 The binary comes from $CANDLELIT_LLAMA_SERVER_DIR (CI sets it) or PATH;
 without one these tests skip with that reason. Sockets are allowed to
@@ -27,10 +29,8 @@ def server_binary(name: str = "llama-server") -> str | None:
     return shutil.which(name)
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/server/" in str(item.fspath).replace(os.sep, "/"):
-            item.add_marker(pytest.mark.allow_hosts(["127.0.0.1"]))
+# every server test module: sockets to loopback only
+LOOPBACK_ONLY = pytest.mark.allow_hosts(["127.0.0.1"])
 
 
 def free_port() -> int:
